@@ -1,0 +1,71 @@
+"""rxllm: LLM responses as reactive streams.
+
+Every call is a cold ``reactivex.Observable`` of chunks (``Runnable.observe``);
+``invoke``, ``stream``, ``batch`` and their async twins are bridges over it, and
+``pipe`` composes it with operators.
+"""
+
+from .config import RunConfig
+from .errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    FirstTokenTimeoutError,
+    InternalServerError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProtocolError,
+    RateLimitError,
+    RxLLMError,
+    StallTimeoutError,
+    StreamInterruptedError,
+    TotalTimeoutError,
+)
+from .runnable import Pipeline, Runnable, RunnableLambda
+from .schema import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    GenerationChunk,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+    Usage,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AIMessage",
+    "AIMessageChunk",
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BaseMessage",
+    "FirstTokenTimeoutError",
+    "GenerationChunk",
+    "HumanMessage",
+    "InternalServerError",
+    "InvalidInputError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "Pipeline",
+    "ProtocolError",
+    "RateLimitError",
+    "RunConfig",
+    "Runnable",
+    "RunnableLambda",
+    "RxLLMError",
+    "StallTimeoutError",
+    "StreamInterruptedError",
+    "SystemMessage",
+    "ToolMessage",
+    "TotalTimeoutError",
+    "Usage",
+    "__version__",
+]

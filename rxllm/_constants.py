@@ -1,0 +1,15 @@
+"""Defaults shared across rxllm, in one place so they are easy to find and to tune."""
+
+from __future__ import annotations
+
+#: A bridge holds at most this many undelivered items for a slow consumer; past it the
+#: source stops pulling from the provider until the consumer catches up.
+BUFFER_HIGH_WATER = 1024
+#: The source resumes once the consumer has drained the buffer down to this many items.
+BUFFER_LOW_WATER = 256
+
+#: Threads for blocking providers (llama.cpp, sync ``_call``/``_stream``) and sync lambdas.
+MAX_WORKER_THREADS = 16
+
+#: How long closing a stream waits for the provider call to finish its own cleanup.
+CLOSE_TIMEOUT = 5.0

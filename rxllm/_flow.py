@@ -1,0 +1,109 @@
+"""Flow control and teardown shared between a bridge and the sources it consumes.
+
+Observables push; a consumer iterating in plain code pulls. When the consumer is slower
+than the provider, something has to give. rxllm's policy: a bridge buffers at most
+``BUFFER_HIGH_WATER`` undelivered items; past that, the sources feeding it stop pulling
+from the provider (an HTTP response simply is not read, so TCP pushes back on the
+server) until the consumer has drained the buffer to ``BUFFER_LOW_WATER``. Nothing is
+dropped and order is kept.
+
+A bridge opens a ``FlowScope`` and subscribes inside it; sources read the scope from a
+context variable at subscribe time. asyncio copies context into every task and
+callback, so sources subscribed later in the same chain (the next step of a pipeline,
+the next input of a batch) join the same scope. A source subscribed from a foreign
+thread sees no scope: it is then neither paced nor awaited on close.
+
+The scope also tracks the source tasks, so closing a bridge can wait until every
+provider call has really finished (its HTTP response closed) before returning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+
+from ._constants import BUFFER_HIGH_WATER, BUFFER_LOW_WATER, CLOSE_TIMEOUT
+
+__all__ = ["FlowScope", "context_with", "current_scope", "enter_scope", "exit_scope"]
+
+
+class FlowScope:
+    """One consumer's subscription: its buffer level and the source tasks feeding it."""
+
+    __slots__ = ("produced", "consumed", "high", "low", "tasks", "_waiters", "_lock")
+
+    def __init__(self, high: int = BUFFER_HIGH_WATER, low: int = BUFFER_LOW_WATER) -> None:
+        #: Items the bridge buffered; written only by the producing thread.
+        self.produced = 0
+        #: Items the consumer took; written only by the consuming thread.
+        self.consumed = 0
+        self.high = high
+        self.low = low
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._waiters: list[asyncio.Future[None]] = []
+        self._lock = threading.Lock()
+
+    def full(self) -> bool:
+        """Whether sources should stop pulling until the consumer catches up."""
+        return self.produced - self.consumed >= self.high
+
+    async def room(self) -> None:
+        """Wait until the consumer has drained the buffer to the low-water mark."""
+        with self._lock:
+            if not self.full():
+                return
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+        await waiter
+
+    def took_one(self) -> None:
+        """Called by the consumer for every item it takes off the buffer."""
+        self.consumed += 1
+        # Checked without the lock: a waiter registered concurrently still finds
+        # at least ``high - low`` items left to drain, so a later call wakes it.
+        if self._waiters and self.produced - self.consumed <= self.low:
+            with self._lock:
+                waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                waiter.get_loop().call_soon_threadsafe(_resolve, waiter)
+
+    def track(self, task: asyncio.Task[None]) -> None:
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def settle(self) -> None:
+        """Wait (at most ``CLOSE_TIMEOUT`` seconds) for the tracked source tasks to end."""
+        pending = [task for task in self.tasks if not task.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=CLOSE_TIMEOUT)
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+_current: contextvars.ContextVar[FlowScope | None] = contextvars.ContextVar(
+    "rxllm_flow_scope", default=None
+)
+
+
+def current_scope() -> FlowScope | None:
+    """The scope of the bridge subscribing right now, if any."""
+    return _current.get()
+
+
+def enter_scope(scope: FlowScope) -> contextvars.Token[FlowScope | None]:
+    return _current.set(scope)
+
+
+def exit_scope(token: contextvars.Token[FlowScope | None]) -> None:
+    _current.reset(token)
+
+
+def context_with(scope: FlowScope) -> contextvars.Context:
+    """A copy of the current context in which ``scope`` is the current scope."""
+    context = contextvars.copy_context()
+    context.run(_current.set, scope)
+    return context

@@ -1,0 +1,1 @@
+"""Wire formats and HTTP plumbing shared by the providers (private)."""

@@ -1,0 +1,164 @@
+"""Incremental newline-delimited JSON decoder, on bytes.
+
+Ollama streams ``/api/generate`` and ``/api/chat`` as NDJSON: one JSON value per
+line, lines ending with LF. Network reads cut those lines anywhere, including inside
+a multi-byte UTF-8 character, so this decoder splits on the byte ``\\n`` first and
+decodes complete lines only; a CR before the LF is tolerated, blank lines are
+skipped.
+
+The decoder is linear in the input: a read only scans its own bytes, and the pieces
+of an incomplete line are joined once, when the line completes, so a 10 MiB line
+arriving in 4 KiB reads costs no more than one arriving whole.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from typing import Any
+
+from ..errors import ProtocolError
+
+__all__ = ["NDJSONDecoder", "aiter_ndjson", "iter_ndjson"]
+
+# Error messages quote at most this much of the offending line: enough to see what
+# went wrong, without copying a multi-megabyte payload into a traceback.
+_MAX_QUOTE = 500
+
+_loads = json.loads
+
+
+class NDJSONDecoder:
+    """Turns the bytes of an NDJSON stream into JSON values, one read at a time.
+
+    Feed it each read with ``feed`` and call ``flush`` once at the end of the
+    stream. After a ``ProtocolError`` the decoder's state is unspecified: the stream
+    is broken and should be abandoned.
+
+    Example:
+        >>> decoder = NDJSONDecoder()
+        >>> decoder.feed(b'{"done": fal')
+        []
+        >>> decoder.feed(b'se}\\n')
+        [{'done': False}]
+    """
+
+    __slots__ = ("_partial",)
+
+    def __init__(self) -> None:
+        self._partial: list[bytes] = []  # pieces of the incomplete last line
+
+    def feed(self, chunk: bytes) -> list[Any]:
+        """Decode one read of the stream.
+
+        Args:
+            chunk: the next bytes of the stream, cut anywhere.
+
+        Returns:
+            The values of the lines completed by this chunk, in order (often none).
+
+        Raises:
+            ProtocolError: a complete line is not valid UTF-8 or not valid JSON.
+        """
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            if chunk:
+                self._partial.append(chunk)
+            return []
+        if self._partial:
+            self._partial.append(chunk[:end])
+            block = b"".join(self._partial)
+        else:
+            block = chunk[:end]
+        rest = chunk[end + 1 :]
+        self._partial = [rest] if rest else []
+        # One decode for all the complete lines of the read: LF never occurs inside
+        # a UTF-8 multi-byte sequence, so this is the same as decoding line by line.
+        return _values(_decode(block).split("\n"))
+
+    def flush(self) -> list[Any]:
+        """End the stream, decoding a last line that has no newline.
+
+        The decoder is then ready for a new stream.
+
+        Returns:
+            The value of that last line, if it is not blank.
+
+        Raises:
+            ProtocolError: the last line is not valid UTF-8 or not valid JSON.
+        """
+        pieces, self._partial = self._partial, []
+        return _values([_decode(b"".join(pieces))]) if pieces else []
+
+
+def _values(lines: list[str]) -> list[Any]:
+    """Decode the JSON value of each line that is not blank."""
+    values: list[Any] = []
+    for line in lines:
+        try:
+            values.append(_loads(line))
+        except (ValueError, RecursionError) as exc:
+            # ValueError covers JSONDecodeError and an int past the digit limit;
+            # RecursionError, a hostile nesting depth.
+            # Blank lines are rare, so they are only looked for once the fast path
+            # has failed (json.loads already skips the CR of a CRLF as whitespace).
+            if not line.strip(" \t\r"):
+                continue
+            raise ProtocolError(
+                "malformed JSON line", line=line.removesuffix("\r")[:_MAX_QUOTE]
+            ) from exc
+    return values
+
+
+def _decode(block: bytes) -> str:
+    """Decode complete lines as UTF-8, naming the bad line on failure."""
+    try:
+        return block.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        start = block.rfind(b"\n", 0, exc.start) + 1
+        stop = block.find(b"\n", exc.start)
+        line = block[start : stop if stop >= 0 else len(block)]
+        raise ProtocolError(
+            "invalid UTF-8 in NDJSON stream",
+            line=line.decode("utf-8", "replace")[:_MAX_QUOTE],
+        ) from None
+
+
+def iter_ndjson(chunks: Iterable[bytes]) -> Iterator[Any]:
+    """Decode a whole NDJSON stream given as an iterable of reads.
+
+    Args:
+        chunks: the bytes of the stream, cut anywhere.
+
+    Yields:
+        The value of each non-blank line, as soon as the line is complete.
+
+    Raises:
+        ProtocolError: a line is not valid UTF-8 or not valid JSON.
+    """
+    decoder = NDJSONDecoder()
+    for chunk in chunks:
+        yield from decoder.feed(chunk)
+    yield from decoder.flush()
+
+
+async def aiter_ndjson(chunks: AsyncIterable[bytes]) -> AsyncIterator[Any]:
+    """Decode a whole NDJSON stream given as an async iterable of reads.
+
+    The async twin of ``iter_ndjson``.
+
+    Args:
+        chunks: the bytes of the stream, cut anywhere.
+
+    Yields:
+        The value of each non-blank line, as soon as the line is complete.
+
+    Raises:
+        ProtocolError: a line is not valid UTF-8 or not valid JSON.
+    """
+    decoder = NDJSONDecoder()
+    async for chunk in chunks:
+        for value in decoder.feed(chunk):
+            yield value
+    for value in decoder.flush():
+        yield value

@@ -1,0 +1,334 @@
+"""Incremental Server-Sent Events decoder, on bytes.
+
+OpenAI, Anthropic, Gemini, llama.cpp and most other providers stream over SSE. This
+module turns the raw bytes of such a response into ``ServerSentEvent`` records by
+following the WHATWG HTML standard, section 9.2.6 "Interpreting an event stream",
+to the letter, because the ad-hoc parsers that are common in client libraries get
+the corners wrong:
+
+* Lines end with CRLF, LF or CR, and a CR that ends one network read followed by an
+  LF that starts the next is a single line ending, not an extra blank line (which
+  would dispatch an event early).
+* Lines are split on the bytes ``\\r`` and ``\\n`` only, before UTF-8 decoding, so
+  U+2028, U+2029 and U+0085 inside JSON payloads are never taken for line breaks
+  (``str.splitlines`` would), and a multi-byte character cut in two by a network
+  read is reassembled for free.
+* An event only exists once its terminating blank line has arrived; whatever is
+  pending at the end of the stream is discarded.
+
+The decoder is linear in the input: a read only scans its own bytes, and the pieces
+of an incomplete line are joined once, when the line completes, so a 10 MiB event
+arriving in 4 KiB reads costs no more than one arriving whole.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ProtocolError
+
+__all__ = ["SSEDecoder", "ServerSentEvent", "aiter_sse", "iter_sse"]
+
+_BOM = b"\xef\xbb\xbf"
+
+# Error messages quote at most this much of the offending text: enough to see what
+# went wrong, without copying a multi-megabyte payload into a traceback.
+_MAX_QUOTE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSentEvent:
+    """One dispatched event.
+
+    Attributes:
+        event: the event type; ``"message"`` when the server sent no ``event`` field.
+        data: the ``data`` lines of the event, joined with ``"\\n"``.
+        id: the last event ID of the stream when this event was dispatched: it
+            persists across events until an ``id`` field changes it (an empty
+            ``id`` field resets it to ``""``); ``None`` if no ``id`` was ever sent.
+        retry: the reconnection time in milliseconds given by a ``retry`` field
+            in this event's block, or ``None``.
+    """
+
+    event: str = "message"
+    data: str = ""
+    id: str | None = None
+    retry: int | None = None
+
+    def json(self) -> Any:
+        """Decode ``data`` as JSON.
+
+        Returns:
+            The decoded value.
+
+        Raises:
+            ProtocolError: ``data`` is not valid JSON.
+        """
+        try:
+            return json.loads(self.data)
+        except (ValueError, RecursionError) as exc:
+            # ValueError covers JSONDecodeError and an int past the digit limit;
+            # RecursionError, a hostile nesting depth.
+            raise ProtocolError("malformed JSON in SSE data", line=self.data[:_MAX_QUOTE]) from exc
+
+
+# The frozen dataclass's own __init__ goes through object.__setattr__ once per field,
+# which more than doubles the decoder's cost per event; the decoder fills the slots
+# directly instead (the public constructor is unchanged for everyone else).
+_new_event = object.__new__
+_set_event = ServerSentEvent.__dict__["event"].__set__
+_set_data = ServerSentEvent.__dict__["data"].__set__
+_set_id = ServerSentEvent.__dict__["id"].__set__
+_set_retry = ServerSentEvent.__dict__["retry"].__set__
+
+
+def _make_event(event: str, data: str, id: str | None, retry: int | None) -> ServerSentEvent:
+    """Build a ``ServerSentEvent`` quickly: same result as calling the class."""
+    record = _new_event(ServerSentEvent)
+    _set_event(record, event)
+    _set_data(record, data)
+    _set_id(record, id)
+    _set_retry(record, retry)
+    return record
+
+
+class SSEDecoder:
+    """Turns the bytes of an event stream into events, one network read at a time.
+
+    Feed it each read with ``feed`` and call ``flush`` once at the end of the
+    stream. After a ``ProtocolError`` the decoder's state is unspecified: the stream
+    is broken and should be abandoned.
+
+    Example:
+        >>> decoder = SSEDecoder()
+        >>> decoder.feed(b"data: hel")
+        []
+        >>> decoder.feed(b"lo\\n\\n")
+        [ServerSentEvent(event='message', data='hello', id=None, retry=None)]
+    """
+
+    __slots__ = (
+        "_data",
+        "_event",
+        "_head",
+        "_last_id",
+        "_partial",
+        "_pending_cr",
+        "_reconnect",
+        "_retry",
+        "_started",
+    )
+
+    def __init__(self) -> None:
+        # Line splitting.
+        self._started = False  # past the place where a BOM may be
+        self._head = b""  # the first bytes, while they could still be a split BOM
+        self._pending_cr = False  # the last read ended with CR; an LF next is part of it
+        self._partial: list[bytes] = []  # pieces of the incomplete last line
+        # Event parsing (the spec's buffers).
+        self._data: list[str] = []  # joined once at dispatch, not appended to a str
+        self._event = ""
+        self._retry: int | None = None
+        self._last_id: str | None = None
+        self._reconnect: int | None = None
+
+    @property
+    def last_event_id(self) -> str | None:
+        """The last event ID seen so far (``None`` before any ``id`` field).
+
+        Like the spec's "last event ID buffer", this changes as soon as the ``id``
+        field is read, even if its event is never dispatched; it is what to send as
+        ``Last-Event-ID`` when reconnecting.
+        """
+        return self._last_id
+
+    @property
+    def retry(self) -> int | None:
+        """The latest reconnection time in milliseconds (``None`` if never sent)."""
+        return self._reconnect
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        """Decode one read of the stream.
+
+        Args:
+            chunk: the next bytes of the stream, cut anywhere.
+
+        Returns:
+            The events completed by this chunk, in order (often none).
+
+        Raises:
+            ProtocolError: a complete line is not valid UTF-8.
+        """
+        if not self._started:
+            # The BOM may itself arrive in pieces: hold on to a prefix of it.
+            chunk = self._head + chunk
+            if len(chunk) < len(_BOM) and _BOM.startswith(chunk):
+                self._head = chunk
+                return []
+            self._started = True
+            self._head = b""
+            if chunk.startswith(_BOM):
+                chunk = chunk[len(_BOM) :]
+        if not chunk:
+            return []
+        if self._pending_cr:
+            self._pending_cr = False
+            if chunk[0] == 0x0A:
+                chunk = chunk[1:]
+                if not chunk:
+                    return []
+        if b"\r" in chunk:
+            # Normalise to LF so that one split does; a CR at the very end is
+            # already a complete line ending, but the LF that may follow in the next
+            # read must not then count as a second one.
+            self._pending_cr = chunk[-1] == 0x0D
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            self._partial.append(chunk)
+            return []
+        if self._partial:
+            self._partial.append(chunk[:end])
+            block = b"".join(self._partial)
+        else:
+            block = chunk[:end]
+        rest = chunk[end + 1 :]
+        self._partial = [rest] if rest else []
+        # One decode for all the complete lines of the read: LF never occurs inside
+        # a UTF-8 multi-byte sequence, so this is the same as decoding line by line.
+        return self._lines(_decode(block).split("\n"))
+
+    def flush(self) -> list[ServerSentEvent]:
+        """End the stream.
+
+        A last line without a line ending is processed (so an ``id`` or ``retry`` in
+        it still counts), then the event being built, which never got its blank
+        line, is discarded as the spec requires. The decoder is then ready for a
+        new stream; ``last_event_id`` and ``retry`` are kept, as for a reconnection.
+
+        Returns:
+            The events completed at the end of the stream: always empty, since only
+            a blank line dispatches an event; returned for symmetry with ``feed``.
+
+        Raises:
+            ProtocolError: the last line is not valid UTF-8.
+        """
+        pieces = self._partial
+        if self._head:
+            pieces = [self._head]  # a stream of one or two bytes of a BOM
+        self._started = False
+        self._head = b""
+        self._pending_cr = False
+        self._partial = []
+        try:
+            events = self._lines([_decode(b"".join(pieces))]) if pieces else []
+        finally:
+            self._data = []
+            self._event = ""
+            self._retry = None
+        return events
+
+    def _lines(self, lines: list[str]) -> list[ServerSentEvent]:
+        """Interpret complete lines, returning the events they dispatch."""
+        events: list[ServerSentEvent] = []
+        data = self._data
+        for line in lines:
+            if not line:
+                if data:
+                    events.append(
+                        _make_event(
+                            self._event or "message",
+                            data[0] if len(data) == 1 else "\n".join(data),
+                            self._last_id,
+                            self._retry,
+                        )
+                    )
+                    data = self._data = []
+                # The spec resets the type even when nothing is dispatched.
+                self._event = ""
+                self._retry = None
+            elif line.startswith("data:"):
+                # The overwhelmingly common line, so it skips the general parsing.
+                data.append(line[6:] if line.startswith(" ", 5) else line[5:])
+            elif line[0] != ":":  # lines starting with a colon are comments
+                self._field(line)
+        return events
+
+    def _field(self, line: str) -> None:
+        """Apply a ``name:value`` (or bare ``name``) line other than ``data:``."""
+        name, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if name == "data":  # a bare "data": an empty data line
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            # A NUL is ignored rather than truncated so that it can never be echoed
+            # back in a Last-Event-ID header.
+            if "\0" not in value:
+                self._last_id = value
+        elif name == "retry" and value.isascii() and value.isdigit():
+            try:
+                retry = int(value)
+            except ValueError:  # more digits than int() accepts: no sane delay
+                return
+            self._retry = self._reconnect = retry
+        # Any other field name is ignored, as the spec says.
+
+
+def _decode(block: bytes) -> str:
+    """Decode complete lines as UTF-8, naming the bad line on failure."""
+    try:
+        return block.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        start = block.rfind(b"\n", 0, exc.start) + 1
+        stop = block.find(b"\n", exc.start)
+        line = block[start : stop if stop >= 0 else len(block)]
+        raise ProtocolError(
+            "invalid UTF-8 in event stream",
+            line=line.decode("utf-8", "replace")[:_MAX_QUOTE],
+        ) from None
+
+
+def iter_sse(chunks: Iterable[bytes]) -> Iterator[ServerSentEvent]:
+    """Decode a whole stream given as an iterable of reads.
+
+    Args:
+        chunks: the bytes of the stream, cut anywhere.
+
+    Yields:
+        Each event, as soon as its terminating blank line has been read.
+
+    Raises:
+        ProtocolError: the stream is not valid UTF-8.
+    """
+    decoder = SSEDecoder()
+    for chunk in chunks:
+        yield from decoder.feed(chunk)
+    yield from decoder.flush()
+
+
+async def aiter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[ServerSentEvent]:
+    """Decode a whole stream given as an async iterable of reads.
+
+    The async twin of ``iter_sse``.
+
+    Args:
+        chunks: the bytes of the stream, cut anywhere.
+
+    Yields:
+        Each event, as soon as its terminating blank line has been read.
+
+    Raises:
+        ProtocolError: the stream is not valid UTF-8.
+    """
+    decoder = SSEDecoder()
+    async for chunk in chunks:
+        for event in decoder.feed(chunk):
+            yield event
+    for event in decoder.flush():
+        yield event

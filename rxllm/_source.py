@@ -1,0 +1,226 @@
+"""Cold Observables made from provider calls: the one place a call is started and stopped.
+
+Every way a provider can produce output (an async iterator, a sync iterator, a coroutine,
+a blocking function) is reduced to an async iterator, and ``from_async_iterable`` pumps
+that iterator into an observer from a task. Subscribing starts the task; disposing
+cancels it, which closes the iterator (and with it the HTTP response). Nothing runs
+before subscription: the iterator is created inside the task.
+
+Where the task runs: on the loop of an ``AsyncIOScheduler`` given at subscribe time,
+else on the loop running in the subscribing thread, else on the library's own loop
+thread. Blocking iterators and functions run on the worker pool, one step at a time, so
+disposal stops them within one step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+
+from ._flow import FlowScope, current_scope
+from ._loop import library_loop, on_loop_thread, worker_pool
+from .errors import attach_partial
+
+__all__ = ["from_async_iterable", "from_callables", "iterate_in_thread"]
+
+T = TypeVar("T")
+
+
+def from_async_iterable(
+    make: Callable[[], AsyncIterator[T]],
+    *,
+    text_of: Callable[[T], str] | None = None,
+) -> Observable[T]:
+    """A cold Observable that iterates ``make()`` once per subscription.
+
+    Args:
+        make: creates the async iterator; called inside the pump task, on subscription.
+        text_of: the text of an item, kept so that an error can carry ``.partial``.
+    """
+
+    def subscribe(
+        observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        return _Pump(make, observer, current_scope(), text_of).start(_loop_for(scheduler))
+
+    return Observable(subscribe)
+
+
+def _loop_for(scheduler: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop:
+    if isinstance(scheduler, AsyncIOScheduler):
+        loop: asyncio.AbstractEventLoop = scheduler._loop  # noqa: SLF001 - no public accessor
+        return loop
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return library_loop()
+
+
+class _Pump:
+    """Drives one async iterator into one observer, from one task."""
+
+    __slots__ = ("make", "observer", "scope", "text_of", "disposed", "task", "loop")
+
+    def __init__(
+        self,
+        make: Callable[[], AsyncIterator[Any]],
+        observer: abc.ObserverBase[Any],
+        scope: FlowScope | None,
+        text_of: Callable[[Any], str] | None,
+    ) -> None:
+        self.make = make
+        self.observer = observer
+        self.scope = scope
+        self.text_of = text_of
+        self.disposed = False
+        self.task: asyncio.Task[None] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> abc.DisposableBase:
+        self.loop = loop
+        if on_loop_thread(loop):
+            self._spawn()
+        else:
+            loop.call_soon_threadsafe(self._spawn)
+        return Disposable(self._dispose)
+
+    def _spawn(self) -> None:
+        if self.disposed or self.loop is None:
+            return
+        self.task = self.loop.create_task(self._run())
+        if self.scope is not None:
+            self.scope.track(self.task)
+
+    def _dispose(self) -> None:
+        # The flag stops emission at once, from any thread; cancelling the task (on
+        # its own loop) interrupts a pending await and closes the iterator.
+        self.disposed = True
+        loop = self.loop
+        if loop is None:
+            return
+        if on_loop_thread(loop):
+            # Disposed from inside the pump itself (a downstream ``take`` completing in
+            # ``on_next``): the flag is enough, and cancelling here would instead
+            # interrupt the iterator's own cleanup at its first await.
+            if asyncio.current_task() is not self.task:
+                self._cancel()
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(self._cancel)
+
+    def _cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    async def _run(self) -> None:
+        observer, scope, text_of = self.observer, self.scope, self.text_of
+        texts: list[str] = []
+        error: Exception | None = None
+        iterator = self.make()
+        try:
+            async for item in iterator:
+                if text_of is not None:
+                    texts.append(text_of(item))
+                observer.on_next(item)
+                if self.disposed:  # by the observer, or from another thread
+                    return
+                if scope is not None and scope.full():
+                    await scope.room()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = exc
+        finally:
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        # Terminal notifications go out after the iterator is closed, so a consumer
+        # that sees the end of a stream knows its provider call is finished.
+        if self.disposed:
+            return
+        if error is None:
+            observer.on_completed()
+        else:
+            if texts:
+                attach_partial(error, "".join(texts))
+            observer.on_error(error)
+
+
+async def iterate_in_thread(make: Callable[[], Iterator[T]]) -> AsyncGenerator[T, None]:
+    """Iterate a blocking iterator on the worker pool, one item per step.
+
+    When the consumer stops early, the iterator is closed on the pool right after the
+    step in flight, so a generating model stops within one token.
+    """
+    pool = worker_pool()
+    done = object()
+    iterator: Iterator[T] | None = None
+
+    def step() -> Any:
+        nonlocal iterator
+        if iterator is None:
+            iterator = make()
+        return next(iterator, done)
+
+    def close(_: object = None) -> None:
+        close_iterator = getattr(iterator, "close", None)
+        if close_iterator is not None:
+            close_iterator()
+
+    in_flight: Future[Any] | None = None
+    try:
+        while True:
+            in_flight = pool.submit(step)
+            item = await asyncio.wrap_future(in_flight)
+            if item is done:
+                return
+            yield item
+    finally:
+        if in_flight is not None and not in_flight.done():
+            in_flight.add_done_callback(lambda _: pool.submit(close))
+        else:
+            close()
+
+
+async def _once(make: Callable[[], Awaitable[T]]) -> AsyncGenerator[T, None]:
+    yield await make()
+
+
+def _in_thread(func: Callable[[], T]) -> Callable[[], Awaitable[T]]:
+    def run() -> Awaitable[T]:
+        return asyncio.wrap_future(worker_pool().submit(func))
+
+    return run
+
+
+def from_callables(
+    *,
+    astream: Callable[[], AsyncIterator[T]] | None = None,
+    stream: Callable[[], Iterator[T]] | None = None,
+    acall: Callable[[], Awaitable[T]] | None = None,
+    call: Callable[[], T] | None = None,
+    text_of: Callable[[T], str] | None = None,
+) -> Observable[T]:
+    """A cold Observable from whichever ways of producing output are available.
+
+    Token streaming wins over a single result, and async over blocking. With only
+    ``acall`` or ``call`` the Observable emits exactly one item, the final output:
+    the default streaming implementation.
+    """
+    make: Callable[[], AsyncIterator[T]]
+    if astream is not None:
+        make = astream
+    elif stream is not None:
+        make = lambda: iterate_in_thread(stream)  # noqa: E731
+    elif acall is not None:
+        make = lambda: _once(acall)  # noqa: E731
+    elif call is not None:
+        make = lambda: _once(_in_thread(call))  # noqa: E731
+    else:
+        raise TypeError("from_callables needs at least one way to produce output")
+    return from_async_iterable(make, text_of=text_of)

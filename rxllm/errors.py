@@ -1,0 +1,168 @@
+"""The exceptions rxllm raises.
+
+Every error is an ``RxLLMError``; the tree below is the whole of it::
+
+    RxLLMError
+    ├── InvalidInputError        bad prompt, config or argument; raised before any call
+    ├── APIError                 the server answered with an error (status, body, request id)
+    │   ├── BadRequestError          400, 422
+    │   ├── AuthenticationError      401
+    │   ├── PermissionDeniedError    403
+    │   ├── NotFoundError            404
+    │   ├── RateLimitError           429
+    │   └── InternalServerError      5xx
+    ├── APIConnectionError       the server could not be reached
+    │   └── APITimeoutError          (also a ``TimeoutError``)
+    │       ├── FirstTokenTimeoutError   no first chunk in time
+    │       ├── StallTimeoutError        no chunk for too long mid-stream
+    │       └── TotalTimeoutError        the whole call took too long
+    ├── StreamInterruptedError   the stream broke off, or ended without its terminal marker
+    └── ProtocolError            the server sent malformed SSE/JSON (``.line`` has it)
+
+Any error raised after the first chunk carries ``.partial``: the text received so far,
+so a failed stream never loses what it already had.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "FirstTokenTimeoutError",
+    "InternalServerError",
+    "InvalidInputError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ProtocolError",
+    "RateLimitError",
+    "RxLLMError",
+    "StallTimeoutError",
+    "StreamInterruptedError",
+    "TotalTimeoutError",
+    "attach_partial",
+]
+
+
+class RxLLMError(Exception):
+    """Base class of every error rxllm raises.
+
+    Args:
+        message: what went wrong, for people.
+        partial: the text received before the failure, if any chunk arrived.
+    """
+
+    def __init__(self, message: str, *, partial: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.partial = partial
+
+
+class InvalidInputError(RxLLMError, ValueError):
+    """A prompt, config or argument is not acceptable; nothing was sent."""
+
+
+class APIError(RxLLMError):
+    """The provider answered with an error, by HTTP status or in-band.
+
+    Args:
+        message: what went wrong.
+        status_code: the HTTP status (200 for an in-band error event).
+        body: the decoded error body, if any.
+        request_id: the provider's request id header, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        body: object = None,
+        request_id: str | None = None,
+        partial: str | None = None,
+    ) -> None:
+        super().__init__(message, partial=partial)
+        self.status_code = status_code
+        self.body = body
+        self.request_id = request_id
+
+
+class BadRequestError(APIError):
+    """400 or 422: the provider rejected the request."""
+
+
+class AuthenticationError(APIError):
+    """401: the API key is missing or wrong."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the key may not use this model or endpoint."""
+
+
+class NotFoundError(APIError):
+    """404: no such model or endpoint."""
+
+
+class RateLimitError(APIError):
+    """429: too many requests; retried before the first chunk."""
+
+
+class InternalServerError(APIError):
+    """5xx: the provider failed; retried before the first chunk."""
+
+
+class APIConnectionError(RxLLMError):
+    """The provider could not be reached, or the connection failed."""
+
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """A network or stream deadline passed."""
+
+
+class FirstTokenTimeoutError(APITimeoutError):
+    """The first chunk did not arrive within ``first_token_timeout`` seconds."""
+
+
+class StallTimeoutError(APITimeoutError):
+    """No chunk arrived for ``stall_timeout`` seconds in the middle of a stream."""
+
+
+class TotalTimeoutError(APITimeoutError):
+    """The whole call took longer than ``total_timeout`` seconds."""
+
+
+class StreamInterruptedError(RxLLMError):
+    """The stream broke off mid-way, or ended without its terminal marker."""
+
+
+class ProtocolError(RxLLMError):
+    """The server sent something that is not valid SSE, NDJSON or JSON.
+
+    Args:
+        line: the offending line (or a prefix of it, if it is very long).
+    """
+
+    def __init__(
+        self, message: str, *, line: str | None = None, partial: str | None = None
+    ) -> None:
+        super().__init__(message, partial=partial)
+        self.line = line
+
+
+def attach_partial(exc: BaseException, partial: str) -> None:
+    """Record on ``exc`` the text a stream had produced before it failed.
+
+    An ``RxLLMError`` keeps a ``partial`` it already has (the innermost stream knows
+    best). Other exception types get the attribute too, so user code raising, say,
+    ``ValueError`` mid-stream still reaches the consumer as a ``ValueError`` that
+    carries the partial text.
+    """
+    if getattr(exc, "partial", None) is not None:
+        return
+    # A built-in exception with __slots__ has nowhere to keep it.
+    with contextlib.suppress(AttributeError):
+        exc.partial = partial  # type: ignore[attr-defined]

@@ -1,0 +1,190 @@
+"""``BaseLLM`` and ``BaseChatModel``: what a provider subclasses.
+
+A provider implements any of four hooks and gets every Runnable method:
+
+- ``_call(prompt, stop=None, **kwargs) -> str`` (blocking, run on the worker pool)
+- ``_acall(...)``, its async twin
+- ``_stream(prompt, stop=None, **kwargs) -> Iterator[GenerationChunk]``
+- ``_astream(...) -> AsyncIterator[GenerationChunk]``
+
+Chat models take a list of messages instead of a prompt and produce ``AIMessage`` /
+``AIMessageChunk``. A provider with only ``_call``/``_acall`` still streams: one chunk,
+the final output (the default streaming implementation), so any model can stand in for
+any other. Constructor parameters are pydantic fields; unknown ones are rejected.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from operator import attrgetter
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+from reactivex import Observable
+
+from .._source import from_callables
+from ..config import ensure_config
+from ..errors import InvalidInputError
+from ..runnable import Config, Runnable
+from ..schema import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    GenerationChunk,
+    coerce_messages,
+    coerce_prompt,
+    merge_generation_chunks,
+    merge_message_chunks,
+)
+
+__all__ = ["BaseChatModel", "BaseLLM", "BaseLanguageModel"]
+
+P = TypeVar("P")  # what the hooks take: a prompt or a list of messages
+C = TypeVar("C", GenerationChunk, AIMessageChunk)
+O = TypeVar("O")  # noqa: E741
+
+_HOOKS = ("_astream", "_stream", "_acall", "_call")
+
+
+class BaseLanguageModel(BaseModel, Runnable[Any, C, O], Generic[P, C, O]):
+    """What ``BaseLLM`` and ``BaseChatModel`` share: input checks and the four hooks."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    #: The name events and reprs report; defaults to the class name.
+    name: str | None = None
+
+    #: The chunk attribute holding its text, kept so a failed stream has ``.partial``.
+    _text_field: ClassVar[str]
+
+    def get_name(self) -> str:
+        return self.name or type(self).__name__
+
+    def _coerce(self, input: Any) -> P:
+        raise NotImplementedError
+
+    def _chunk_from_result(self, result: Any) -> C:
+        raise NotImplementedError
+
+    @classmethod
+    @functools.cache
+    def _implemented_hooks(cls) -> frozenset[str]:
+        """The hooks this class overrides (the base versions only raise)."""
+        implemented = frozenset(
+            hook for hook in _HOOKS if getattr(cls, hook) is not getattr(BaseLanguageModel, hook)
+        )
+        if not implemented:
+            raise TypeError(f"{cls.__name__} must implement at least one of {', '.join(_HOOKS)}")
+        return implemented
+
+    def observe(self, input: Any, config: Config = None, **kwargs: Any) -> Observable[C]:
+        prepared = self._coerce(input)
+        ensure_config(config)
+        stop = kwargs.pop("stop", None)
+        if stop is not None and (
+            isinstance(stop, str)
+            or not isinstance(stop, Sequence)
+            or not all(isinstance(s, str) for s in stop)
+        ):
+            raise InvalidInputError(f"stop must be a list of strings, not {stop!r}")
+        return self._observe_prepared(prepared, list(stop) if stop is not None else None, kwargs)
+
+    def _observe_prepared(
+        self, prepared: P, stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> Observable[C]:
+        """The Observable for an already checked input; a hook for special models."""
+        hooks = self._implemented_hooks()
+        to_chunk = self._chunk_from_result
+
+        async def acall() -> C:
+            return to_chunk(await self._acall(prepared, stop, **kwargs))
+
+        return from_callables(
+            astream=(lambda: self._astream(prepared, stop, **kwargs))
+            if "_astream" in hooks
+            else None,
+            stream=(lambda: self._stream(prepared, stop, **kwargs)) if "_stream" in hooks else None,
+            acall=acall if "_acall" in hooks else None,
+            call=(lambda: to_chunk(self._call(prepared, stop, **kwargs)))
+            if "_call" in hooks
+            else None,
+            text_of=attrgetter(self._text_field),
+        )
+
+    # The hooks. Subclasses override any of them; these versions are never called.
+
+    def _call(self, prompt: P, stop: list[str] | None = None, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def _acall(self, prompt: P, stop: list[str] | None = None, **kwargs: Any) -> Awaitable[Any]:
+        raise NotImplementedError
+
+    def _stream(self, prompt: P, stop: list[str] | None = None, **kwargs: Any) -> Iterator[C]:
+        raise NotImplementedError
+
+    def _astream(self, prompt: P, stop: list[str] | None = None, **kwargs: Any) -> AsyncIterator[C]:
+        raise NotImplementedError
+
+
+class BaseLLM(BaseLanguageModel[str, GenerationChunk, str]):
+    """A text-completion model: a prompt in, ``GenerationChunk``s out.
+
+    ``stream``/``astream`` yield ``str`` and ``invoke`` returns ``str``; ``observe``
+    emits the chunks themselves, with their ``generation_info``.
+
+    Examples:
+        >>> from collections.abc import Iterator
+        >>> from rxllm.schema import GenerationChunk
+        >>> class Echo(BaseLLM):
+        ...     def _stream(self, prompt, stop=None, **kwargs) -> Iterator[GenerationChunk]:
+        ...         for word in prompt.split():
+        ...             yield GenerationChunk(text=word + " ")
+        >>> list(Echo().stream("one two"))
+        ['one ', 'two ']
+    """
+
+    _text_field = "text"
+
+    def _coerce(self, input: Any) -> str:
+        return coerce_prompt(input)
+
+    def _chunk_from_result(self, result: Any) -> GenerationChunk:
+        if isinstance(result, GenerationChunk):
+            return result
+        if not isinstance(result, str):
+            raise TypeError(
+                f"{type(self).__name__}._call must return a str, not {type(result).__name__}"
+            )
+        return GenerationChunk(text=result)
+
+    def _aggregate(self, chunks: Sequence[GenerationChunk]) -> str:
+        return merge_generation_chunks(chunks).text
+
+
+class BaseChatModel(BaseLanguageModel[list[BaseMessage], AIMessageChunk, AIMessage]):
+    """A chat model: messages in, ``AIMessageChunk``s out; ``invoke`` returns an ``AIMessage``.
+
+    Input may be a string (one human message), messages, ``(role, content)`` tuples or
+    ``{"role", "content"}`` dicts.
+    """
+
+    _text_field = "content"
+
+    def _coerce(self, input: Any) -> list[BaseMessage]:
+        return coerce_messages(input)
+
+    def _chunk_from_result(self, result: Any) -> AIMessageChunk:
+        if isinstance(result, AIMessageChunk):
+            return result
+        if isinstance(result, str):
+            return AIMessageChunk(content=result)
+        if isinstance(result, AIMessage):
+            return AIMessageChunk(**result.model_dump(exclude={"type"}))
+        raise TypeError(
+            f"{type(self).__name__}._call must return an AIMessage or a str, "
+            f"not {type(result).__name__}"
+        )
+
+    def _aggregate(self, chunks: Sequence[AIMessageChunk]) -> AIMessage:
+        return merge_message_chunks(chunks).to_message()

@@ -1,0 +1,380 @@
+"""``Runnable``: one primitive, ``observe``, and every LangChain-style method derived from it.
+
+``observe(input)`` returns a cold Observable: nothing happens until subscription, and
+each subscription makes one call. ``invoke``, ``stream``, ``batch`` and their async
+twins are bridges over it (``_bridge``), so they all share its behaviour: cancellation,
+errors carrying partial text, bounded buffering.
+
+``pipe(*steps)`` composes: a step is any Observable operator (``reactivex.operators``
+or ``rxllm.operators``), applied to the stream as it flows, or another Runnable, which
+receives the previous step's final output (``RunnableLambda(make_prompt).pipe(llm)``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import aclosing
+from typing import Any, Generic, TypeAlias, TypeVar, cast
+
+import reactivex
+from reactivex import Observable
+from reactivex import operators as ops
+
+from ._bridge import aiterate, iterate
+from ._source import from_callables
+from .config import RunConfig, ensure_config
+from .errors import InvalidInputError
+from .schema import (
+    AIMessageChunk,
+    GenerationChunk,
+    merge_generation_chunks,
+    merge_message_chunks,
+)
+
+__all__ = ["Config", "Operator", "Pipeline", "Runnable", "RunnableLambda", "aggregate", "present"]
+
+In = TypeVar("In", contravariant=True)
+Chunk = TypeVar("Chunk", covariant=True)
+Out = TypeVar("Out", covariant=True)
+T = TypeVar("T")
+
+Config: TypeAlias = RunConfig | Mapping[str, Any] | None
+"""A ``RunConfig``, a dict with its keys, or ``None``."""
+
+Operator: TypeAlias = Callable[[Observable[Any]], Observable[Any]]
+"""Anything ``Observable.pipe`` accepts: a function from Observable to Observable."""
+
+
+def present(item: Any) -> Any:
+    """What ``stream`` yields for an item: a text chunk as its text, else the item."""
+    return item.text if type(item) is GenerationChunk else item
+
+
+def aggregate(items: Sequence[Any]) -> Any:
+    """What ``invoke`` returns for a stream of items: their sum, where a sum makes sense.
+
+    Strings and text chunks join into a string, message chunks merge into an
+    ``AIMessage``, lists concatenate; for anything else (parsed objects, snapshots) the
+    last item is the final output. An empty stream has no output: ``None``.
+    """
+    if not items:
+        return None
+    kinds = {type(item) for item in items}
+    if kinds == {str}:
+        return "".join(items)
+    if kinds == {GenerationChunk}:
+        return merge_generation_chunks(items).text
+    if kinds == {AIMessageChunk}:
+        return merge_message_chunks(items).to_message()
+    if kinds == {list}:
+        return [element for item in items for element in item]
+    return items[-1]
+
+
+class Runnable(ABC, Generic[In, Chunk, Out]):
+    """Something that turns an input into a stream of chunks, and the ways to consume it.
+
+    Subclasses implement ``observe``; ``_output`` and ``_aggregate`` say how a chunk is
+    shown by ``stream`` and how chunks add up to what ``invoke`` returns.
+    """
+
+    @abstractmethod
+    def observe(self, input: In, config: Config = None, **kwargs: Any) -> Observable[Chunk]:
+        """A cold Observable of this runnable's chunks for ``input``.
+
+        Nothing is sent until subscription; every subscription is one call, and
+        disposing it cancels the call.
+
+        Raises:
+            InvalidInputError: at once, for an input or config this runnable can't take.
+        """
+
+    def get_name(self) -> str:
+        """The name this runnable reports (in events, errors, reprs)."""
+        return type(self).__name__
+
+    def _output(self, chunk: Any) -> Out:
+        """What ``stream`` yields for one chunk."""
+        return cast(Out, present(chunk))
+
+    def _aggregate(self, chunks: Sequence[Any]) -> Out:
+        """What ``invoke`` returns for all the chunks of one call."""
+        return cast(Out, aggregate(chunks))
+
+    # -- single input -------------------------------------------------------------
+
+    def invoke(self, input: In, config: Config = None, **kwargs: Any) -> Out:
+        """Run once and return the final output."""
+        return self._aggregate(list(iterate(self.observe(input, config, **kwargs))))
+
+    async def ainvoke(self, input: In, config: Config = None, **kwargs: Any) -> Out:
+        """Run once on the running loop and return the final output."""
+        observable = self.observe(input, config, **kwargs)
+        async with aclosing(aiterate(observable)) as items:
+            return self._aggregate([item async for item in items])
+
+    def stream(self, input: In, config: Config = None, **kwargs: Any) -> Iterator[Out]:
+        """Yield the output as it is produced. Works inside a running event loop too.
+
+        Leaving the loop early cancels the call.
+        """
+        observable = self.observe(input, config, **kwargs)  # validates now, not on next()
+        output = self._output
+        return (output(chunk) for chunk in iterate(observable))
+
+    def astream(self, input: In, config: Config = None, **kwargs: Any) -> AsyncIterator[Out]:
+        """Yield the output as it is produced, on the running loop.
+
+        Closing the iterator (``contextlib.aclosing``, or garbage collection after a
+        ``break``) or cancelling the consuming task cancels the call.
+        """
+        observable = self.observe(input, config, **kwargs)
+        return _map_async(self._output, aiterate(observable))
+
+    # -- many inputs --------------------------------------------------------------
+
+    def observe_batch(
+        self,
+        inputs: Iterable[In],
+        config: Config | Sequence[Config] = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> Observable[tuple[int, Out | Exception]]:
+        """A cold Observable of ``(index, output)`` pairs, in completion order.
+
+        At most ``max_concurrency`` calls are in flight at once. Without
+        ``return_exceptions`` the first failure ends the whole batch (and cancels the
+        calls in flight); with it, a failed input yields its exception in place of
+        an output and the others carry on.
+        """
+        inputs = list(inputs)
+        configs = _configs_for(config, len(inputs))
+        sources = [
+            self.observe(item, cfg, **kwargs) for item, cfg in zip(inputs, configs, strict=True)
+        ]
+        limit = configs[0].max_concurrency if configs else None
+        aggregate_chunks = self._aggregate
+
+        def one(index: int) -> Observable[tuple[int, Out | Exception]]:
+            def final(chunks: list[Any]) -> tuple[int, Out | Exception]:
+                return index, aggregate_chunks(chunks)
+
+            result: Observable[tuple[int, Out | Exception]] = sources[index].pipe(
+                ops.to_list(), ops.map(final)
+            )
+            if return_exceptions:
+                result = result.pipe(ops.catch(lambda error, _: reactivex.just((index, error))))
+            return result
+
+        # ``merge(max_concurrent=None)`` would merge nothing: unlimited is ``merge_all``.
+        merge = ops.merge_all() if limit is None else ops.merge(max_concurrent=limit)
+        return reactivex.from_iterable(range(len(sources))).pipe(ops.map(one), merge)
+
+    def batch(
+        self,
+        inputs: Iterable[In],
+        config: Config | Sequence[Config] = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Out | Exception]:
+        """Run on many inputs concurrently; outputs keep the order of the inputs."""
+        pairs = self.observe_batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        return _in_order(iterate(pairs))
+
+    async def abatch(
+        self,
+        inputs: Iterable[In],
+        config: Config | Sequence[Config] = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Out | Exception]:
+        """Run on many inputs concurrently on the running loop; outputs keep input order."""
+        pairs = self.observe_batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        async with aclosing(aiterate(pairs)) as items:
+            return _in_order([pair async for pair in items])
+
+    def batch_as_completed(
+        self,
+        inputs: Iterable[In],
+        config: Config | Sequence[Config] = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> Iterator[tuple[int, Out | Exception]]:
+        """Run on many inputs concurrently, yielding ``(index, output)`` as each finishes."""
+        return iterate(
+            self.observe_batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        )
+
+    def abatch_as_completed(
+        self,
+        inputs: Iterable[In],
+        config: Config | Sequence[Config] = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> AsyncIterator[tuple[int, Out | Exception]]:
+        """Async twin of ``batch_as_completed``."""
+        return aiterate(
+            self.observe_batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        )
+
+    # -- composition --------------------------------------------------------------
+
+    def pipe(self, *steps: Operator | Runnable[Any, Any, Any]) -> Pipeline:
+        """A new Runnable: this one followed by ``steps``.
+
+        Examples:
+            >>> from reactivex import operators as ops
+            >>> from rxllm.llms import FakeStreamingListLLM
+            >>> shout = FakeStreamingListLLM(responses=["hi there"]).pipe(
+            ...     ops.map(lambda chunk: chunk.text.upper()))
+            >>> shout.invoke("greet me")
+            'HI THERE'
+        """
+        return Pipeline(self, *steps)
+
+    def __or__(self, other: Operator | Runnable[Any, Any, Any]) -> Pipeline:
+        return self.pipe(other)
+
+
+async def _map_async(
+    output: Callable[[Any], T], items: AsyncGenerator[Any, None]
+) -> AsyncGenerator[T, None]:
+    async with aclosing(items):
+        async for item in items:
+            yield output(item)
+
+
+def _configs_for(config: Config | Sequence[Config], count: int) -> list[RunConfig]:
+    if isinstance(config, list | tuple):
+        if len(config) != count:
+            raise InvalidInputError(
+                f"got {len(config)} configs for {count} inputs; pass one config or one each"
+            )
+        return [ensure_config(c) for c in config]
+    return [ensure_config(cast(Config, config))] * count
+
+
+def _in_order(pairs: Iterable[tuple[int, T]]) -> list[T]:
+    collected = dict(pairs)
+    return [collected[index] for index in range(len(collected))]
+
+
+class Pipeline(Runnable[Any, Any, Any]):
+    """A runnable followed by operators and other runnables; made by ``Runnable.pipe``.
+
+    Operators transform the stream as it flows, chunk by chunk. A Runnable step waits
+    for the stream before it to finish, then runs on that stream's final output, as a
+    step of a LangChain sequence does. ``stream`` yields the last step's items (text
+    chunks as their text) and ``invoke`` returns their ``aggregate``.
+    """
+
+    def __init__(
+        self,
+        first: Runnable[Any, Any, Any],
+        *steps: Operator | Runnable[Any, Any, Any],
+        name: str | None = None,
+    ) -> None:
+        if isinstance(first, Pipeline):  # flatten, as LangChain does for sequences
+            steps = first.steps + steps
+            first = first.first
+        for step in steps:
+            if not (isinstance(step, Runnable) or callable(step)):
+                raise InvalidInputError(
+                    f"a pipe step must be an operator or a Runnable, not {type(step).__name__}"
+                )
+        self.first: Runnable[Any, Any, Any] = first
+        self.steps: tuple[Operator | Runnable[Any, Any, Any], ...] = steps
+        self.name = name
+
+    def get_name(self) -> str:
+        return self.name or "RunnableSequence"
+
+    def observe(self, input: Any, config: Config = None, **kwargs: Any) -> Observable[Any]:
+        config = ensure_config(config)
+        child_config = config.model_copy(update={"run_name": None, "run_id": None})
+        stream = self.first.observe(input, child_config, **kwargs)
+        final: Callable[[Sequence[Any]], Any] = self.first._aggregate
+        for step in self.steps:
+            if isinstance(step, Runnable):
+                stream = stream.pipe(
+                    ops.to_list(),
+                    ops.flat_map(_then(step, final, child_config)),
+                )
+                final = step._aggregate
+            else:
+                stream = step(stream)
+                final = aggregate
+        return stream
+
+    def __repr__(self) -> str:
+        parts = [repr(self.first), *(_describe(step) for step in self.steps)]
+        return f"Pipeline({', '.join(parts)})"
+
+
+def _then(
+    step: Runnable[Any, Any, Any],
+    final: Callable[[Sequence[Any]], Any],
+    config: RunConfig,
+) -> Callable[[list[Any]], Observable[Any]]:
+    def run(items: list[Any]) -> Observable[Any]:
+        return step.observe(final(items), config)
+
+    return run
+
+
+def _describe(step: object) -> str:
+    if isinstance(step, Runnable):
+        return repr(step)
+    return getattr(step, "__qualname__", None) or repr(step)
+
+
+class RunnableLambda(Runnable[Any, Any, Any]):
+    """A Python function as a Runnable, so it can be a step of a pipeline.
+
+    ``func`` may be a plain function (run on the worker pool, so it may block), a
+    coroutine function (run on the loop), or a sync or async generator function,
+    which then streams one chunk per value it yields.
+
+    Examples:
+        >>> RunnableLambda(lambda topic: f"Tell me about {topic}").invoke("bees")
+        'Tell me about bees'
+    """
+
+    def __init__(self, func: Callable[[Any], Any], name: str | None = None) -> None:
+        if not callable(func):
+            raise InvalidInputError(f"RunnableLambda needs a callable, not {type(func).__name__}")
+        self.func = func
+        self.name = name
+
+    def get_name(self) -> str:
+        return self.name or getattr(self.func, "__name__", None) or "RunnableLambda"
+
+    def observe(self, input: Any, config: Config = None, **kwargs: Any) -> Observable[Any]:
+        ensure_config(config)
+        func = self.func
+        if inspect.isasyncgenfunction(func):
+            return from_callables(astream=lambda: func(input))
+        if inspect.iscoroutinefunction(func):
+            return from_callables(acall=lambda: cast(Awaitable[Any], func(input)))
+        if inspect.isgeneratorfunction(func):
+            return from_callables(stream=lambda: func(input))
+        return from_callables(call=lambda: func(input))
+
+    def __repr__(self) -> str:
+        return f"RunnableLambda({self.get_name()})"

@@ -1,0 +1,381 @@
+"""The data that flows through rxllm: chunks, messages and usage, as pydantic models.
+
+An LLM (text completion) emits ``GenerationChunk``; a chat model emits
+``AIMessageChunk``. Chunks add up with ``+``, so a stream's final output is the sum of
+its chunks. Response-side models accept fields they do not know (providers add them);
+``coerce_messages``/``coerce_prompt`` turn every accepted input shape into what a model
+takes, and reject anything else with ``InvalidInputError`` before any work starts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import InvalidInputError
+
+__all__ = [
+    "AIMessage",
+    "AIMessageChunk",
+    "BaseMessage",
+    "GenerationChunk",
+    "HumanMessage",
+    "InvalidToolCall",
+    "MessageLike",
+    "SystemMessage",
+    "ToolCall",
+    "ToolCallChunk",
+    "ToolMessage",
+    "Usage",
+    "coerce_messages",
+    "coerce_prompt",
+    "merge_generation_chunks",
+    "merge_message_chunks",
+]
+
+_RESPONSE = ConfigDict(extra="allow")
+
+
+def _merge_dicts(
+    left: dict[str, Any] | None, right: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """Shallow merge where the later value wins, except that ``None`` never overwrites."""
+    if not right:
+        return left
+    if not left:
+        return right
+    merged = dict(left)
+    merged.update((k, v) for k, v in right.items() if v is not None or k not in merged)
+    return merged
+
+
+class Usage(BaseModel):
+    """Token counts a provider reported; ``+`` sums them.
+
+    Indexing (``usage["input_tokens"]``) works too, for code written against
+    LangChain's ``usage_metadata`` dict.
+    """
+
+    model_config = _RESPONSE
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage.model_construct(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+        )
+
+    def __getitem__(self, key: str) -> int:
+        try:
+            value: int = getattr(self, key)
+        except AttributeError:
+            raise KeyError(key) from None
+        return value
+
+
+def _add_usage(left: Usage | None, right: Usage | None) -> Usage | None:
+    if left is None:
+        return right
+    if right is None:
+        return left
+    return left + right
+
+
+class GenerationChunk(BaseModel):
+    """A piece of a text completion. ``str(chunk)`` is its text."""
+
+    model_config = _RESPONSE
+
+    text: str = ""
+    generation_info: dict[str, Any] | None = None
+
+    def __add__(self, other: GenerationChunk) -> GenerationChunk:
+        if not isinstance(other, GenerationChunk):
+            return NotImplemented
+        return merge_generation_chunks((self, other))
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def merge_generation_chunks(chunks: Iterable[GenerationChunk]) -> GenerationChunk:
+    """Sum many chunks in linear time (``+`` in a loop would copy the text each step)."""
+    texts: list[str] = []
+    info: dict[str, Any] | None = None
+    for chunk in chunks:
+        texts.append(chunk.text)
+        info = _merge_dicts(info, chunk.generation_info)
+    return GenerationChunk.model_construct(text="".join(texts), generation_info=info)
+
+
+class BaseMessage(BaseModel):
+    """A message in a conversation."""
+
+    model_config = _RESPONSE
+
+    type: str
+    content: str = ""
+    id: str | None = None
+    name: str | None = None
+
+
+class HumanMessage(BaseMessage):
+    """A message from the user."""
+
+    type: Literal["human"] = "human"
+
+
+class SystemMessage(BaseMessage):
+    """Instructions for the model."""
+
+    type: Literal["system"] = "system"
+
+
+class ToolMessage(BaseMessage):
+    """The result of a tool call, sent back to the model."""
+
+    type: Literal["tool"] = "tool"
+    tool_call_id: str
+
+
+class ToolCall(BaseModel):
+    """A complete tool call the model asked for, with parsed arguments."""
+
+    model_config = _RESPONSE
+
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    id: str | None = None
+
+
+class InvalidToolCall(BaseModel):
+    """A tool call whose arguments are not a JSON object."""
+
+    model_config = _RESPONSE
+
+    name: str | None = None
+    args: str | None = None
+    id: str | None = None
+    error: str | None = None
+
+
+class ToolCallChunk(BaseModel):
+    """A piece of a streamed tool call; pieces with the same ``index`` concatenate."""
+
+    model_config = _RESPONSE
+
+    name: str | None = None
+    args: str | None = None
+    id: str | None = None
+    index: int | None = None
+
+
+class AIMessage(BaseMessage):
+    """A complete reply from a chat model."""
+
+    type: Literal["ai"] = "ai"
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    invalid_tool_calls: list[InvalidToolCall] = Field(default_factory=list)
+    usage_metadata: Usage | None = None
+    response_metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class AIMessageChunk(AIMessage):
+    """A piece of a chat model's reply; ``+`` concatenates content and merges the rest.
+
+    An ``AIMessageChunk`` is an ``AIMessage``, so the sum of a stream can stand wherever
+    a complete reply is expected; ``to_message()`` also parses streamed tool calls.
+    """
+
+    type: Literal["AIMessageChunk"] = "AIMessageChunk"  # type: ignore[assignment]
+    tool_call_chunks: list[ToolCallChunk] = Field(default_factory=list)
+
+    def __add__(self, other: AIMessageChunk) -> AIMessageChunk:
+        if not isinstance(other, AIMessageChunk):
+            return NotImplemented
+        return merge_message_chunks((self, other))
+
+    def to_message(self) -> AIMessage:
+        """The complete ``AIMessage``, with tool-call arguments parsed from JSON."""
+        calls: list[ToolCall] = []
+        invalid: list[InvalidToolCall] = []
+        for chunk in self.tool_call_chunks:
+            args, error = _parse_arguments(chunk.args)
+            if args is not None and chunk.name:
+                calls.append(ToolCall.model_construct(name=chunk.name, args=args, id=chunk.id))
+            else:
+                invalid.append(
+                    InvalidToolCall.model_construct(
+                        name=chunk.name,
+                        args=chunk.args,
+                        id=chunk.id,
+                        error=error or "tool call has no name",
+                    )
+                )
+        return AIMessage.model_construct(
+            content=self.content,
+            id=self.id,
+            name=self.name,
+            tool_calls=self.tool_calls + calls,
+            invalid_tool_calls=self.invalid_tool_calls + invalid,
+            usage_metadata=self.usage_metadata,
+            response_metadata=self.response_metadata,
+        )
+
+
+def _parse_arguments(text: str | None) -> tuple[dict[str, Any] | None, str | None]:
+    """Tool-call arguments as a dict, or ``None`` and why not."""
+    try:
+        args = json.loads(text) if text else {}
+    except json.JSONDecodeError as exc:
+        return None, f"arguments are not valid JSON: {exc}"
+    if not isinstance(args, dict):
+        return None, "arguments are not a JSON object"
+    return args, None
+
+
+def _merge_tool_call_chunks(
+    left: list[ToolCallChunk], right: list[ToolCallChunk]
+) -> list[ToolCallChunk]:
+    if not right:
+        return left
+    merged = list(left)
+    for piece in right:
+        for i, existing in enumerate(merged):
+            if piece.index is not None and existing.index == piece.index:
+                merged[i] = ToolCallChunk.model_construct(
+                    name=existing.name or piece.name,
+                    args=(existing.args or "") + (piece.args or ""),
+                    id=existing.id or piece.id,
+                    index=existing.index,
+                )
+                break
+        else:
+            merged.append(piece)
+    return merged
+
+
+def merge_message_chunks(chunks: Iterable[AIMessageChunk]) -> AIMessageChunk:
+    """Sum many message chunks in linear time in the length of the content."""
+    contents: list[str] = []
+    msg_id: str | None = None
+    name: str | None = None
+    tool_call_chunks: list[ToolCallChunk] = []
+    tool_calls: list[ToolCall] = []
+    usage: Usage | None = None
+    metadata: dict[str, Any] | None = None
+    for chunk in chunks:
+        contents.append(chunk.content)
+        msg_id = msg_id or chunk.id
+        name = name or chunk.name
+        tool_call_chunks = _merge_tool_call_chunks(tool_call_chunks, chunk.tool_call_chunks)
+        tool_calls += chunk.tool_calls
+        usage = _add_usage(usage, chunk.usage_metadata)
+        metadata = _merge_dicts(metadata, chunk.response_metadata)
+    return AIMessageChunk.model_construct(
+        content="".join(contents),
+        id=msg_id,
+        name=name,
+        tool_call_chunks=tool_call_chunks,
+        tool_calls=tool_calls,
+        invalid_tool_calls=[],
+        usage_metadata=usage,
+        response_metadata=metadata or {},
+    )
+
+
+MessageLike = BaseMessage | tuple[str, str] | Mapping[str, Any] | str
+"""What a conversation may be made of: messages, ``(role, content)`` pairs,
+``{"role": ..., "content": ...}`` dicts (OpenAI's shape) or strings (from the user)."""
+
+_ROLES: dict[str, type[BaseMessage]] = {
+    "human": HumanMessage,
+    "user": HumanMessage,
+    "ai": AIMessage,
+    "assistant": AIMessage,
+    "system": SystemMessage,
+    "developer": SystemMessage,
+    "tool": ToolMessage,
+}
+
+
+def _message_from(role: object, content: object, extra: Mapping[str, Any]) -> BaseMessage:
+    if not isinstance(role, str) or role not in _ROLES:
+        raise InvalidInputError(
+            f"unknown message role {role!r}; expected one of {', '.join(sorted(_ROLES))}"
+        )
+    if not isinstance(content, str):
+        raise InvalidInputError(f"message content must be a str, not {type(content).__name__}")
+    try:
+        return _ROLES[role](content=content, **extra)
+    except ValueError as exc:  # pydantic's ValidationError, e.g. a tool message without an id
+        raise InvalidInputError(f"invalid {role!r} message: {exc}") from None
+
+
+def _coerce_message(item: object) -> BaseMessage:
+    if isinstance(item, BaseMessage):
+        return item
+    if isinstance(item, str):
+        return HumanMessage(content=item)
+    if isinstance(item, tuple) and len(item) == 2:
+        return _message_from(item[0], item[1], {})
+    if isinstance(item, Mapping):
+        fields = dict(item)
+        if "role" not in fields or "content" not in fields:
+            raise InvalidInputError(
+                f"a message dict needs 'role' and 'content' keys; got {sorted(fields)}"
+            )
+        return _message_from(fields.pop("role"), fields.pop("content"), fields)
+    raise InvalidInputError(
+        "a message must be a BaseMessage, a (role, content) tuple, a dict with 'role' and "
+        f"'content', or a str; got {type(item).__name__}"
+    )
+
+
+def coerce_messages(value: object) -> list[BaseMessage]:
+    """Turn any accepted chat input into a list of messages.
+
+    Raises:
+        InvalidInputError: for an empty prompt or any shape not listed in ``MessageLike``.
+    """
+    single_pair = isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
+    if isinstance(value, str | BaseMessage) or single_pair:
+        messages = [_coerce_message(value)]
+    elif isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+        messages = [_coerce_message(item) for item in value]
+    else:
+        raise InvalidInputError(
+            "input must be a str, a message, or a list of messages, (role, content) tuples "
+            f"or role/content dicts; got {type(value).__name__}"
+        )
+    if not messages or all(not m.content for m in messages):
+        raise InvalidInputError("the prompt is empty")
+    return messages
+
+
+_PREFIXES = {"human": "Human", "ai": "AI", "AIMessageChunk": "AI", "system": "System"}
+
+
+def coerce_prompt(value: object) -> str:
+    """Turn any accepted LLM input into a prompt string.
+
+    A conversation is rendered one message a line as ``Human: ...``/``AI: ...``, the way
+    LangChain's completion models render one.
+
+    Raises:
+        InvalidInputError: for an empty prompt or an unaccepted shape.
+    """
+    if isinstance(value, str):
+        if not value:
+            raise InvalidInputError("the prompt is empty")
+        return value
+    return "\n".join(
+        f"{_PREFIXES.get(m.type, m.type.capitalize())}: {m.content}" for m in coerce_messages(value)
+    )

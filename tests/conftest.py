@@ -1,0 +1,57 @@
+"""Shared fixtures: leak checks and waiting for things that happen on other threads."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from rxllm._loop import library_loop
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll ``condition`` until it holds; fail the test if it never does."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail("condition not reached within the deadline")
+        time.sleep(0.005)
+
+
+async def await_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """``wait_until`` for async tests: yields to the loop while polling."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail("condition not reached within the deadline")
+        await asyncio.sleep(0.005)
+
+
+def library_tasks() -> int:
+    """Tasks alive on rxllm's own loop, not counting the one that counts them."""
+
+    async def count() -> int:
+        return len(asyncio.all_tasks()) - 1
+
+    return asyncio.run_coroutine_threadsafe(count(), library_loop()).result()
+
+
+class Resources:
+    """Threads and library-loop tasks, to compare before and after a workload."""
+
+    def __init__(self) -> None:
+        self.threads = {t.ident for t in threading.enumerate()}
+        self.tasks = library_tasks()
+
+    def new_threads(self) -> set[str]:
+        return {t.name for t in threading.enumerate() if t.ident not in self.threads}
+
+
+@pytest.fixture
+def resources() -> Iterator[Resources]:
+    # Start the library loop and warm the worker pool, so they are not counted as leaks.
+    library_loop()
+    yield Resources()
