@@ -7,8 +7,7 @@ cancels it, which closes the iterator (and with it the HTTP response). Nothing r
 before subscription: the iterator is created inside the task.
 
 Where the task runs: on the loop of an ``AsyncIOScheduler`` given at subscribe time,
-else on the loop running in the subscribing thread, else on the library's own loop
-thread. Blocking iterators and functions run on the worker pool, one step at a time, so
+else on the library's own loop thread. Blocking iterators and functions run on the worker pool, one step at a time, so
 disposal stops them within one step.
 """
 
@@ -56,10 +55,9 @@ def _loop_for(scheduler: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop:
     if isinstance(scheduler, AsyncIOScheduler):
         loop: asyncio.AbstractEventLoop = scheduler._loop  # noqa: SLF001 - no public accessor
         return loop
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return library_loop()
+    # Not the caller's running loop, even if there is one: a blocking wait for the
+    # result (``Observable.run()`` in a notebook cell) would deadlock it.
+    return library_loop()
 
 
 class _Pump:

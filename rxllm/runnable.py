@@ -30,6 +30,7 @@ from typing import Any, Generic, TypeAlias, TypeVar, cast
 import reactivex
 from reactivex import Observable
 from reactivex import operators as ops
+from reactivex.scheduler import ImmediateScheduler
 
 from ._bridge import aiterate, iterate
 from ._source import from_callables
@@ -48,6 +49,8 @@ In = TypeVar("In", contravariant=True)
 Chunk = TypeVar("Chunk", covariant=True)
 Out = TypeVar("Out", covariant=True)
 T = TypeVar("T")
+
+_IMMEDIATE = ImmediateScheduler()
 
 Config: TypeAlias = RunConfig | Mapping[str, Any] | None
 """A ``RunConfig``, a dict with its keys, or ``None``."""
@@ -180,7 +183,8 @@ class Runnable(ABC, Generic[In, Chunk, Out]):
 
         # ``merge(max_concurrent=None)`` would merge nothing: unlimited is ``merge_all``.
         merge = ops.merge_all() if limit is None else ops.merge(max_concurrent=limit)
-        return reactivex.from_iterable(range(len(sources))).pipe(ops.map(one), merge)
+        indexes = reactivex.from_iterable(range(len(sources)), scheduler=_IMMEDIATE)
+        return indexes.pipe(ops.map(one), merge)
 
     def batch(
         self,
@@ -240,6 +244,7 @@ class Runnable(ABC, Generic[In, Chunk, Out]):
 
         Examples:
             >>> from reactivex import operators as ops
+from reactivex.scheduler import ImmediateScheduler
             >>> from rxllm.llms import FakeStreamingListLLM
             >>> shout = FakeStreamingListLLM(responses=["hi there"]).pipe(
             ...     ops.map(lambda chunk: chunk.text.upper()))

@@ -346,7 +346,7 @@ def coerce_messages(value: object) -> list[BaseMessage]:
         InvalidInputError: for an empty prompt or any shape not listed in ``MessageLike``.
     """
     single_pair = isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
-    if isinstance(value, str | BaseMessage) or single_pair:
+    if isinstance(value, str | BaseMessage | Mapping) or single_pair:
         messages = [_coerce_message(value)]
     elif isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
         messages = [_coerce_message(item) for item in value]

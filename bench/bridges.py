@@ -1,0 +1,351 @@
+"""Per-chunk cost of rxllm's stream bridges, beside langchain-core's equivalent fakes.
+
+What it measures: the time to consume one fake stream of ``--chunks`` one-character
+chunks (20,000 by default), divided by the number of chunks, in µs/chunk:
+
+1. a plain Python generator of one-character strings (the floor: neither library)
+2. LLM ``stream`` and 3. ``astream``: rxllm ``FakeStreamingListLLM(chunking="char")``
+   | ``langchain_core.language_models.fake.FakeStreamingListLLM`` (one char per chunk)
+4. chat model ``stream`` and 5. ``astream``: rxllm ``FakeListChatModel(chunking="char")``
+   | ``langchain_core.language_models.fake_chat_models.FakeListChatModel`` (which streams
+   one ``AIMessageChunk`` per character, so ``GenericFakeChatModel`` is not needed)
+6. prompt | llm | parser chain ``astream`` and 7. ``stream``: rxllm
+   ``RunnableLambda(prompt).pipe(llm, ops.map(lambda c: c.text))`` | LangChain
+   ``PromptTemplate | FakeStreamingListLLM | StrOutputParser``
+8. rxllm only: the LLM piped through three operators (map, filter, map, all identities)
+   and consumed with ``stream``; its added cost is row 8 minus row 2
+9. rxllm only: ``observe(...).subscribe(...)`` with no bridge, waiting on a
+   ``threading.Event`` for completion
+
+and, on a one-chunk stream (``responses=["x"]``), the per-call overhead of the LLM's
+``invoke`` and ``stream`` in µs/call, over ``--calls`` calls.
+
+How: every candidate runs once to warm up, then all candidates run in turn (A B C …
+A B C …) for ``--rounds`` rounds, so the noise of a shared machine hits them alike; the
+table shows each candidate's median over the rounds, and the ratio rxllm / LangChain
+(lower is better; the target is ≤ 1.0). Each run checks the number of chunks it got.
+
+Run from the repository root::
+
+    pip install -e . -r bench/requirements.txt
+    python bench/bridges.py                 # 7 rounds of 20,000 chunks
+    python bench/bridges.py --quick         # smoke test: 2 rounds of 2,000 chunks
+
+The table is printed and also written, as markdown with the versions and the command,
+to ``bench/results/bridges.md`` (``--output`` to change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import fake as lc_fake
+from langchain_core.language_models import fake_chat_models as lc_fake_chat
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import PromptTemplate
+from reactivex import operators as ops
+
+from rxllm import RunnableLambda
+from rxllm import llms as rx
+
+RESULTS = Path(__file__).resolve().parent / "results" / "bridges.md"
+PROMPT = "Say hi"
+TOPIC = {"topic": "hi"}
+
+# --------------------------------------------------------------------------------------
+# Ways to consume a stream. Each returns how many items it got, to check the stream.
+
+
+def drain(items: Iterable[Any]) -> int:
+    count = 0
+    for _ in items:
+        count += 1
+    return count
+
+
+async def adrain(items: AsyncIterator[Any]) -> int:
+    count = 0
+    async for _ in items:
+        count += 1
+    return count
+
+
+def chars(n: int) -> Iterator[str]:
+    """The floor: a plain generator of ``n`` one-character strings."""
+    for _ in range(n):
+        yield "x"
+
+
+def observe_raw(llm: rx.FakeStreamingListLLM) -> int:
+    """Subscribe to ``llm.observe`` directly and block until it completes."""
+    done = threading.Event()
+    count = 0
+    errors: list[Exception] = []
+
+    def on_next(_: Any) -> None:
+        nonlocal count
+        count += 1
+
+    def on_error(error: Exception) -> None:
+        errors.append(error)
+        done.set()
+
+    llm.observe(PROMPT).subscribe(on_next, on_error, done.set)
+    done.wait()
+    if errors:
+        raise errors[0]
+    return count
+
+
+def calls(n: int, call: Callable[[], Any]) -> int:
+    """Make ``n`` calls; the unit of a per-call candidate is one call."""
+    for _ in range(n):
+        call()
+    return n
+
+
+# --------------------------------------------------------------------------------------
+# The candidates: a row of the table pairs an rxllm run with LangChain's, where one exists.
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    rxllm: Callable[[], int]  # in row 1, the plain generator
+    langchain: Callable[[], int] | None = None
+    note: str = ""
+
+
+@dataclass
+class Candidate:
+    """One thing to time: ``run()`` does ``units`` units of work and returns the count."""
+
+    row: str
+    side: str  # "rxllm" or "LangChain"
+    run: Callable[[], int]
+    units: int
+    seconds: list[float] = field(default_factory=list)
+
+    def time_once(self) -> None:
+        gc.collect()
+        start = time.perf_counter()
+        got = self.run()
+        elapsed = time.perf_counter() - start
+        if got != self.units:
+            raise AssertionError(f"{self.row} ({self.side}): got {got} items, not {self.units}")
+        self.seconds.append(elapsed)
+
+    def median_us(self) -> float:
+        """Median µs per unit (chunk or call) over the timed rounds."""
+        return statistics.median(self.seconds) * 1e6 / self.units
+
+
+def per_chunk_rows(n: int, arun: Callable[[Any], int]) -> list[Row]:
+    """The streams of ``n`` chunks; ``arun`` runs a coroutine to completion."""
+    text = "x" * n
+    rx_llm = rx.FakeStreamingListLLM(responses=[text], chunking="char")
+    rx_chat = rx.FakeListChatModel(responses=[text], chunking="char")
+    rx_chain = RunnableLambda(lambda d: f"Say {d['topic']}").pipe(rx_llm, ops.map(lambda c: c.text))
+    rx_piped = rx_llm.pipe(ops.map(lambda c: c), ops.filter(lambda c: True), ops.map(lambda c: c))
+
+    lc_llm = lc_fake.FakeStreamingListLLM(responses=[text])
+    lc_chat = lc_fake_chat.FakeListChatModel(responses=[text])
+    lc_chain = PromptTemplate.from_template("Say {topic}") | lc_llm | StrOutputParser()
+
+    return [
+        Row(
+            "1. plain generator (floor)",
+            lambda: drain(chars(n)),
+            note="plain Python generator, neither library",
+        ),
+        Row(
+            "2. LLM stream",
+            lambda: drain(rx_llm.stream(PROMPT)),
+            lambda: drain(lc_llm.stream(PROMPT)),
+            note="LangChain's fake overrides stream: invoke, then yield each char",
+        ),
+        Row(
+            "3. LLM astream",
+            lambda: arun(adrain(rx_llm.astream(PROMPT))),
+            lambda: arun(adrain(lc_llm.astream(PROMPT))),
+        ),
+        Row(
+            "4. chat stream",
+            lambda: drain(rx_chat.stream(PROMPT)),
+            lambda: drain(lc_chat.stream(PROMPT)),
+            note="LangChain: FakeListChatModel, one char per chunk",
+        ),
+        Row(
+            "5. chat astream",
+            lambda: arun(adrain(rx_chat.astream(PROMPT))),
+            lambda: arun(adrain(lc_chat.astream(PROMPT))),
+        ),
+        Row(
+            "6. chain prompt→llm→parser astream",
+            lambda: arun(adrain(rx_chain.astream(TOPIC))),
+            lambda: arun(adrain(lc_chain.astream(TOPIC))),
+            note="LangChain: StrOutputParser parses each chunk on a thread pool",
+        ),
+        Row(
+            "7. chain prompt→llm→parser stream",
+            lambda: drain(rx_chain.stream(TOPIC)),
+            lambda: drain(lc_chain.stream(TOPIC)),
+        ),
+        Row("8. LLM + map, filter, map: stream", lambda: drain(rx_piped.stream(PROMPT))),
+        Row("9. LLM observe().subscribe, no bridge", lambda: observe_raw(rx_llm)),
+    ]
+
+
+def per_call_rows(n: int) -> list[Row]:
+    """``n`` calls of an LLM whose reply is one chunk."""
+    rx_llm = rx.FakeStreamingListLLM(responses=["x"], chunking="char")
+    lc_llm = lc_fake.FakeStreamingListLLM(responses=["x"])
+    return [
+        Row(
+            "LLM invoke, 1 chunk",
+            lambda: calls(n, lambda: rx_llm.invoke(PROMPT)),
+            lambda: calls(n, lambda: lc_llm.invoke(PROMPT)),
+        ),
+        Row(
+            "LLM stream, 1 chunk",
+            lambda: calls(n, lambda: drain(rx_llm.stream(PROMPT))),
+            lambda: calls(n, lambda: drain(lc_llm.stream(PROMPT))),
+        ),
+    ]
+
+
+def candidates(rows: list[Row], units: int) -> list[Candidate]:
+    found = []
+    for row in rows:
+        found.append(Candidate(row.name, "rxllm", row.rxllm, units))
+        if row.langchain is not None:
+            found.append(Candidate(row.name, "LangChain", row.langchain, units))
+    return found
+
+
+# --------------------------------------------------------------------------------------
+# Timing and the report.
+
+
+def measure(found: list[Candidate], rounds: int) -> None:
+    for candidate in found:  # warm-up: imports, the library's loop thread, caches
+        candidate.run()
+    for round_ in range(1, rounds + 1):
+        print(f"round {round_}/{rounds}", file=sys.stderr, flush=True)
+        for candidate in found:
+            candidate.time_once()
+
+
+def fmt(value: float) -> str:
+    if abs(value) < 1:
+        return f"{value:.3f}"
+    return f"{value:.2f}" if abs(value) < 100 else f"{value:.1f}"
+
+
+def markdown_table(header: list[str], body: list[list[str]]) -> str:
+    widths = [max(len(cells[i]) for cells in [header, *body]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        padded = (cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+        return "| " + " | ".join(padded) + " |"
+
+    rule = "|" + "|".join("-" * (width + 2) for width in widths) + "|"
+    return "\n".join([line(header), rule, *(line(cells) for cells in body)])
+
+
+def table(rows: list[Row], found: list[Candidate], unit: str) -> str:
+    median = {(c.row, c.side): c.median_us() for c in found}
+    body = []
+    for row in rows:
+        ours = median[row.name, "rxllm"]
+        theirs = median.get((row.name, "LangChain"))
+        body.append(
+            [
+                row.name,
+                fmt(ours),
+                "—" if theirs is None else fmt(theirs),
+                "—" if theirs is None else f"{ours / theirs:.2f}",
+                row.note,
+            ]
+        )
+    header = ["case", f"rxllm µs/{unit}", f"LangChain µs/{unit}", "rxllm / LangChain", "note"]
+    return markdown_table(header, body)
+
+
+def report(
+    sections: list[tuple[str, list[Row], list[Candidate], str]], args: argparse.Namespace
+) -> str:
+    command = " ".join(["python", "bench/bridges.py", *sys.argv[1:]])
+    lines = [
+        "# rxllm bridges vs langchain-core fakes",
+        "",
+        f"- date: {datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"- Python {platform.python_version()} on {platform.platform()}, {os.cpu_count()} CPUs",
+        f"- rxllm {version('rxllm')}, reactivex {version('reactivex')}, "
+        f"langchain-core {version('langchain-core')}",
+        f"- command: `{command}`",
+        f"- medians of {args.rounds} interleaved rounds, after one warm-up run of each "
+        "candidate; a ratio below 1.0 means rxllm is faster",
+    ]
+    for title, rows, found, unit in sections:
+        lines += ["", f"## {title}", "", table(rows, found, unit)]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7, help="timed rounds (default: 7)")
+    parser.add_argument("--chunks", type=int, default=20_000, help="chunks per stream")
+    parser.add_argument("--calls", type=int, default=500, help="calls per per-call run")
+    parser.add_argument("--quick", action="store_true", help="smoke test: 2 rounds, 2,000 chunks")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="markdown file to write")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.chunks, args.calls = 2, 2_000, 50
+
+    with asyncio.Runner() as runner:
+        chunk_rows = per_chunk_rows(args.chunks, runner.run)
+        call_rows = per_call_rows(args.calls)
+        chunk_found = candidates(chunk_rows, args.chunks)
+        call_found = candidates(call_rows, args.calls)
+        measure(chunk_found + call_found, args.rounds)
+
+    # Row 8's note: what the three operators add to the bare LLM stream of row 2.
+    rxllm_median = {c.row[:2]: c.median_us() for c in chunk_found if c.side == "rxllm"}
+    added = rxllm_median["8."] - rxllm_median["2."]
+    chunk_rows = [
+        replace(row, note=f"3 operators add {fmt(added)} µs/chunk (row 8 - row 2)")
+        if row.name.startswith("8.")
+        else row
+        for row in chunk_rows
+    ]
+
+    text = report(
+        [
+            (f"Per chunk: one stream of {args.chunks:,} chunks", chunk_rows, chunk_found, "chunk"),
+            (f"Per call: {args.calls:,} calls, 1-chunk reply", call_rows, call_found, "call"),
+        ],
+        args,
+    )
+    print(text)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text, encoding="utf-8")
+    print(f"written to {args.output}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

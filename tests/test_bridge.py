@@ -1,0 +1,195 @@
+"""The bridges out of Observables: running loops, leaks, slow consumers, schedulers."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+import time
+
+import pytest
+import reactivex
+from reactivex import operators as ops
+
+from rxllm import RunnableLambda
+from rxllm._bridge import aiterate, iterate
+from rxllm._constants import BUFFER_HIGH_WATER
+from rxllm.llms import FakeListLLM, FakeStreamingListLLM
+
+from .conftest import Resources, library_tasks
+
+
+async def test_stream_works_inside_a_running_event_loop() -> None:
+    """A Jupyter cell runs inside an event loop; sync ``stream`` must still work there."""
+    asyncio.get_running_loop()
+    llm = FakeStreamingListLLM(responses=["works in a notebook"])
+    assert list(llm.stream("hi")) == ["works", " in", " a", " notebook"]
+    assert llm.invoke("hi") == "works in a notebook"
+    assert llm.batch(["a", "b"]) == ["works in a notebook"] * 2
+
+
+def test_thousand_sequential_streams_leave_nothing_behind(resources: Resources) -> None:
+    llm = FakeStreamingListLLM(responses=["a few words here"])
+    chat_free = FakeListLLM(responses=["one"])
+    for index in range(1000):
+        stream = llm.stream("hi")
+        if index % 2:
+            assert "".join(stream) == "a few words here"
+        else:
+            next(stream)
+            stream.close()  # type: ignore[attr-defined]
+        chat_free.invoke("hi")
+    gc.collect()
+    assert llm.calls.in_flight == 0
+    assert llm.calls.completed + llm.calls.cancelled == llm.calls.started == 1000
+    assert library_tasks() == resources.tasks
+    assert resources.new_threads() <= {"rxllm-worker_0"}
+
+
+async def test_two_hundred_concurrent_astreams_leave_nothing_behind(
+    resources: Resources,
+) -> None:
+    llm = FakeStreamingListLLM(responses=["a few words here"], delay=0.001)
+    before = len(asyncio.all_tasks())
+
+    async def one(index: int) -> str:
+        if index % 3 == 0:
+            async for _ in llm.astream("hi"):
+                break
+            return ""
+        return "".join([chunk async for chunk in llm.astream("hi")])
+
+    results = await asyncio.gather(*(one(i) for i in range(200)))
+    assert results.count("a few words here") == 133
+    await asyncio.sleep(0)  # let the finalizers of the abandoned generators run
+    gc.collect()
+    await asyncio.sleep(0.05)
+    assert llm.calls.in_flight == 0
+    assert len(asyncio.all_tasks()) == before
+    assert resources.new_threads() == set()
+
+
+def test_two_hundred_concurrent_streams_from_threads(resources: Resources) -> None:
+    llm = FakeStreamingListLLM(responses=["a b c"], delay=0.001)
+    outputs: list[str] = []
+    lock = threading.Lock()
+
+    def consume() -> None:
+        text = "".join(llm.stream("hi"))
+        with lock:
+            outputs.append(text)
+
+    threads = [threading.Thread(target=consume) for _ in range(200)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outputs == ["a b c"] * 200
+    assert llm.calls.max_in_flight > 1
+    assert library_tasks() == resources.tasks
+
+
+def test_slow_sync_consumer_keeps_the_buffer_bounded() -> None:
+    total = 20 * BUFFER_HIGH_WATER
+    llm = FakeStreamingListLLM(responses=["x" * total], chunking="char")
+    produced = 0
+
+    def count(_: object) -> None:
+        nonlocal produced
+        produced += 1
+
+    stream = llm.pipe(ops.do_action(count)).stream("hi")
+    next(stream)
+    time.sleep(0.3)  # ample time for an unpaced source to produce everything
+    assert produced <= BUFFER_HIGH_WATER + 1
+    assert sum(1 for _ in stream) == total - 1  # nothing dropped once it resumes
+    assert produced == total
+
+
+async def test_slow_async_consumer_keeps_the_buffer_bounded() -> None:
+    total = 20 * BUFFER_HIGH_WATER
+    llm = FakeStreamingListLLM(responses=["x" * total], chunking="char")
+    produced = 0
+
+    def count(_: object) -> None:
+        nonlocal produced
+        produced += 1
+
+    received = 0
+    async for _ in llm.pipe(ops.do_action(count)).astream("hi"):
+        received += 1
+        if received == 1:
+            await asyncio.sleep(0.3)
+            assert produced <= BUFFER_HIGH_WATER + 1
+    assert received == produced == total
+
+
+def test_order_is_kept_under_flow_control() -> None:
+    text = "".join(chr(0x4E00 + i % 500) for i in range(5 * BUFFER_HIGH_WATER))
+    llm = FakeStreamingListLLM(responses=[text], chunking="char")
+    assert "".join(llm.stream("hi")) == text
+
+
+def test_blocking_call_on_the_library_loop_is_refused() -> None:
+    llm = FakeStreamingListLLM(responses=["a"])
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def on_next(_: object) -> None:  # runs on rxllm's loop thread
+        try:
+            llm.invoke("nested")
+        except RuntimeError as error:
+            errors.append(error)
+        done.set()
+
+    llm.observe("outer").subscribe(on_next)
+    assert done.wait(5)
+    assert "would deadlock" in str(errors[0])
+
+
+def test_time_operators_run_on_the_loop_not_on_timer_threads() -> None:
+    llm = FakeStreamingListLLM(responses=["a b c d"], delay=0.01)
+    seen: set[str] = set()
+
+    def record(_: object) -> None:
+        seen.add(threading.current_thread().name)
+
+    piped = llm.pipe(ops.delay(0.01), ops.do_action(record), ops.buffer_with_time(0.02))
+    assert "".join("".join(b.text for b in batch) for batch in piped.stream("hi")) == "a b c d"
+    assert seen == {"rxllm-loop"}
+
+
+async def test_async_time_operators_run_on_the_running_loop() -> None:
+    llm = FakeStreamingListLLM(responses=["a b"], delay=0.01)
+    seen: set[int] = set()
+    piped = llm.pipe(ops.delay(0.01), ops.do_action(lambda _: seen.add(threading.get_ident())))
+    assert [c async for c in piped.astream("hi")] == ["a", " b"]
+    assert seen == {threading.get_ident()}
+
+
+def test_iterate_a_plain_observable() -> None:
+    assert list(iterate(reactivex.of(1, 2, 3))) == [1, 2, 3]
+
+
+def test_iterate_an_observable_failing_on_subscribe() -> None:
+    def subscribe(observer: object, scheduler: object = None) -> None:
+        raise LookupError("cannot subscribe")
+
+    with pytest.raises(LookupError, match="cannot subscribe"):
+        list(iterate(reactivex.create(subscribe)))  # type: ignore[arg-type]
+
+
+async def test_aiterate_an_observable_emitting_from_another_thread() -> None:
+    source = reactivex.interval(0.001, scheduler=None).pipe(ops.take(5))
+    assert [item async for item in aiterate(source)] == [0, 1, 2, 3, 4]
+
+
+def test_sync_function_steps_run_on_the_worker_pool() -> None:
+    names: list[str] = []
+
+    def step(text: str) -> str:
+        names.append(threading.current_thread().name)
+        return text.upper()
+
+    assert RunnableLambda(step).invoke("x") == "X"
+    assert names[0].startswith("rxllm-worker")
