@@ -7,8 +7,8 @@ cancels it, which closes the iterator (and with it the HTTP response). Nothing r
 before subscription: the iterator is created inside the task.
 
 Where the task runs: on the loop of an ``AsyncIOScheduler`` given at subscribe time,
-else on the library's own loop thread. Blocking iterators and functions run on the worker pool, one step at a time, so
-disposal stops them within one step.
+else on the library's own loop thread. Blocking iterators and functions run on the
+worker pool, one step at a time, so disposal stops them within one step.
 """
 
 from __future__ import annotations

@@ -244,7 +244,6 @@ class Runnable(ABC, Generic[In, Chunk, Out]):
 
         Examples:
             >>> from reactivex import operators as ops
-from reactivex.scheduler import ImmediateScheduler
             >>> from rxllm.llms import FakeStreamingListLLM
             >>> shout = FakeStreamingListLLM(responses=["hi there"]).pipe(
             ...     ops.map(lambda chunk: chunk.text.upper()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -21,9 +21,9 @@ def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
         time.sleep(0.005)
 
 
-async def await_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+async def await_until(condition: Callable[[], bool], within: float = 5.0) -> None:
     """``wait_until`` for async tests: yields to the loop while polling."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while not condition():
         if time.monotonic() > deadline:
             pytest.fail("condition not reached within the deadline")
@@ -51,7 +51,6 @@ class Resources:
 
 
 @pytest.fixture
-def resources() -> Iterator[Resources]:
-    # Start the library loop and warm the worker pool, so they are not counted as leaks.
-    library_loop()
-    yield Resources()
+def resources() -> Resources:
+    library_loop()  # started before counting, so it is not counted as a leak
+    return Resources()

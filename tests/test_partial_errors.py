@@ -70,9 +70,13 @@ def test_sync_consumers_get_the_same_error_with_partial_text(
 @pytest.mark.parametrize("error", [Boom("boom"), StreamInterruptedError("connection lost")])
 async def test_astream_gets_the_same_error_with_partial_text(error: Exception) -> None:
     received: list[str] = []
-    with pytest.raises(type(error)) as caught:
+
+    async def consume() -> None:
         async for chunk in failing_llm(error).astream("hi"):
             received.append(chunk)
+
+    with pytest.raises(type(error)) as caught:
+        await consume()
     assert received == ["one", " two"]
     assert caught.value.partial == "one two"  # type: ignore[attr-defined]
 

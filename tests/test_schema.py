@@ -1,0 +1,146 @@
+"""Chunks add up; messages coerce; usage sums; tool calls parse."""
+
+from __future__ import annotations
+
+from functools import reduce
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rxllm import (
+    AIMessage,
+    AIMessageChunk,
+    GenerationChunk,
+    HumanMessage,
+    InvalidInputError,
+    SystemMessage,
+    ToolMessage,
+    Usage,
+)
+from rxllm.schema import (
+    ToolCallChunk,
+    coerce_messages,
+    coerce_prompt,
+    merge_generation_chunks,
+    merge_message_chunks,
+)
+
+
+def test_generation_chunks_concatenate_and_merge_info() -> None:
+    total = GenerationChunk(text="Hel", generation_info={"a": 1, "finish_reason": None}) + (
+        GenerationChunk(text="lo", generation_info={"finish_reason": "stop"})
+    )
+    assert total.text == "Hello"
+    assert total.generation_info == {"a": 1, "finish_reason": "stop"}
+    assert str(total) == "Hello"
+
+
+def test_none_never_overwrites_metadata() -> None:
+    total = GenerationChunk(generation_info={"finish_reason": "stop"}) + GenerationChunk(
+        generation_info={"finish_reason": None}
+    )
+    assert total.generation_info == {"finish_reason": "stop"}
+
+
+@given(st.lists(st.text(), max_size=30))
+def test_sum_of_chunks_is_the_concatenation(texts: list[str]) -> None:
+    chunks = [GenerationChunk(text=t) for t in texts]
+    assert merge_generation_chunks(chunks).text == "".join(texts)
+    if chunks:
+        assert reduce(lambda a, b: a + b, chunks).text == "".join(texts)
+    messages = [AIMessageChunk(content=t) for t in texts]
+    assert merge_message_chunks(messages).content == "".join(texts)
+
+
+def test_message_chunks_merge_usage_metadata_and_ids() -> None:
+    total = (
+        AIMessageChunk(content="a", id="run-1", response_metadata={"model": "m"})
+        + AIMessageChunk(content="b", usage_metadata=Usage(input_tokens=2, output_tokens=1))
+        + AIMessageChunk(
+            content="", usage_metadata=Usage(output_tokens=4, total_tokens=7), id="other"
+        )
+    )
+    assert total.content == "ab"
+    assert total.id == "run-1"
+    assert total.response_metadata == {"model": "m"}
+    assert total.usage_metadata == Usage(input_tokens=2, output_tokens=5, total_tokens=7)
+    assert total.usage_metadata["output_tokens"] == 5
+
+
+def test_usage_indexing_rejects_unknown_keys() -> None:
+    with pytest.raises(KeyError):
+        Usage()["nope"]
+
+
+def test_tool_call_chunks_merge_by_index_and_parse() -> None:
+    pieces = [
+        AIMessageChunk(tool_call_chunks=[ToolCallChunk(name="get", args='{"ci', id="c1", index=0)]),
+        AIMessageChunk(tool_call_chunks=[ToolCallChunk(args='ty": "Oslo"}', index=0)]),
+        AIMessageChunk(tool_call_chunks=[ToolCallChunk(name="bad", args="{oops", index=1)]),
+    ]
+    total = merge_message_chunks(pieces)
+    assert [c.args for c in total.tool_call_chunks] == ['{"city": "Oslo"}', "{oops"]
+    message = total.to_message()
+    assert type(message) is AIMessage
+    assert [(c.name, c.args, c.id) for c in message.tool_calls] == [("get", {"city": "Oslo"}, "c1")]
+    assert message.invalid_tool_calls[0].name == "bad"
+    assert "not valid JSON" in (message.invalid_tool_calls[0].error or "")
+
+
+def test_an_ai_message_chunk_is_an_ai_message() -> None:
+    assert isinstance(AIMessageChunk(content="x"), AIMessage)
+
+
+def test_adding_different_kinds_is_a_type_error() -> None:
+    with pytest.raises(TypeError):
+        GenerationChunk(text="a") + AIMessageChunk(content="b")  # type: ignore[operator]
+
+
+def test_response_models_accept_unknown_fields() -> None:
+    chunk = GenerationChunk.model_validate({"text": "a", "logprobs": [1]})
+    assert chunk.model_extra == {"logprobs": [1]}
+
+
+def test_coerce_messages_shapes() -> None:
+    messages = coerce_messages(
+        [
+            ("system", "s"),
+            {"role": "user", "content": "u"},
+            HumanMessage(content="h"),
+            "plain",
+            {"role": "tool", "content": "42", "tool_call_id": "c1"},
+        ]
+    )
+    assert [type(m) for m in messages] == [
+        SystemMessage,
+        HumanMessage,
+        HumanMessage,
+        HumanMessage,
+        ToolMessage,
+    ]
+    assert coerce_messages(("ai", "x"))[0].type == "ai"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (42, "got int"),
+        ([("wizard", "x")], "unknown message role 'wizard'"),
+        ([("human", 3)], "content must be a str"),
+        ([{"content": "x"}], "needs 'role' and 'content'"),
+        ([{"role": "tool", "content": "x"}], "invalid 'tool' message"),
+        ([], "empty"),
+        ("", "empty"),
+        ([object()], "got object"),
+    ],
+)
+def test_bad_inputs_raise_invalid_input(value: object, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        coerce_prompt(value)
+
+
+@given(st.text(min_size=1))
+def test_any_nonempty_string_is_a_prompt(text: str) -> None:
+    assert coerce_prompt(text) == text
+    assert coerce_messages(text)[0].content == text
