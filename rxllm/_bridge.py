@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from queue import SimpleQueue
 from typing import Any, TypeVar
 
@@ -55,8 +55,12 @@ async def _close(subscription: list[abc.DisposableBase], scope: FlowScope) -> No
     await scope.settle()
 
 
-def iterate(observable: Observable[T]) -> Iterator[T]:
+def iterate(observable: Observable[Any], present: Callable[[Any], T] | None = None) -> Iterator[T]:
     """Iterate an Observable from synchronous code.
+
+    Args:
+        observable: what to iterate.
+        present: applied to each item before it is yielded.
 
     Raises:
         RuntimeError: when called on rxllm's own loop thread (from a callback of a
@@ -72,7 +76,7 @@ def iterate(observable: Observable[T]) -> Iterator[T]:
     queue: SimpleQueue[Any] = SimpleQueue()
     subscription: list[abc.DisposableBase] = []
 
-    def on_next(item: T) -> None:
+    def on_next(item: Any) -> None:
         queue.put(item)
         scope.produced += 1
 
@@ -90,17 +94,18 @@ def iterate(observable: Observable[T]) -> Iterator[T]:
             queue.put(_End(exc))
 
     loop.call_soon_threadsafe(subscribe, context=context_with(scope))
+    get, took_one = queue.get, scope.took_one
     ended = False
     try:
         while True:
-            item = queue.get()
+            item = get()
             if type(item) is _End:
                 ended = True
                 if item.error is not None:
                     raise item.error
                 return
-            scope.took_one()
-            yield item
+            took_one()
+            yield item if present is None else present(item)
     finally:
         # A source that ended on its own has already closed; an early exit, or an
         # operator (``take``) that cut its sources short, leaves work to wait for.
@@ -108,8 +113,15 @@ def iterate(observable: Observable[T]) -> Iterator[T]:
             asyncio.run_coroutine_threadsafe(_close(subscription, scope), loop).result()
 
 
-async def aiterate(observable: Observable[T]) -> AsyncGenerator[T, None]:
-    """Iterate an Observable from async code, on the running loop."""
+async def aiterate(
+    observable: Observable[Any], present: Callable[[Any], T] | None = None
+) -> AsyncGenerator[T, None]:
+    """Iterate an Observable from async code, on the running loop.
+
+    Args:
+        observable: what to iterate.
+        present: applied to each item before it is yielded.
+    """
     loop = asyncio.get_running_loop()
     loop_thread = threading.get_ident()
     scope = FlowScope()
@@ -117,17 +129,20 @@ async def aiterate(observable: Observable[T]) -> AsyncGenerator[T, None]:
     waiter: asyncio.Future[None] | None = None
 
     def wake() -> None:
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        nonlocal waiter
+        if waiter is not None:
+            if not waiter.done():
+                waiter.set_result(None)
+            waiter = None  # one wake-up per wait
 
     def push(item: Any) -> None:
         buffer.append(item)
-        if threading.get_ident() == loop_thread:
-            wake()
-        else:  # a source that emits from its own thread
+        if threading.get_ident() != loop_thread:  # a source emitting from its own thread
             loop.call_soon_threadsafe(wake)
+        elif waiter is not None:  # else the consumer is busy and looks at the buffer next
+            wake()
 
-    def on_next(item: T) -> None:
+    def on_next(item: Any) -> None:
         push(item)
         scope.produced += 1
 
@@ -141,21 +156,21 @@ async def aiterate(observable: Observable[T]) -> AsyncGenerator[T, None]:
         )
     finally:
         exit_scope(token)
+    popleft, took_one = buffer.popleft, scope.took_one
     ended = False
     try:
         while True:
             while not buffer:
                 waiter = loop.create_future()
                 await waiter
-                waiter = None
-            item = buffer.popleft()
+            item = popleft()
             if type(item) is _End:
                 ended = True
                 if item.error is not None:
                     raise item.error
                 return
-            scope.took_one()
-            yield item
+            took_one()
+            yield item if present is None else present(item)
     finally:
         if not ended or scope.tasks:
             await _close([subscription], scope)

@@ -88,8 +88,8 @@ def aggregate(items: Sequence[Any]) -> Any:
 class Runnable(ABC, Generic[In, Chunk, Out]):
     """Something that turns an input into a stream of chunks, and the ways to consume it.
 
-    Subclasses implement ``observe``; ``_output`` and ``_aggregate`` say how a chunk is
-    shown by ``stream`` and how chunks add up to what ``invoke`` returns.
+    Subclasses implement ``observe``; ``_presenter`` and ``_aggregate`` say how a chunk
+    is shown by ``stream`` and how chunks add up to what ``invoke`` returns.
     """
 
     @abstractmethod
@@ -107,9 +107,9 @@ class Runnable(ABC, Generic[In, Chunk, Out]):
         """The name this runnable reports (in events, errors, reprs)."""
         return type(self).__name__
 
-    def _output(self, chunk: Any) -> Out:
-        """What ``stream`` yields for one chunk."""
-        return cast(Out, present(chunk))
+    def _presenter(self) -> Callable[[Any], Out] | None:
+        """What ``stream`` applies to each chunk before yielding it (``None``: nothing)."""
+        return present
 
     def _aggregate(self, chunks: Sequence[Any]) -> Out:
         """What ``invoke`` returns for all the chunks of one call."""
@@ -123,9 +123,9 @@ class Runnable(ABC, Generic[In, Chunk, Out]):
 
     async def ainvoke(self, input: In, config: Config = None, **kwargs: Any) -> Out:
         """Run once on the running loop and return the final output."""
-        observable = self.observe(input, config, **kwargs)
-        async with aclosing(aiterate(observable)) as items:
-            return self._aggregate([item async for item in items])
+        chunks: AsyncGenerator[Any, None] = aiterate(self.observe(input, config, **kwargs))
+        async with aclosing(chunks):
+            return self._aggregate([chunk async for chunk in chunks])
 
     def stream(self, input: In, config: Config = None, **kwargs: Any) -> Iterator[Out]:
         """Yield the output as it is produced. Works inside a running event loop too.
@@ -133,8 +133,7 @@ class Runnable(ABC, Generic[In, Chunk, Out]):
         Leaving the loop early cancels the call.
         """
         observable = self.observe(input, config, **kwargs)  # validates now, not on next()
-        output = self._output
-        return (output(chunk) for chunk in iterate(observable))
+        return iterate(observable, self._presenter())
 
     def astream(self, input: In, config: Config = None, **kwargs: Any) -> AsyncIterator[Out]:
         """Yield the output as it is produced, on the running loop.
@@ -143,7 +142,7 @@ class Runnable(ABC, Generic[In, Chunk, Out]):
         ``break``) or cancelling the consuming task cancels the call.
         """
         observable = self.observe(input, config, **kwargs)
-        return _map_async(self._output, aiterate(observable))
+        return aiterate(observable, self._presenter())
 
     # -- many inputs --------------------------------------------------------------
 
@@ -207,9 +206,11 @@ class Runnable(ABC, Generic[In, Chunk, Out]):
         **kwargs: Any,
     ) -> list[Out | Exception]:
         """Run on many inputs concurrently on the running loop; outputs keep input order."""
-        pairs = self.observe_batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
-        async with aclosing(aiterate(pairs)) as items:
-            return _in_order([pair async for pair in items])
+        pairs: AsyncGenerator[tuple[int, Out | Exception], None] = aiterate(
+            self.observe_batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        )
+        async with aclosing(pairs):
+            return _in_order([pair async for pair in pairs])
 
     def batch_as_completed(
         self,
@@ -254,14 +255,6 @@ class Runnable(ABC, Generic[In, Chunk, Out]):
 
     def __or__(self, other: Operator | Runnable[Any, Any, Any]) -> Pipeline:
         return self.pipe(other)
-
-
-async def _map_async(
-    output: Callable[[Any], T], items: AsyncGenerator[Any, None]
-) -> AsyncGenerator[T, None]:
-    async with aclosing(items):
-        async for item in items:
-            yield output(item)
 
 
 def _configs_for(config: Config | Sequence[Config], count: int) -> list[RunConfig]:

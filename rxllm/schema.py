@@ -66,7 +66,7 @@ class Usage(BaseModel):
     total_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage.model_construct(
+        return Usage(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
             total_tokens=self.total_tokens + other.total_tokens,
@@ -112,7 +112,7 @@ def merge_generation_chunks(chunks: Iterable[GenerationChunk]) -> GenerationChun
     for chunk in chunks:
         texts.append(chunk.text)
         info = _merge_dicts(info, chunk.generation_info)
-    return GenerationChunk.model_construct(text="".join(texts), generation_info=info)
+    return GenerationChunk(text="".join(texts), generation_info=info)
 
 
 class BaseMessage(BaseModel):
@@ -209,17 +209,17 @@ class AIMessageChunk(AIMessage):
         for chunk in self.tool_call_chunks:
             args, error = _parse_arguments(chunk.args)
             if args is not None and chunk.name:
-                calls.append(ToolCall.model_construct(name=chunk.name, args=args, id=chunk.id))
+                calls.append(ToolCall(name=chunk.name, args=args, id=chunk.id))
             else:
                 invalid.append(
-                    InvalidToolCall.model_construct(
+                    InvalidToolCall(
                         name=chunk.name,
                         args=chunk.args,
                         id=chunk.id,
                         error=error or "tool call has no name",
                     )
                 )
-        return AIMessage.model_construct(
+        return AIMessage(
             content=self.content,
             id=self.id,
             name=self.name,
@@ -250,7 +250,7 @@ def _merge_tool_call_chunks(
     for piece in right:
         for i, existing in enumerate(merged):
             if piece.index is not None and existing.index == piece.index:
-                merged[i] = ToolCallChunk.model_construct(
+                merged[i] = ToolCallChunk(
                     name=existing.name or piece.name,
                     args=(existing.args or "") + (piece.args or ""),
                     id=existing.id or piece.id,
@@ -279,7 +279,7 @@ def merge_message_chunks(chunks: Iterable[AIMessageChunk]) -> AIMessageChunk:
         tool_calls += chunk.tool_calls
         usage = _add_usage(usage, chunk.usage_metadata)
         metadata = _merge_dicts(metadata, chunk.response_metadata)
-    return AIMessageChunk.model_construct(
+    return AIMessageChunk(
         content="".join(contents),
         id=msg_id,
         name=name,

@@ -62,7 +62,7 @@ class MarbleLLM(BaseLLM):
             timespan=self.timespan,
             lookup=cast(dict[str | float, Any], dict(self.values)) or None,
             error=self.error,
-        ).pipe(ops.map(lambda text: GenerationChunk.model_construct(text=str(text))))
+        ).pipe(ops.map(lambda text: GenerationChunk(text=str(text))))
         calls = self._calls
 
         def subscribe(

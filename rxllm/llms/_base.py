@@ -16,7 +16,7 @@ any other. Constructor parameters are pydantic fields; unknown ones are rejected
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from operator import attrgetter
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -158,6 +158,9 @@ class BaseLLM(BaseLanguageModel[str, GenerationChunk, str]):
             )
         return GenerationChunk(text=result)
 
+    def _presenter(self) -> Callable[[Any], str]:
+        return attrgetter("text")
+
     def _aggregate(self, chunks: Sequence[GenerationChunk]) -> str:
         return merge_generation_chunks(chunks).text
 
@@ -185,6 +188,9 @@ class BaseChatModel(BaseLanguageModel[list[BaseMessage], AIMessageChunk, AIMessa
             f"{type(self).__name__}._call must return an AIMessage or a str, "
             f"not {type(result).__name__}"
         )
+
+    def _presenter(self) -> None:
+        return None  # chat models stream the message chunks themselves
 
     def _aggregate(self, chunks: Sequence[AIMessageChunk]) -> AIMessage:
         return merge_message_chunks(chunks).to_message()

@@ -160,7 +160,7 @@ class FakeStreamingListLLM(_Script, BaseLLM):
     ) -> AsyncGenerator[GenerationChunk, None]:
         async with aclosing(self._pieces(prompt)) as pieces:
             async for piece in pieces:
-                yield GenerationChunk.model_construct(text=piece, generation_info=None)
+                yield GenerationChunk(text=piece, generation_info=None)
 
 
 class FakeListChatModel(_Script, BaseChatModel):
@@ -178,4 +178,4 @@ class FakeListChatModel(_Script, BaseChatModel):
         message_id = f"fake-{uuid.uuid4()}"
         async with aclosing(self._pieces(prompt)) as pieces:
             async for piece in pieces:
-                yield AIMessageChunk.model_construct(content=piece, id=message_id)
+                yield AIMessageChunk(content=piece, id=message_id)
