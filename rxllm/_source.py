@@ -137,6 +137,9 @@ class _Pump:
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
                 await aclose()
+            if scope is not None and self.task is not None:
+                # Cleanup is done: a bridge closing now has nothing left to wait for.
+                scope.tasks.discard(self.task)
         # Terminal notifications go out after the iterator is closed, so a consumer
         # that sees the end of a stream knows its provider call is finished.
         if self.disposed:
