@@ -1,0 +1,514 @@
+"""The transport policy every HTTP provider shares: retries, deadlines, typed errors.
+
+A provider describes one call with two functions, ``build`` (a fresh ``httpx.Request``
+per attempt) and ``parse`` (an open, successful ``httpx.Response`` in, chunks out), and
+``stream_call`` does the rest:
+
+- sends the request with ``stream=True`` and closes the response on every path: normal
+  end, error, and ``aclose()``/cancellation by the consumer (the server sees the
+  disconnect);
+- maps every failure to the tree in ``rxllm.errors``: an HTTP status to its
+  ``APIError`` subclass (with status, decoded body and request id), an
+  ``httpx.ConnectError`` to ``APIConnectionError``, an httpx timeout to
+  ``APITimeoutError``, a connection lost while reading the body to
+  ``StreamInterruptedError``; ``parse`` raises the in-band and protocol errors itself,
+  with ``error_from_payload`` and the decoders' ``ProtocolError``;
+- retries 408, 409, 429, 5xx, in-band rate-limit and server errors, connection errors
+  and interrupted streams, with exponential backoff and jitter, honouring
+  ``retry-after-ms`` and ``Retry-After``, but only until the first chunk has been
+  emitted, so a consumer never sees repeated text;
+- enforces ``first_token_timeout`` (from the start of the call to the first chunk,
+  retries included), ``stall_timeout`` (the longest gap between two chunks: keep-alive
+  comments and pings are not chunks, so they do not reset it) and ``total_timeout``.
+
+``LoopClients`` keeps one ``httpx.AsyncClient`` per event loop, because a client's
+connection pool belongs to the loop its connections were opened on, and one provider
+may be called from sync code (rxllm's loop thread) and from async code (the caller's
+loop) alike.
+
+API keys never reach an error message: messages never include request headers, and
+any text a server echoes back is scrubbed of the secrets given in ``StreamPolicy``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import json
+import logging
+import random
+import threading
+import time
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import TypeVar
+
+import httpx
+
+from .._constants import CLOSE_TIMEOUT
+from .._loop import on_loop_thread
+from ..errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    FirstTokenTimeoutError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RxLLMError,
+    StallTimeoutError,
+    StreamInterruptedError,
+    TotalTimeoutError,
+)
+
+__all__ = [
+    "LoopClients",
+    "StreamPolicy",
+    "error_from_payload",
+    "error_from_response",
+    "request_id_of",
+    "retry_delay",
+    "stream_call",
+]
+
+T = TypeVar("T")
+
+logger = logging.getLogger("rxllm")
+
+#: The first retry waits about this long (seconds); each further one twice as long.
+RETRY_INITIAL_DELAY = 0.5
+#: No backoff wait is longer than this.
+RETRY_MAX_DELAY = 8.0
+#: A ``Retry-After`` longer than this is not honoured (the backoff is used instead), as
+#: in the OpenAI and Anthropic SDKs: a caller would rather get the error than hang.
+RETRY_AFTER_MAX = 60.0
+
+# Error messages quote at most this much of a server's body.
+_MAX_QUOTE = 500
+
+_STATUS_ERRORS: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    413: BadRequestError,
+    422: BadRequestError,
+    429: RateLimitError,
+}
+
+# Error ``type`` strings of in-band errors (Anthropic's documented error types,
+# OpenAI's, and the class names vLLM-style OpenAI-compatible servers send).
+_TYPE_ERRORS: dict[str, type[APIError]] = {
+    "invalid_request_error": BadRequestError,
+    "request_too_large": BadRequestError,
+    "BadRequestError": BadRequestError,
+    "authentication_error": AuthenticationError,
+    "AuthenticationError": AuthenticationError,
+    "permission_error": PermissionDeniedError,
+    "PermissionDeniedError": PermissionDeniedError,
+    "not_found_error": NotFoundError,
+    "NotFoundError": NotFoundError,
+    "rate_limit_error": RateLimitError,
+    "rate_limit_exceeded": RateLimitError,
+    "insufficient_quota": RateLimitError,
+    "RateLimitError": RateLimitError,
+    "api_error": InternalServerError,
+    "overloaded_error": InternalServerError,
+    "server_error": InternalServerError,
+    "internal_error": InternalServerError,
+    "InternalServerError": InternalServerError,
+}
+
+
+def _status_class(status: int) -> type[APIError]:
+    if status in _STATUS_ERRORS:
+        return _STATUS_ERRORS[status]
+    return InternalServerError if status >= 500 else APIError
+
+
+def request_id_of(response: httpx.Response) -> str | None:
+    """The provider's request id (OpenAI: ``x-request-id``, Anthropic: ``request-id``)."""
+    request_id: str | None = response.headers.get("x-request-id") or response.headers.get(
+        "request-id"
+    )
+    return request_id
+
+
+def _redact(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[REDACTED]")
+    return text
+
+
+def _redact_body(body: object, secrets: tuple[str, ...]) -> object:
+    """``body`` with every secret replaced, in any string it contains."""
+    if not any(secrets):
+        return body
+    text = json.dumps(body)
+    if not any(secret in text for secret in secrets if secret):
+        return body
+    try:
+        return json.loads(_redact(text, secrets))
+    except ValueError:  # a secret whose redaction breaks the JSON: keep nothing of it
+        return "[REDACTED]"
+
+
+def _describe(body: object) -> tuple[str | None, str]:
+    """The error type and the message an error body carries, in any common shape."""
+    if isinstance(body, Mapping):
+        error = body.get("error", body)
+        if isinstance(error, str):  # Ollama: {"error": "model 'x' not found"}
+            return None, error
+        if isinstance(error, Mapping):
+            kind = error.get("type")
+            message = error.get("message") or error.get("detail") or json.dumps(error)
+            return (kind if isinstance(kind, str) else None), str(message)
+        return None, json.dumps(body)
+    return None, str(body)
+
+
+def error_from_payload(
+    payload: object,
+    *,
+    status_code: int = 200,
+    request_id: str | None = None,
+    secrets: tuple[str, ...] = (),
+) -> APIError:
+    """The ``APIError`` an in-band error event stands for, by its error type.
+
+    Handles Anthropic's ``{"type": "error", "error": {"type", "message"}}``, OpenAI's
+    ``{"error": {"message", "type", "code"}}`` and Ollama's ``{"error": "..."}``.
+    An unknown type falls back on a numeric ``code``, then on ``APIError`` itself.
+    """
+    body = _redact_body(payload, secrets)
+    kind, message = _describe(body)
+    cls: type[APIError] = APIError
+    if kind in _TYPE_ERRORS:
+        cls = _TYPE_ERRORS[kind]
+    else:
+        error = body.get("error") if isinstance(body, Mapping) else None
+        code = error.get("code") if isinstance(error, Mapping) else None
+        if isinstance(code, int) and 400 <= code <= 599:
+            cls = _status_class(code)
+    label = f"{kind}: " if kind else ""
+    return cls(
+        f"in-band error from the server: {label}{_redact(message, secrets)[:_MAX_QUOTE]}",
+        status_code=status_code,
+        body=body,
+        request_id=request_id,
+    )
+
+
+def error_from_response(
+    response: httpx.Response, content: bytes, *, secrets: tuple[str, ...] = ()
+) -> APIError:
+    """The ``APIError`` an HTTP error status stands for, with its decoded body.
+
+    The message names the method, URL, status and the server's own message; never a
+    request header.
+    """
+    status = response.status_code
+    body: object
+    try:
+        body = json.loads(content)
+    except ValueError:
+        body = content.decode("utf-8", "replace")
+    body = _redact_body(body, secrets)
+    kind, message = _describe(body)
+    request = response.request
+    url = request.url.copy_with(query=None)
+    detail = _redact(message, secrets)[:_MAX_QUOTE] or response.reason_phrase
+    return _status_class(status)(
+        f"HTTP {status} from {request.method} {url}: {detail}",
+        status_code=status,
+        body=body,
+        request_id=request_id_of(response),
+    )
+
+
+def _retry_after(headers: httpx.Headers | None) -> float | None:
+    """The wait a server asked for, in seconds, if it asked for a sane one."""
+    if headers is None:
+        return None
+    wait: float | None = None
+    if "retry-after-ms" in headers:  # OpenAI's and Anthropic's precise variant
+        try:
+            wait = float(headers["retry-after-ms"]) / 1000
+        except ValueError:
+            wait = None
+    if wait is None and "retry-after" in headers:
+        value = headers["retry-after"]
+        try:
+            wait = float(value)
+        except ValueError:
+            date = email.utils.parsedate_to_datetime(value) if value else None
+            if date is not None:
+                wait = date.timestamp() - time.time()
+    if wait is None or not 0 <= wait <= RETRY_AFTER_MAX:
+        return None
+    return wait
+
+
+def retry_delay(attempt: int, headers: httpx.Headers | None = None) -> float:
+    """Seconds to wait before retry number ``attempt`` (0 for the first retry).
+
+    ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date) win when present
+    and at most a minute; otherwise exponential backoff, with up to 25% jitter so that
+    many clients refused at once do not come back at once.
+    """
+    asked = _retry_after(headers)
+    if asked is not None:
+        return asked
+    backoff: float = min(RETRY_INITIAL_DELAY * 2**attempt, RETRY_MAX_DELAY)
+    return backoff * (1 - 0.25 * random.random())
+
+
+def _retryable(error: RxLLMError) -> bool:
+    if isinstance(error, RateLimitError | InternalServerError | StreamInterruptedError):
+        return True
+    if isinstance(error, APIError):
+        return error.status_code in (408, 409)
+    return isinstance(error, APIConnectionError)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPolicy:
+    """How one call is retried and timed; seconds, ``None`` for no limit.
+
+    Attributes:
+        max_retries: retries after the first attempt, before the first chunk only.
+        first_token_timeout: from the start of the call to the first chunk.
+        stall_timeout: the longest wait for the next chunk once one has arrived.
+        total_timeout: the whole call, retries included.
+        secrets: strings (API keys) scrubbed from any error text a server echoes.
+    """
+
+    max_retries: int = 2
+    first_token_timeout: float | None = None
+    stall_timeout: float | None = None
+    total_timeout: float | None = None
+    secrets: tuple[str, ...] = ()
+
+
+async def stream_call(
+    client: httpx.AsyncClient,
+    build: Callable[[], httpx.Request],
+    parse: Callable[[httpx.Response], AsyncIterator[T]],
+    policy: StreamPolicy,
+) -> AsyncGenerator[T, None]:
+    """Make one streamed call under ``policy``, yielding what ``parse`` yields.
+
+    Args:
+        client: the client to send with (bound to the running loop).
+        build: a fresh request for each attempt.
+        parse: turns a successful response (status < 400) into chunks; it raises
+            ``StreamInterruptedError`` if the stream ends without its terminal marker,
+            an ``APIError`` for an in-band error, ``ProtocolError`` for bad data.
+
+    Raises:
+        RxLLMError: the typed error of the last attempt, or a deadline's error.
+    """
+    attempts = _attempts(client, build, parse, policy)
+    deadlines = (policy.first_token_timeout, policy.stall_timeout, policy.total_timeout)
+    if deadlines == (None, None, None):
+        # No deadline: nothing to do per chunk, so stay out of the hot path.
+        try:
+            async for item in attempts:
+                yield item
+        finally:
+            await attempts.aclose()
+        return
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    total_at = None if policy.total_timeout is None else start + policy.total_timeout
+    first = True
+    try:
+        while True:
+            error: type[APITimeoutError]
+            if first:
+                limit, error = policy.first_token_timeout, FirstTokenTimeoutError
+                message = "no first chunk within {} s"
+            else:
+                limit, error = policy.stall_timeout, StallTimeoutError
+                message = "no chunk for {} s"
+            deadline = None if limit is None else loop.time() + limit
+            if total_at is not None and (deadline is None or total_at <= deadline):
+                deadline, limit, error = total_at, policy.total_timeout, TotalTimeoutError
+                message = "the call took longer than {} s"
+            timeout = asyncio.timeout_at(deadline)
+            try:
+                async with timeout:
+                    item = await anext(attempts)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                if timeout.expired():
+                    raise error(message.format(limit)) from None
+                raise
+            first = False
+            yield item
+    finally:
+        await attempts.aclose()
+
+
+async def _attempts(
+    client: httpx.AsyncClient,
+    build: Callable[[], httpx.Request],
+    parse: Callable[[httpx.Response], AsyncIterator[T]],
+    policy: StreamPolicy,
+) -> AsyncGenerator[T, None]:
+    """Send, retrying until a chunk has been emitted; map every failure to its type."""
+    attempt = 0
+    emitted = False
+    while True:
+        request = build()
+        headers: httpx.Headers | None = None
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            failure: RxLLMError = APITimeoutError(
+                f"{type(exc).__name__} on {request.method} {request.url.copy_with(query=None)}"
+            )
+            cause: BaseException = exc
+        except httpx.TransportError as exc:
+            failure = APIConnectionError(
+                f"cannot reach {request.url.copy_with(query=None)}: {type(exc).__name__}: {exc}"
+            )
+            cause = exc
+        else:
+            try:
+                if response.status_code >= 400:
+                    headers = response.headers
+                    content = await response.aread()
+                    raise error_from_response(response, content, secrets=policy.secrets)
+                async for item in parse(response):
+                    emitted = True
+                    yield item
+                return
+            except RxLLMError as exc:
+                failure, cause = exc, exc
+            except httpx.TimeoutException as exc:
+                failure = APITimeoutError(f"{type(exc).__name__} while reading the response")
+                cause = exc
+            except httpx.TransportError as exc:
+                failure = StreamInterruptedError(
+                    f"the connection was lost mid-stream: {type(exc).__name__}: {exc}"
+                )
+                cause = exc
+            finally:
+                await response.aclose()
+        if emitted or attempt >= policy.max_retries or not _retryable(failure):
+            if failure is cause:
+                raise failure
+            raise failure from cause
+        delay = retry_delay(attempt, headers)
+        attempt += 1
+        logger.info(
+            "retrying %s %s in %.2f s after %s (retry %d of %d)",
+            request.method,
+            request.url.copy_with(query=None),
+            delay,
+            type(failure).__name__,
+            attempt,
+            policy.max_retries,
+        )
+        await asyncio.sleep(delay)
+
+
+class LoopClients:
+    """One ``httpx.AsyncClient`` per event loop, made on first use on that loop.
+
+    An ``AsyncClient``'s pool holds connections opened on one loop; using them from
+    another fails or hangs. Entries go away with their loop.
+
+    Args:
+        factory: makes a new client; called on the loop that will use it.
+    """
+
+    def __init__(self, factory: Callable[[], httpx.AsyncClient]) -> None:
+        self._factory = factory
+        self._lock = threading.Lock()
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
+        self._clients = weakref.WeakKeyDictionary()
+
+    def get(self) -> httpx.AsyncClient:
+        """The client for the running loop."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._clients.get(loop)
+            if client is None or client.is_closed:
+                client = self._clients[loop] = self._factory()
+        return client
+
+    def clients(self) -> list[httpx.AsyncClient]:
+        """The open clients, on any loop (for tests and diagnostics)."""
+        with self._lock:
+            return [c for c in self._clients.values() if not c.is_closed]
+
+    def _take_all(self) -> list[tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]]:
+        with self._lock:
+            items = list(self._clients.items())
+            self._clients.clear()
+        return items
+
+    def close(self) -> None:
+        """Close every client, each on its own loop; waits for those on other threads."""
+        for loop, client in self._take_all():
+            if loop.is_closed() or client.is_closed:
+                continue
+            if on_loop_thread(loop):  # close() from async code: cannot block here
+                _spawn_close(client)
+            elif loop.is_running():
+                future: Future[None] = asyncio.run_coroutine_threadsafe(client.aclose(), loop)
+                future.result(CLOSE_TIMEOUT)
+            elif not _loop_running_here():
+                loop.run_until_complete(client.aclose())
+            # else: a stopped loop we cannot run from inside another: nothing to do.
+
+    def close_soon(self) -> None:
+        """Start closing every client on its own loop, without waiting (for finalizers).
+
+        When a model is garbage-collected without ``close()``, its pooled keep-alive
+        connections are closed this way instead of leaking until the process exits.
+        """
+        for loop, client in self._take_all():
+            if client.is_closed:
+                continue
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(_spawn_close, client)
+
+    async def aclose(self) -> None:
+        """Close every client, each on its own loop."""
+        running = asyncio.get_running_loop()
+        for loop, client in self._take_all():
+            if loop.is_closed() or client.is_closed:
+                continue
+            if loop is running:
+                await client.aclose()
+            elif loop.is_running():
+                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(client.aclose(), loop))
+
+
+# Closing tasks started by finalizers, kept alive until they finish.
+_closing: set[asyncio.Task[None]] = set()
+
+
+def _spawn_close(client: httpx.AsyncClient) -> None:
+    task = asyncio.get_running_loop().create_task(client.aclose())
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
+def _loop_running_here() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

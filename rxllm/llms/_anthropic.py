@@ -1,0 +1,256 @@
+"""``ChatAnthropic``: Anthropic's Messages API (``POST /v1/messages``), over SSE.
+
+The stream is a sequence of typed events: ``message_start``; for each content block a
+``content_block_start``, its ``content_block_delta``s (``text_delta``,
+``input_json_delta`` for tool input, ``thinking_delta``, ``signature_delta``) and a
+``content_block_stop``; ``message_delta`` (stop reason, cumulative usage);
+``message_stop``, the terminal event. ``ping`` may come at any time, and an ``error``
+event (``overloaded_error``, typically) may arrive on an HTTP 200 response. Unknown
+event types are ignored, as Anthropic's versioning policy asks.
+
+``AnthropicTranslator`` turns one event into at most one chunk, without HTTP:
+
+- text deltas become ``content``; a tool-use block becomes ``tool_call_chunks``
+  (its name and id when it starts, then its JSON input piece by piece), which
+  ``AIMessageChunk.to_message()`` parses into ``tool_calls``;
+- thinking deltas become chunks with empty content and the piece in ``.thinking``;
+  the whole thinking text (and its signature) is in the last chunk's
+  ``response_metadata``;
+- the last chunk (emitted on ``message_stop``) carries the usage, once, as
+  ``usage_metadata`` (cache reads and writes count as input, as LangChain counts them)
+  and the stop reason in ``response_metadata``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import Field
+
+from .._http._sse import aiter_sse
+from .._http._transport import error_from_payload, request_id_of
+from ..errors import InvalidInputError, ProtocolError, StreamInterruptedError
+from ..schema import AIMessage, AIMessageChunk, BaseMessage, ToolCallChunk, ToolMessage, Usage
+from ._http_model import HTTPChatModel
+
+__all__ = ["AnthropicTranslator", "ChatAnthropic"]
+
+_ANTHROPIC_VERSION = "2023-06-01"
+
+
+class AnthropicTranslator:
+    """Turns Messages API stream events into ``AIMessageChunk``s (no HTTP involved).
+
+    Args:
+        secrets: strings to scrub from in-band error text.
+        request_id: the response's request id, for errors.
+    """
+
+    def __init__(self, secrets: tuple[str, ...] = (), request_id: str | None = None) -> None:
+        self.secrets = secrets
+        self.request_id = request_id
+        #: Whether ``message_stop`` has arrived.
+        self.finished = False
+        self.id: str | None = None
+        self.model: str | None = None
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.stop_reason: str | None = None
+        self.stop_sequence: str | None = None
+        self.thinking: list[str] = []
+        self.signature: str | None = None
+
+    def feed(self, event: str, payload: dict[str, Any]) -> AIMessageChunk | None:
+        """The chunk one event stands for, or ``None``.
+
+        Raises:
+            APIError: for an ``error`` event, of the class its error type names.
+        """
+        kind = payload.get("type", event)
+        if kind == "content_block_delta":
+            return self._delta(payload.get("index"), payload.get("delta") or {})
+        if kind == "content_block_start":
+            return self._block_start(payload.get("index"), payload.get("content_block") or {})
+        if kind == "message_start":
+            message = payload.get("message") or {}
+            self.id = message.get("id")
+            self.model = message.get("model")
+            self._count(message.get("usage"))
+        elif kind == "message_delta":
+            delta = payload.get("delta") or {}
+            self.stop_reason = delta.get("stop_reason", self.stop_reason)
+            self.stop_sequence = delta.get("stop_sequence", self.stop_sequence)
+            self._count(payload.get("usage"))
+        elif kind == "message_stop":
+            self.finished = True
+            return self._final()
+        elif kind == "error":
+            raise error_from_payload(payload, request_id=self.request_id, secrets=self.secrets)
+        # ping, content_block_stop and event types added after this was written.
+        return None
+
+    def _count(self, usage: Any) -> None:
+        # Counts in message_delta are cumulative, so the latest wins.
+        if not isinstance(usage, dict):
+            return
+        if usage.get("input_tokens") is not None:
+            self.input_tokens = (
+                usage["input_tokens"]
+                + (usage.get("cache_creation_input_tokens") or 0)
+                + (usage.get("cache_read_input_tokens") or 0)
+            )
+        if usage.get("output_tokens") is not None:
+            self.output_tokens = usage["output_tokens"]
+
+    def _chunk(self, **fields: Any) -> AIMessageChunk:
+        return AIMessageChunk(id=self.id, **fields)
+
+    def _block_start(self, index: Any, block: dict[str, Any]) -> AIMessageChunk | None:
+        kind = block.get("type")
+        if kind == "text" and block.get("text"):
+            return self._chunk(content=block["text"])
+        if kind == "tool_use":
+            call = ToolCallChunk(name=block.get("name"), id=block.get("id"), index=index, args="")
+            return self._chunk(tool_call_chunks=[call])
+        if kind == "thinking" and block.get("thinking"):
+            self.thinking.append(block["thinking"])
+            return self._chunk(content="", thinking=block["thinking"])
+        return None
+
+    def _delta(self, index: Any, delta: dict[str, Any]) -> AIMessageChunk | None:
+        kind = delta.get("type")
+        if kind == "text_delta":
+            return self._chunk(content=delta.get("text") or "")
+        if kind == "input_json_delta":
+            call = ToolCallChunk(args=delta.get("partial_json") or "", index=index)
+            return self._chunk(tool_call_chunks=[call])
+        if kind == "thinking_delta":
+            piece = delta.get("thinking") or ""
+            self.thinking.append(piece)
+            return self._chunk(content="", thinking=piece)
+        if kind == "signature_delta":
+            self.signature = (self.signature or "") + (delta.get("signature") or "")
+        return None
+
+    def _final(self) -> AIMessageChunk:
+        metadata: dict[str, Any] = {
+            "model_name": self.model,
+            "stop_reason": self.stop_reason,
+            "stop_sequence": self.stop_sequence,
+        }
+        if self.thinking:
+            metadata["thinking"] = "".join(self.thinking)
+        if self.signature is not None:
+            metadata["thinking_signature"] = self.signature
+        usage = Usage(
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            total_tokens=self.input_tokens + self.output_tokens,
+        )
+        return self._chunk(content="", usage_metadata=usage, response_metadata=metadata)
+
+
+def messages_to_anthropic(
+    messages: list[BaseMessage],
+) -> tuple[str | None, list[dict[str, Any]]]:
+    """The ``system`` text and the ``messages`` list the Messages API takes.
+
+    Raises:
+        InvalidInputError: when there is no message besides system ones.
+    """
+    system = [m.content for m in messages if m.type == "system"]
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        if message.type == "system":
+            continue
+        if isinstance(message, ToolMessage):
+            block = {
+                "type": "tool_result",
+                "tool_use_id": message.tool_call_id,
+                "content": message.content,
+            }
+            out.append({"role": "user", "content": [block]})
+        elif isinstance(message, AIMessage):
+            if not message.tool_calls:
+                out.append({"role": "assistant", "content": message.content})
+                continue
+            blocks: list[dict[str, Any]] = []
+            if message.content:
+                blocks.append({"type": "text", "text": message.content})
+            blocks += [
+                {"type": "tool_use", "id": call.id, "name": call.name, "input": call.args}
+                for call in message.tool_calls
+            ]
+            out.append({"role": "assistant", "content": blocks})
+        else:
+            out.append({"role": "user", "content": message.content})
+    if not out:
+        raise InvalidInputError("the Messages API needs at least one non-system message")
+    return ("\n\n".join(system) if system else None), out
+
+
+class ChatAnthropic(HTTPChatModel):
+    """Anthropic's Messages API (``POST /v1/messages``), streamed.
+
+    The key comes from ``api_key`` or ``ANTHROPIC_API_KEY`` and is required for
+    ``api.anthropic.com``; ``base_url`` (or ``ANTHROPIC_BASE_URL``) points elsewhere.
+    ``tools``, ``tool_choice``, ``thinking``, ``top_k``, ``metadata`` and any other
+    request field go in ``model_kwargs`` or as keyword arguments of a call.
+
+    Examples:
+        >>> chat = ChatAnthropic(model="claude-sonnet-4-5", api_key="sk-ant-...")
+        >>> chat.max_tokens, chat._ls_params()["ls_provider"]
+        (1024, 'anthropic')
+    """
+
+    _ls_provider: ClassVar[str] = "anthropic"
+    _default_base_url: ClassVar[str] = "https://api.anthropic.com"
+    _base_url_env: ClassVar[str | None] = "ANTHROPIC_BASE_URL"
+    _api_key_env: ClassVar[str | None] = "ANTHROPIC_API_KEY"
+    _key_required_for: ClassVar[frozenset[str]] = frozenset({"api.anthropic.com"})
+    _path: ClassVar[str] = "/v1/messages"
+
+    #: The Messages API requires a limit.
+    max_tokens: int | None = Field(default=1024, ge=1)
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "text/event-stream", "anthropic-version": _ANTHROPIC_VERSION}
+        if self.api_key is not None:
+            headers["x-api-key"] = self.api_key.get_secret_value()
+        return headers
+
+    def _payload(
+        self, prompt: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        system, messages = messages_to_anthropic(prompt)
+        payload: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": self.max_tokens or 1024,
+            "messages": messages,
+        }
+        if system is not None:
+            payload["system"] = system
+        if self.temperature is not None:
+            payload["temperature"] = self.temperature
+        if stop:
+            payload["stop_sequences"] = stop
+        payload.update(self.model_kwargs)
+        payload.update(kwargs)
+        payload["stream"] = True
+        return payload
+
+    async def _parse(self, response: httpx.Response) -> AsyncIterator[AIMessageChunk]:
+        translator = AnthropicTranslator(self._secrets(), request_id_of(response))
+        async for event in aiter_sse(response.aiter_bytes()):
+            if translator.finished:
+                continue  # drained, so the connection can go back to the pool
+            payload = event.json()
+            if not isinstance(payload, dict):
+                raise ProtocolError("an event's data is not a JSON object", line=event.data[:500])
+            chunk = translator.feed(event.event, payload)
+            if chunk is not None:
+                yield chunk
+        if not translator.finished:
+            raise StreamInterruptedError("the stream ended without its terminal message_stop")

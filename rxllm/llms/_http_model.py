@@ -1,0 +1,255 @@
+"""What every HTTP provider shares: its parameters, its clients, its call policy.
+
+A provider subclasses ``HTTPLLM`` or ``HTTPChatModel`` and writes two things: the
+request (``_request``) and the translation of the response into chunks (``_parse``).
+It implements only ``_astream``, so sync consumers run the call on rxllm's loop thread
+and async consumers on their own loop, from one implementation. Each loop gets its
+own ``httpx.AsyncClient`` (see ``LoopClients``), unless the user injected
+``http_async_client``: then that one is used everywhere and never closed by rxllm.
+
+There is deliberately no sync ``http_client`` parameter: all I/O is async, so a sync
+``httpx.Client`` would never be used.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator
+from types import TracebackType
+from typing import Any, ClassVar, Literal, Self
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
+from reactivex import Observable
+
+from .._http._transport import LoopClients, StreamPolicy, stream_call
+from ..errors import InvalidInputError
+from ..schema import AIMessageChunk, BaseMessage, GenerationChunk
+from ._base import BaseChatModel, BaseLLM
+
+__all__ = ["HTTPChatModel", "HTTPLLM", "HTTPModel"]
+
+
+def _new_client(timeout: float | None) -> httpx.AsyncClient:
+    return httpx.AsyncClient(timeout=httpx.Timeout(timeout))
+
+
+class HTTPModel(BaseModel):
+    """Constructor parameters and plumbing common to the HTTP providers."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())
+
+    # What each provider declares.
+    _ls_provider: ClassVar[str]
+    _ls_model_type: ClassVar[Literal["llm", "chat"]]
+    _default_base_url: ClassVar[str]
+    _base_url_env: ClassVar[str | None] = None
+    _api_key_env: ClassVar[str | None] = None
+    #: Hosts that need a key; any other base_url (a local server) may go without one.
+    _key_required_for: ClassVar[frozenset[str]] = frozenset()
+
+    #: The model name the provider knows.
+    model: str
+    #: Sampling temperature; the server's default when ``None``.
+    temperature: float | None = None
+    #: The most tokens to generate; the server's default when ``None``.
+    max_tokens: int | None = Field(default=None, ge=1)
+    #: Stop sequences; a ``stop=`` given to a call replaces them.
+    stop: list[str] | None = None
+    #: The API root; from the environment variable, then the provider's default.
+    base_url: str | None = None
+    #: The API key; from the environment variable when not given. Never shown.
+    api_key: SecretStr | None = None
+    #: Retries before the first chunk (429, 5xx, connection errors), with backoff.
+    max_retries: int = Field(default=2, ge=0)
+    #: httpx connect/read/write/pool timeout in seconds (``None``: none), for the
+    #: clients rxllm makes; an injected client keeps its own.
+    timeout: float | None = Field(default=60.0, gt=0)
+    #: Seconds from the start of a call to its first chunk, retries included.
+    first_token_timeout: float | None = Field(default=None, gt=0)
+    #: The longest gap between two chunks, in seconds; pings do not count as chunks.
+    stall_timeout: float | None = Field(default=None, gt=0)
+    #: Seconds for the whole call.
+    total_timeout: float | None = Field(default=None, gt=0)
+    #: Extra request fields, passed through to the payload as they are.
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    #: A client to use instead of rxllm's own (one per event loop); never closed by rxllm.
+    http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True, repr=False)
+
+    _clients: LoopClients = PrivateAttr()
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        if self.base_url is None:
+            from_env = os.environ.get(self._base_url_env) if self._base_url_env else None
+            self.base_url = self._normalize_base_url(from_env or self._default_base_url)
+        else:
+            self.base_url = self._normalize_base_url(self.base_url)
+        if urlsplit(self.base_url).scheme not in ("http", "https"):
+            raise ValueError(f"base_url must be an http:// or https:// URL, not {self.base_url!r}")
+        if self.api_key is None and self._api_key_env:
+            key = os.environ.get(self._api_key_env)
+            if key:
+                self.api_key = SecretStr(key)
+        # The factory must not refer to the model, or the finalizer would keep it alive.
+        self._clients = LoopClients(functools.partial(_new_client, self.timeout))
+        # Dropping a model without close() still closes its connections.
+        weakref.finalize(self, self._clients.close_soon)
+
+    @classmethod
+    def _normalize_base_url(cls, url: str) -> str:
+        return url.rstrip("/")
+
+    def _client(self) -> httpx.AsyncClient:
+        """The client for the running loop."""
+        if self.http_async_client is not None:
+            return self.http_async_client
+        return self._clients.get()
+
+    def _check_ready(self) -> None:
+        """Fail before any network call if the key this endpoint needs is missing."""
+        host = urlsplit(self.base_url or "").hostname or ""
+        if self.api_key is None and host in self._key_required_for:
+            env = self._api_key_env
+            where = f" or set the {env} environment variable" if env else ""
+            raise InvalidInputError(
+                f"{type(self).__name__} needs an API key for {host}: pass api_key=...{where}"
+            )
+
+    def _secrets(self) -> tuple[str, ...]:
+        return (self.api_key.get_secret_value(),) if self.api_key is not None else ()
+
+    def _policy(self) -> StreamPolicy:
+        return StreamPolicy(
+            max_retries=self.max_retries,
+            first_token_timeout=self.first_token_timeout,
+            stall_timeout=self.stall_timeout,
+            total_timeout=self.total_timeout,
+            secrets=self._secrets(),
+        )
+
+    def _ls_params(self) -> dict[str, Any]:
+        """LangSmith-style ``ls_*`` metadata, as LangChain reports it (unset ones left out)."""
+        params: dict[str, Any] = {
+            "ls_provider": self._ls_provider,
+            "ls_model_type": self._ls_model_type,
+            "ls_model_name": self.model,
+        }
+        if self.temperature is not None:
+            params["ls_temperature"] = self.temperature
+        if self.max_tokens is not None:
+            params["ls_max_tokens"] = self.max_tokens
+        if self.stop:
+            params["ls_stop"] = list(self.stop)
+        return params
+
+    def _stop_for(self, stop: list[str] | None) -> list[str] | None:
+        return stop if stop is not None else self.stop
+
+    # Lifetime: the clients rxllm made (an injected client is the user's to close).
+
+    def close(self) -> None:
+        """Close the connections of every client this model made, on any loop.
+
+        The model stays usable: a later call makes a new client.
+        """
+        self._clients.close()
+
+    async def aclose(self) -> None:
+        """Close the connections of every client this model made, on any loop."""
+        await self._clients.aclose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # What a provider writes.
+
+    #: The endpoint, relative to ``base_url``.
+    _path: ClassVar[str]
+
+    def _payload(
+        self, prompt: Any, stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The JSON body of one call."""
+        raise NotImplementedError
+
+    def _parse(self, response: httpx.Response) -> AsyncIterator[Any]:
+        """The chunks of a successful streamed response."""
+        raise NotImplementedError
+
+    def _headers(self) -> dict[str, str]:
+        """Headers for one request, built from the secret each time (never stored)."""
+        return {}
+
+    async def _call_stream(
+        self, prompt: Any, stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> AsyncGenerator[Any, None]:
+        client = self._client()
+        url = f"{self.base_url}{self._path}"
+        payload = self._payload(prompt, self._stop_for(stop), kwargs)
+
+        def build() -> httpx.Request:
+            return client.build_request("POST", url, json=payload, headers=self._headers())
+
+        stream = stream_call(client, build, self._parse, self._policy())
+        try:
+            async for chunk in stream:
+                yield chunk
+        finally:
+            await stream.aclose()
+
+
+class HTTPLLM(HTTPModel, BaseLLM):
+    """A text-completion model served over HTTP."""
+
+    _ls_model_type = "llm"
+
+    def _observe_prepared(
+        self, prepared: str, stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> Observable[GenerationChunk]:
+        self._check_ready()
+        return super()._observe_prepared(prepared, stop, kwargs)
+
+    def _astream(
+        self, prompt: str, stop: list[str] | None = None, **kwargs: Any
+    ) -> AsyncIterator[GenerationChunk]:
+        return self._call_stream(prompt, stop, kwargs)
+
+
+class HTTPChatModel(HTTPModel, BaseChatModel):
+    """A chat model served over HTTP."""
+
+    _ls_model_type = "chat"
+
+    def _observe_prepared(
+        self, prepared: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> Observable[AIMessageChunk]:
+        self._check_ready()
+        return super()._observe_prepared(prepared, stop, kwargs)
+
+    def _astream(
+        self, prompt: list[BaseMessage], stop: list[str] | None = None, **kwargs: Any
+    ) -> AsyncIterator[AIMessageChunk]:
+        return self._call_stream(prompt, stop, kwargs)

