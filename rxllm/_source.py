@@ -14,6 +14,7 @@ worker pool, one step at a time, so disposal stops them within one step.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
@@ -161,6 +162,9 @@ async def iterate_in_thread(make: Callable[[], Iterator[T]]) -> AsyncGenerator[T
     pool = worker_pool()
     done = object()
     iterator: Iterator[T] | None = None
+    # The worker runs in this task's context, so the code it runs finds its run
+    # (``dispatch_custom_event``) as async code would.
+    context = contextvars.copy_context()
 
     def step() -> Any:
         nonlocal iterator
@@ -176,16 +180,16 @@ async def iterate_in_thread(make: Callable[[], Iterator[T]]) -> AsyncGenerator[T
     in_flight: Future[Any] | None = None
     try:
         while True:
-            in_flight = pool.submit(step)
+            in_flight = pool.submit(context.run, step)
             item = await asyncio.wrap_future(in_flight)
             if item is done:
                 return
             yield item
     finally:
         if in_flight is not None and not in_flight.done():
-            in_flight.add_done_callback(lambda _: pool.submit(close))
+            in_flight.add_done_callback(lambda _: pool.submit(context.run, close))
         else:
-            close()
+            context.run(close)
 
 
 async def _once(make: Callable[[], Awaitable[T]]) -> AsyncGenerator[T, None]:
@@ -194,7 +198,8 @@ async def _once(make: Callable[[], Awaitable[T]]) -> AsyncGenerator[T, None]:
 
 def _in_thread(func: Callable[[], T]) -> Callable[[], Awaitable[T]]:
     def run() -> Awaitable[T]:
-        return asyncio.wrap_future(worker_pool().submit(func))
+        context = contextvars.copy_context()
+        return asyncio.wrap_future(worker_pool().submit(context.run, func))
 
     return run
 

@@ -25,14 +25,15 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import aclosing
-from typing import Any, Generic, TypeAlias, TypeVar, cast
+from typing import Any, ClassVar, Generic, TypeAlias, TypeVar, cast
 
 import reactivex
-from reactivex import Observable
+from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.scheduler import ImmediateScheduler
 
 from ._bridge import aiterate, iterate
+from ._runs import StreamEvent, as_step, current_parent, observe_events, operator_step, traced
 from ._source import from_callables
 from .config import RunConfig, ensure_config
 from .errors import InvalidInputError
@@ -51,6 +52,7 @@ Out = TypeVar("Out", covariant=True)
 T = TypeVar("T")
 
 _IMMEDIATE = ImmediateScheduler()
+_CHILD_CONFIG = RunConfig()
 
 Config: TypeAlias = RunConfig | Mapping[str, Any] | None
 """A ``RunConfig``, a dict with its keys, or ``None``."""
@@ -92,7 +94,9 @@ class Runnable(ABC, Generic[In, Chunk, Out]):
     is shown by ``stream`` and how chunks add up to what ``invoke`` returns.
     """
 
-    @abstractmethod
+    #: What events call a run of this runnable: ``on_<type>_start`` and so on.
+    _run_type: ClassVar[str] = "chain"
+
     def observe(self, input: In, config: Config = None, **kwargs: Any) -> Observable[Chunk]:
         """A cold Observable of this runnable's chunks for ``input``.
 
@@ -102,6 +106,16 @@ class Runnable(ABC, Generic[In, Chunk, Out]):
         Raises:
             InvalidInputError: at once, for an input or config this runnable can't take.
         """
+        checked = ensure_config(config)
+        return traced(self, input, checked, self._observe(input, checked, **kwargs))
+
+    @abstractmethod
+    def _observe(self, input: In, config: RunConfig, **kwargs: Any) -> Observable[Chunk]:
+        """The chunks for ``input``; ``observe`` adds the run's events around them."""
+
+    def _ls_params(self) -> dict[str, Any]:
+        """The ``ls_*`` metadata a model adds to its events (none for other runnables)."""
+        return {}
 
     def get_name(self) -> str:
         """The name this runnable reports (in events, errors, reprs)."""
@@ -143,6 +157,104 @@ class Runnable(ABC, Generic[In, Chunk, Out]):
         """
         observable = self.observe(input, config, **kwargs)
         return aiterate(observable, self._presenter())
+
+    # -- events -------------------------------------------------------------------
+
+    def observe_events(
+        self,
+        input: In,
+        config: Config = None,
+        *,
+        version: str = "v2",
+        include_names: Sequence[str] | None = None,
+        include_types: Sequence[str] | None = None,
+        include_tags: Sequence[str] | None = None,
+        exclude_names: Sequence[str] | None = None,
+        exclude_types: Sequence[str] | None = None,
+        exclude_tags: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> Observable[StreamEvent]:
+        """A cold Observable of the events of one call, in LangChain's format.
+
+        One subscription is one call; the events of every run it makes (this runnable,
+        pipeline steps, nested calls) arrive in order, then completion, or the call's
+        error after the events produced before it.
+
+        Args:
+            version: ``"v2"`` (LangChain's default) or ``"v1"``.
+            include_names, include_types, include_tags: keep only the runs matching any.
+            exclude_names, exclude_types, exclude_tags: drop the runs matching any.
+        """
+        return observe_events(
+            self.observe(input, config, **kwargs),
+            version,
+            include_names=include_names,
+            include_types=include_types,
+            include_tags=include_tags,
+            exclude_names=exclude_names,
+            exclude_types=exclude_types,
+            exclude_tags=exclude_tags,
+        )
+
+    def astream_events(
+        self,
+        input: In,
+        config: Config = None,
+        *,
+        version: str = "v2",
+        include_names: Sequence[str] | None = None,
+        include_types: Sequence[str] | None = None,
+        include_tags: Sequence[str] | None = None,
+        exclude_names: Sequence[str] | None = None,
+        exclude_types: Sequence[str] | None = None,
+        exclude_tags: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[StreamEvent]:
+        """Yield the events of one call on the running loop (see ``observe_events``)."""
+        return aiterate(
+            self.observe_events(
+                input,
+                config,
+                version=version,
+                include_names=include_names,
+                include_types=include_types,
+                include_tags=include_tags,
+                exclude_names=exclude_names,
+                exclude_types=exclude_types,
+                exclude_tags=exclude_tags,
+                **kwargs,
+            )
+        )
+
+    def stream_events(
+        self,
+        input: In,
+        config: Config = None,
+        *,
+        version: str = "v2",
+        include_names: Sequence[str] | None = None,
+        include_types: Sequence[str] | None = None,
+        include_tags: Sequence[str] | None = None,
+        exclude_names: Sequence[str] | None = None,
+        exclude_types: Sequence[str] | None = None,
+        exclude_tags: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[StreamEvent]:
+        """Yield the events of one call, from sync code (see ``observe_events``)."""
+        return iterate(
+            self.observe_events(
+                input,
+                config,
+                version=version,
+                include_names=include_names,
+                include_types=include_types,
+                include_tags=include_tags,
+                exclude_names=exclude_names,
+                exclude_types=exclude_types,
+                exclude_tags=exclude_tags,
+                **kwargs,
+            )
+        )
 
     # -- many inputs --------------------------------------------------------------
 
@@ -302,22 +414,31 @@ class Pipeline(Runnable[Any, Any, Any]):
     def get_name(self) -> str:
         return self.name or "RunnableSequence"
 
-    def observe(self, input: Any, config: Config = None, **kwargs: Any) -> Observable[Any]:
-        config = ensure_config(config)
-        child_config = config.model_copy(update={"run_name": None, "run_id": None})
-        stream = self.first.observe(input, child_config, **kwargs)
-        final: Callable[[Sequence[Any]], Any] = self.first._aggregate
-        for step in self.steps:
-            if isinstance(step, Runnable):
-                stream = stream.pipe(
-                    ops.to_list(),
-                    ops.flat_map(_then(step, final, child_config)),
-                )
-                final = step._aggregate
-            else:
-                stream = step(stream)
-                final = aggregate
-        return stream
+    def _observe(self, input: Any, config: RunConfig, **kwargs: Any) -> Observable[Any]:
+        # The steps' tags and metadata come from this run, as the children of its events.
+        child_config = _CHILD_CONFIG
+        first = self.first.observe(input, child_config, **kwargs)
+        steps = self.steps
+
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            parent = current_parent()  # this pipeline's run, if events are listened to
+            stream = as_step(first, parent, 1)
+            final: Callable[[Sequence[Any]], Any] = self.first._aggregate
+            for index, step in enumerate(steps, start=2):
+                if isinstance(step, Runnable):
+                    stream = stream.pipe(
+                        ops.to_list(),
+                        ops.flat_map(_then(step, final, child_config, parent, index)),
+                    )
+                    final = step._aggregate
+                else:
+                    stream = operator_step(step, stream, parent, index, child_config)
+                    final = aggregate
+            return stream.subscribe(observer, scheduler=scheduler)
+
+        return Observable(subscribe)
 
     def __repr__(self) -> str:
         parts = [repr(self.first), *(_describe(step) for step in self.steps)]
@@ -328,9 +449,11 @@ def _then(
     step: Runnable[Any, Any, Any],
     final: Callable[[Sequence[Any]], Any],
     config: RunConfig,
+    parent: Any,
+    index: int,
 ) -> Callable[[list[Any]], Observable[Any]]:
     def run(items: list[Any]) -> Observable[Any]:
-        return step.observe(final(items), config)
+        return as_step(step.observe(final(items), config), parent, index)
 
     return run
 
@@ -360,10 +483,10 @@ class RunnableLambda(Runnable[Any, Any, Any]):
         self.name = name
 
     def get_name(self) -> str:
-        return self.name or getattr(self.func, "__name__", None) or "RunnableLambda"
+        name: str = self.name or getattr(self.func, "__name__", "<lambda>")
+        return "RunnableLambda" if name == "<lambda>" else name
 
-    def observe(self, input: Any, config: Config = None, **kwargs: Any) -> Observable[Any]:
-        ensure_config(config)
+    def _observe(self, input: Any, config: RunConfig, **kwargs: Any) -> Observable[Any]:
         func = self.func
         if inspect.isasyncgenfunction(func):
             return from_callables(astream=lambda: func(input))

@@ -24,9 +24,9 @@ from pydantic import BaseModel, ConfigDict
 from reactivex import Observable
 
 from .._source import from_callables
-from ..config import ensure_config
+from ..config import RunConfig
 from ..errors import InvalidInputError
-from ..runnable import Config, Runnable
+from ..runnable import Runnable
 from ..schema import (
     AIMessage,
     AIMessageChunk,
@@ -57,9 +57,27 @@ class BaseLanguageModel(BaseModel, Runnable[Any, C, O], Generic[P, C, O]):
 
     #: The chunk attribute holding its text, kept so a failed stream has ``.partial``.
     _text_field: ClassVar[str]
+    _run_type: ClassVar[str]
 
     def get_name(self) -> str:
         return self.name or type(self).__name__
+
+    def _ls_params(self) -> dict[str, Any]:
+        """LangChain's ``ls_*`` metadata for events, from the fields this model has."""
+        params: dict[str, Any] = {
+            "ls_provider": type(self).__name__.lower(),
+            "ls_model_type": "chat" if self._run_type == "chat_model" else "llm",
+        }
+        for key, field in (
+            ("ls_model_name", "model"),
+            ("ls_temperature", "temperature"),
+            ("ls_max_tokens", "max_tokens"),
+            ("ls_stop", "stop"),
+        ):
+            value = getattr(self, field, None)
+            if value is not None:
+                params[key] = value
+        return params
 
     def _coerce(self, input: Any) -> P:
         raise NotImplementedError
@@ -78,9 +96,8 @@ class BaseLanguageModel(BaseModel, Runnable[Any, C, O], Generic[P, C, O]):
             raise TypeError(f"{cls.__name__} must implement at least one of {', '.join(_HOOKS)}")
         return implemented
 
-    def observe(self, input: Any, config: Config = None, **kwargs: Any) -> Observable[C]:
+    def _observe(self, input: Any, config: RunConfig, **kwargs: Any) -> Observable[C]:
         prepared = self._coerce(input)
-        ensure_config(config)
         stop = kwargs.pop("stop", None)
         if stop is not None and (
             isinstance(stop, str)
@@ -145,6 +162,7 @@ class BaseLLM(BaseLanguageModel[str, GenerationChunk, str]):
     """
 
     _text_field = "text"
+    _run_type = "llm"
 
     def _coerce(self, input: Any) -> str:
         return coerce_prompt(input)
@@ -173,6 +191,7 @@ class BaseChatModel(BaseLanguageModel[list[BaseMessage], AIMessageChunk, AIMessa
     """
 
     _text_field = "content"
+    _run_type = "chat_model"
 
     def _coerce(self, input: Any) -> list[BaseMessage]:
         return coerce_messages(input)

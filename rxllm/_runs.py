@@ -1,0 +1,587 @@
+"""Runs and their events: the machinery behind ``rxllm.events`` (private).
+
+Every subscription of a runnable is a *run*. When someone is listening (an
+``observe_events`` subscription, or a ``tap_events`` operator upstream), each run reports
+``on_<type>_start``, one ``on_<type>_stream`` per chunk and ``on_<type>_end``.
+
+How the run tree is known: the listener puts a root into a context variable for the time
+of its ``subscribe`` call; each run reads its parent from it when subscribed and puts
+itself there while subscribing its own sources. asyncio copies context into tasks and
+callbacks, and rxllm's worker threads run in a copy of it, so a provider call, a lambda
+and everything they start find their run. When nobody listens, a run costs one context
+lookup per subscription and nothing per chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
+
+from reactivex import Observable, abc
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+
+from .errors import InvalidInputError
+from .schema import (
+    AIMessageChunk,
+    GenerationChunk,
+    coerce_messages,
+    coerce_prompt,
+    merge_generation_chunks,
+    merge_message_chunks,
+)
+
+if TYPE_CHECKING:
+    from .config import RunConfig
+    from .runnable import Runnable
+
+__all__ = [
+    "EventFilter",
+    "StreamEvent",
+    "as_step",
+    "current_parent",
+    "dispatch_custom_event",
+    "observe_events",
+    "operator_step",
+    "tap_events",
+    "traced",
+]
+
+Version = Literal["v1", "v2"]
+
+
+class StreamEvent(TypedDict, total=False):
+    """One event, with the keys of LangChain's ``StreamEvent``."""
+
+    event: str
+    name: str
+    run_id: str
+    tags: list[str]
+    metadata: dict[str, Any]
+    data: dict[str, Any]
+    parent_ids: list[str]
+
+
+class EventFilter:
+    """Which runs' events to keep.
+
+    The ``include_*`` criteria are OR-ed (no criterion: everything is included); any
+    ``exclude_*`` match wins. Each tests the event's own run: its name, its type
+    (``llm``, ``chat_model``, ``chain``, ``parser``, ...) or one of its tags.
+    """
+
+    __slots__ = ("include_names", "include_types", "include_tags", "exclude_names",
+                 "exclude_types", "exclude_tags")  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        include_names: Sequence[str] | None = None,
+        include_types: Sequence[str] | None = None,
+        include_tags: Sequence[str] | None = None,
+        exclude_names: Sequence[str] | None = None,
+        exclude_types: Sequence[str] | None = None,
+        exclude_tags: Sequence[str] | None = None,
+    ) -> None:
+        for label, value in (
+            ("include_names", include_names),
+            ("include_types", include_types),
+            ("include_tags", include_tags),
+            ("exclude_names", exclude_names),
+            ("exclude_types", exclude_types),
+            ("exclude_tags", exclude_tags),
+        ):
+            if value is not None and (
+                isinstance(value, str) or not all(isinstance(v, str) for v in value)
+            ):
+                raise InvalidInputError(f"{label} must be a list of strings, not {value!r}")
+        self.include_names = frozenset(include_names or ())
+        self.include_types = frozenset(include_types or ())
+        self.include_tags = frozenset(include_tags or ())
+        self.exclude_names = frozenset(exclude_names or ())
+        self.exclude_types = frozenset(exclude_types or ())
+        self.exclude_tags = frozenset(exclude_tags or ())
+
+    def keeps(self, name: str, run_type: str, tags: Sequence[str]) -> bool:
+        if name in self.exclude_names or run_type in self.exclude_types:
+            return False
+        if self.exclude_tags.intersection(tags):
+            return False
+        if not (self.include_names or self.include_types or self.include_tags):
+            return True
+        return (
+            name in self.include_names
+            or run_type in self.include_types
+            or bool(self.include_tags.intersection(tags))
+        )
+
+
+class _Listener:
+    """Where the events of one ``observe_events`` (or ``tap_events``) subscription go."""
+
+    __slots__ = ("emit_to", "version", "filter", "thread", "loop")
+
+    def __init__(
+        self,
+        emit_to: Callable[[StreamEvent], None],
+        version: Version,
+        filter: EventFilter,
+        scheduler: abc.SchedulerBase | None,
+    ) -> None:
+        self.emit_to = emit_to
+        self.version = version
+        self.filter = filter
+        self.thread = threading.get_ident()
+        self.loop: asyncio.AbstractEventLoop | None = (
+            scheduler._loop if isinstance(scheduler, AsyncIOScheduler) else None  # noqa: SLF001
+        )
+
+    def deliver(self, event: StreamEvent) -> None:
+        # Events from a worker thread (a custom event in a sync lambda) are handed to
+        # the listener's loop, so the observer is never called from two threads at once.
+        if self.loop is not None and threading.get_ident() != self.thread:
+            self.loop.call_soon_threadsafe(self.emit_to, event)
+        else:
+            self.emit_to(event)
+
+
+class _Run:
+    """One run in the tree: what its events say about it."""
+
+    __slots__ = ("listener", "run_id", "name", "run_type", "tags", "metadata",
+                 "parent_ids", "inherited_tags", "inherited_metadata", "is_root", "kept")  # fmt: skip
+
+    def __init__(
+        self,
+        listener: _Listener,
+        run_id: str,
+        name: str,
+        run_type: str,
+        tags: list[str],
+        metadata: dict[str, Any],
+        parent_ids: list[str],
+        inherited_tags: list[str],
+        inherited_metadata: dict[str, Any],
+        is_root: bool,
+    ) -> None:
+        self.listener = listener
+        self.run_id = run_id
+        self.name = name
+        self.run_type = run_type
+        self.tags = tags
+        self.metadata = metadata
+        self.parent_ids = parent_ids
+        self.inherited_tags = inherited_tags
+        self.inherited_metadata = inherited_metadata
+        self.is_root = is_root
+        self.kept = listener.filter.keeps(name, run_type, tags)
+
+    def emit(self, kind: str, data: dict[str, Any]) -> None:
+        if not self.kept:
+            return
+        self.emit_event(f"on_{self.run_type}_{kind}", data)
+
+    def emit_event(self, event: str, data: Any, name: str | None = None) -> None:
+        self.listener.deliver(
+            {
+                "event": event,
+                "name": name or self.name,
+                "run_id": self.run_id,
+                "tags": self.tags,
+                "metadata": self.metadata,
+                "data": data,
+                "parent_ids": self.parent_ids,
+            }
+        )
+
+
+class _Parent:
+    """What a new run inherits: the listener, and its parent run if it has one."""
+
+    __slots__ = ("listener", "run")
+
+    def __init__(self, listener: _Listener, run: _Run | None) -> None:
+        self.listener = listener
+        self.run = run
+
+    def child(
+        self,
+        name: str,
+        run_type: str,
+        config: RunConfig,
+        ls_params: dict[str, Any],
+        step_tag: str | None,
+    ) -> _Run:
+        listener, parent = self.listener, self.run
+        v1 = listener.version == "v1"
+        is_root = parent is None
+        inherited_tags = (parent.inherited_tags if parent else []) + [
+            tag for tag in config.tags if parent is None or tag not in parent.inherited_tags
+        ]
+        inherited_metadata = {**(parent.inherited_metadata if parent else {}), **config.metadata}
+        tags = ([step_tag] if step_tag else []) + inherited_tags
+        # LangChain's v1 leaves the provider's ls_* keys out of a root run's metadata.
+        metadata = inherited_metadata if (v1 and is_root) else {**inherited_metadata, **ls_params}
+        if parent is None or v1:
+            parent_ids: list[str] = []
+        else:
+            parent_ids = [*parent.parent_ids, parent.run_id]
+        return _Run(
+            listener,
+            str(config.run_id or uuid.uuid4()),
+            config.run_name or name,
+            run_type,
+            tags,
+            metadata,
+            parent_ids,
+            inherited_tags,
+            inherited_metadata,
+            is_root,
+        )
+
+
+_parent: contextvars.ContextVar[_Parent | None] = contextvars.ContextVar(
+    "rxllm_parent_run", default=None
+)
+_step_tag: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "rxllm_step_tag", default=None
+)
+
+
+def _format(run: _Run, input: Any) -> _Formatter:
+    return _FORMATTERS.get(run.run_type, _ChainFormatter)(run, input)
+
+
+class _ChainFormatter:
+    """Event payloads of a chain (pipeline, lambda, operator step)."""
+
+    __slots__ = ("run", "input")
+
+    def __init__(self, run: _Run, input: Any) -> None:
+        self.run = run
+        self.input = input
+
+    def start(self) -> dict[str, Any]:
+        # A step's input streams in, so LangChain reports it at the end only.
+        return {"input": self.input} if self.run.is_root else {}
+
+    def chunk(self, item: Any) -> Any:
+        return item.text if type(item) is GenerationChunk else item
+
+    def end(self, items: list[Any]) -> dict[str, Any]:
+        from .runnable import aggregate
+
+        output = aggregate(items)
+        return {"output": output} if self.run.is_root else {"output": output, "input": self.input}
+
+
+class _LLMFormatter(_ChainFormatter):
+    """Payloads of a text-completion model: LangChain's ``{"prompts": ...}`` shapes."""
+
+    def start(self) -> dict[str, Any]:
+        if self.run.is_root:
+            return {"input": self.input}
+        return {"input": {"prompts": [coerce_prompt(self.input)]}}
+
+    def chunk(self, item: Any) -> Any:
+        if self.run.is_root or self.run.listener.version == "v1":
+            return item.text
+        return item
+
+    def end(self, items: list[Any]) -> dict[str, Any]:
+        total = merge_generation_chunks(items)
+        if self.run.is_root and self.run.listener.version == "v1":
+            return {"output": total.text}
+        result: dict[str, Any] = {
+            "generations": [
+                [{"text": total.text, "generation_info": total.generation_info,
+                  "type": "Generation"}]  # fmt: skip
+            ],
+            "llm_output": None,
+        }
+        if self.run.listener.version == "v1":
+            result["run"] = None
+        if self.run.is_root:
+            return {"output": result}
+        return {"output": result, "input": {"prompts": [coerce_prompt(self.input)]}}
+
+
+class _ChatFormatter(_ChainFormatter):
+    """Payloads of a chat model: message chunks in, the merged chunk out."""
+
+    def start(self) -> dict[str, Any]:
+        if self.run.is_root:
+            return {"input": self.input}
+        return {"input": {"messages": [coerce_messages(self.input)]}}
+
+    def chunk(self, item: Any) -> Any:
+        return item
+
+    def end(self, items: list[Any]) -> dict[str, Any]:
+        output: AIMessageChunk = merge_message_chunks(items)
+        if self.run.is_root:
+            return {"output": output}
+        return {"output": output, "input": {"messages": [coerce_messages(self.input)]}}
+
+
+_Formatter = _ChainFormatter
+_FORMATTERS: dict[str, type[_ChainFormatter]] = {
+    "llm": _LLMFormatter,
+    "chat_model": _ChatFormatter,
+}
+
+
+def traced(
+    runnable: Runnable[Any, Any, Any],
+    input: Any,
+    config: RunConfig,
+    source: Observable[Any],
+) -> Observable[Any]:
+    """``source`` as a run of ``runnable``: reporting events when someone listens."""
+
+    def subscribe(
+        observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        parent = _parent.get()
+        if parent is None:
+            return source.subscribe(observer, scheduler=scheduler)
+        run = parent.child(
+            runnable.get_name(),
+            runnable._run_type,
+            config,
+            runnable._ls_params(),
+            _step_tag.get(),
+        )
+        return _subscribe_run(run, _format(run, input), source, observer, scheduler, True)
+
+    return Observable(subscribe)
+
+
+def _subscribe_run(
+    run: _Run,
+    formatter: _ChainFormatter,
+    source: Observable[Any],
+    observer: abc.ObserverBase[Any],
+    scheduler: abc.SchedulerBase | None,
+    start_now: bool,
+) -> abc.DisposableBase:
+    items: list[Any] = []
+    started = start_now
+    if start_now:
+        run.emit("start", formatter.start())
+
+    def on_next(item: Any) -> None:
+        nonlocal started
+        if not started:
+            started = True
+            run.emit("start", formatter.start())
+        items.append(item)
+        run.emit("stream", {"chunk": formatter.chunk(item)})
+        observer.on_next(item)
+
+    def on_completed() -> None:
+        if not started:
+            run.emit("start", formatter.start())
+        run.emit("end", formatter.end(items))
+        observer.on_completed()
+
+    token = _parent.set(_Parent(run.listener, run))
+    step = _step_tag.set(None)  # a step tag names this run, not its children
+    try:
+        return source.subscribe(on_next, observer.on_error, on_completed, scheduler=scheduler)
+    finally:
+        _step_tag.reset(step)
+        _parent.reset(token)
+
+
+def as_step(observable: Observable[Any], parent: _Parent | None, index: int) -> Observable[Any]:
+    """``observable`` subscribed as step ``index`` of a pipeline run (``seq:step:N``)."""
+    if parent is None:
+        return observable
+
+    def subscribe(
+        observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        token = _parent.set(parent)
+        step = _step_tag.set(f"seq:step:{index}")
+        try:
+            return observable.subscribe(observer, scheduler=scheduler)
+        finally:
+            _step_tag.reset(step)
+            _parent.reset(token)
+
+    return Observable(subscribe)
+
+
+def operator_step(
+    operator: Callable[[Observable[Any]], Observable[Any]],
+    upstream: Observable[Any],
+    parent: _Parent | None,
+    index: int,
+    config: RunConfig,
+) -> Observable[Any]:
+    """An operator applied as step ``index`` of a pipeline run.
+
+    The step is a ``chain`` run named after the operator; like a LangChain transform
+    step it starts with its first item, and its end reports its whole input.
+    """
+    if parent is None:
+        return operator(upstream)
+    name = getattr(operator, "__name__", "operator").strip("_") or "operator"
+
+    def subscribe(
+        observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        run = parent.child(name, "chain", config, {}, f"seq:step:{index}")
+        received: list[Any] = []
+        formatter = _ChainFormatter(run, None)
+        inner_parent = _Parent(run.listener, run)
+
+        def tapped(inner: abc.ObserverBase[Any], sched: abc.SchedulerBase | None) -> Any:
+            def on_next(item: Any) -> None:
+                received.append(item)
+                # The operator's own code runs now: custom events belong to this step.
+                token = _parent.set(inner_parent)
+                try:
+                    inner.on_next(item)
+                finally:
+                    _parent.reset(token)
+
+            return upstream.subscribe(on_next, inner.on_error, inner.on_completed, scheduler=sched)
+
+        def ended() -> None:
+            from .runnable import aggregate
+
+            formatter.input = aggregate(received)
+
+        transformed = operator(Observable(tapped))
+        return _subscribe_run(
+            run,
+            formatter,
+            transformed.pipe(_before_completion(ended)),
+            observer,
+            scheduler,
+            False,
+        )
+
+    return Observable(subscribe)
+
+
+def _before_completion(action: Callable[[], None]) -> Callable[[Observable[Any]], Observable[Any]]:
+    def apply(source: Observable[Any]) -> Observable[Any]:
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            def on_completed() -> None:
+                action()
+                observer.on_completed()
+
+            return source.subscribe(
+                observer.on_next, observer.on_error, on_completed, scheduler=scheduler
+            )
+
+        return Observable(subscribe)
+
+    return apply
+
+
+def current_parent() -> _Parent | None:
+    """The run whose code (or subscription) is running now, for pipelines to build on."""
+    return _parent.get()
+
+
+def _check_version(version: str) -> Version:
+    if version not in ("v1", "v2"):
+        raise InvalidInputError(f"version must be 'v1' or 'v2', not {version!r}")
+    return version  # type: ignore[return-value]
+
+
+def _listening(
+    source: Observable[Any],
+    emit_to: Callable[[StreamEvent], None],
+    version: Version,
+    filter: EventFilter,
+    observer: abc.ObserverBase[Any],
+    scheduler: abc.SchedulerBase | None,
+    forward_items: bool,
+) -> abc.DisposableBase:
+    token = _parent.set(_Parent(_Listener(emit_to, version, filter, scheduler), None))
+    try:
+        return source.subscribe(
+            observer.on_next if forward_items else None,
+            observer.on_error,
+            observer.on_completed,
+            scheduler=scheduler,
+        )
+    finally:
+        _parent.reset(token)
+
+
+def observe_events(
+    source: Observable[Any], version: str = "v2", **filters: Sequence[str] | None
+) -> Observable[StreamEvent]:
+    """An Observable of the events of every run ``source`` makes when subscribed.
+
+    Used by ``Runnable.observe_events``; ``source`` is the runnable's ``observe``.
+    """
+    checked = _check_version(version)
+    event_filter = EventFilter(**filters)
+
+    def subscribe(
+        observer: abc.ObserverBase[StreamEvent], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        return _listening(
+            source, observer.on_next, checked, event_filter, observer, scheduler, False
+        )
+
+    return Observable(subscribe)
+
+
+def tap_events(
+    handler: Callable[[StreamEvent], Any], *, version: str = "v2", **filters: Sequence[str] | None
+) -> Callable[[Observable[Any]], Observable[Any]]:
+    """An operator that shows the upstream runs' events to ``handler``, chunks unchanged.
+
+    The events come from the same subscription as the chunks: one provider call,
+    whichever way it is consumed.
+
+    Examples:
+        >>> from rxllm.llms import FakeStreamingListLLM
+        >>> seen = []
+        >>> llm = FakeStreamingListLLM(responses=["hi there"])
+        >>> list(llm.pipe(tap_events(lambda e: seen.append(e["event"]))).stream("x"))
+        ['hi', ' there']
+        >>> seen
+        ['on_llm_start', 'on_llm_stream', 'on_llm_stream', 'on_llm_end']
+    """
+    checked = _check_version(version)
+    event_filter = EventFilter(**filters)
+
+    def apply(source: Observable[Any]) -> Observable[Any]:
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            return _listening(source, handler, checked, event_filter, observer, scheduler, True)
+
+        return Observable(subscribe)
+
+    apply.__name__ = "tap_events"
+    return apply
+
+
+def dispatch_custom_event(name: str, data: Any) -> None:
+    """Report a custom event (``on_custom_event``, v2 only) from the run running now.
+
+    Call it from a lambda, a provider, or an operator's function; it lands under the run
+    whose code is running. Outside any listened-to run it does nothing, so the same code
+    works with ``stream()`` and with ``astream_events()``.
+    """
+    parent = _parent.get()
+    if parent is None or parent.run is None or parent.listener.version != "v2":
+        return
+    run = parent.run
+    if run.kept:
+        run.emit_event("on_custom_event", data, name)
