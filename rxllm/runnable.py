@@ -483,7 +483,7 @@ class RunnableLambda(Runnable[Any, Any, Any]):
         self.name = name
 
     def get_name(self) -> str:
-        name: str = self.name or getattr(self.func, "__name__", "<lambda>")
+        name = self.name or str(getattr(self.func, "__name__", "<lambda>"))
         return "RunnableLambda" if name == "<lambda>" else name
 
     def _observe(self, input: Any, config: RunConfig, **kwargs: Any) -> Observable[Any]:
