@@ -1,0 +1,495 @@
+"""Guards: deadlines, client-side stop sequences, length limits, loop detection.
+
+A deadline fails the stream with the typed error (``FirstTokenTimeoutError``,
+``StallTimeoutError``, ``TotalTimeoutError``), carrying the text let through so far as
+``.partial``; RxPY's ``ops.timeout`` would raise a bare ``Exception('Timeout')``. A guard
+that ends the stream early (a stop sequence, the length limit, a loop) completes it and
+disposes the upstream subscription at once, which cancels the provider call.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
+
+from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable, SerialDisposable, SingleAssignmentDisposable
+
+from ..errors import (
+    FirstTokenTimeoutError,
+    InvalidInputError,
+    StallTimeoutError,
+    TotalTimeoutError,
+)
+from ._operator import Operator, named
+from ._segment import _WORD, RegexCutter
+from ._text import EXTEND, Rechunker, text_of
+from ._timing import pick_scheduler
+
+__all__ = [
+    "detect_repetition",
+    "first_token_timeout",
+    "max_chars",
+    "stall_timeout",
+    "stop_on",
+    "total_timeout",
+]
+
+
+_Deadline = Literal["first", "stall", "total"]
+
+
+def _deadline(seconds: float, kind: _Deadline, scheduler: abc.SchedulerBase | None) -> Operator:
+    if seconds <= 0:
+        raise InvalidInputError(f"a timeout must be positive, not {seconds}")
+
+    def operator(source: Observable[Any]) -> Observable[Any]:
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler_: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            clock = pick_scheduler(scheduler, scheduler_)
+            lock = threading.RLock()  # timers may fire on another thread than the source
+            texts: list[str] = []
+            timer = SerialDisposable()
+            upstream = SingleAssignmentDisposable()
+            done = False
+            waiting_for_content = kind == "first"
+
+            def expire(_: abc.SchedulerBase, __: Any = None) -> None:
+                nonlocal done
+                with lock:
+                    if done:
+                        return
+                    done = True
+                upstream.dispose()
+                partial = "".join(texts)
+                error: Exception
+                if kind == "first":
+                    error = FirstTokenTimeoutError(
+                        f"no content within {seconds} s of the request", partial=partial
+                    )
+                elif kind == "stall":
+                    error = StallTimeoutError(
+                        f"no chunk for {seconds} s in the middle of the stream", partial=partial
+                    )
+                else:
+                    error = TotalTimeoutError(
+                        f"the stream took longer than {seconds} s", partial=partial
+                    )
+                observer.on_error(error)
+
+            def on_next(item: Any) -> None:
+                nonlocal waiting_for_content
+                with lock:
+                    if done:
+                        return
+                    text = text_of(item)
+                    texts.append(text)
+                    if kind == "stall":
+                        timer.disposable = clock.schedule_relative(seconds, expire)
+                    elif waiting_for_content and text:
+                        waiting_for_content = False
+                        timer.disposable = None
+                    observer.on_next(item)
+
+            def on_error(error: Exception) -> None:
+                nonlocal done
+                with lock:
+                    if done:
+                        return
+                    done = True
+                    timer.dispose()
+                observer.on_error(error)
+
+            def on_completed() -> None:
+                nonlocal done
+                with lock:
+                    if done:
+                        return
+                    done = True
+                    timer.dispose()
+                observer.on_completed()
+
+            if kind != "stall":
+                timer.disposable = clock.schedule_relative(seconds, expire)
+            upstream.disposable = source.subscribe(
+                on_next, on_error, on_completed, scheduler=scheduler_
+            )
+            return CompositeDisposable(upstream, timer)
+
+        return Observable(subscribe)
+
+    return operator
+
+
+@named
+def first_token_timeout(
+    seconds: float, *, scheduler: abc.SchedulerBase | None = None
+) -> Operator:
+    """Fail with ``FirstTokenTimeoutError`` if no content arrives within ``seconds``.
+
+    The clock starts at subscription and stops at the first item with non-empty text
+    (a chat model's opening role-only chunk does not count). On expiry the upstream is
+    disposed, cancelling the call.
+
+    Args:
+        seconds: the deadline.
+        scheduler: where the timer runs; by default the one given at subscription.
+
+    .. code-block:: text
+
+        first_token_timeout(3):  ------a-b-|
+                                 ---#          FirstTokenTimeoutError(partial="")
+    """
+    return _deadline(seconds, "first", scheduler)
+
+
+@named
+def stall_timeout(seconds: float, *, scheduler: abc.SchedulerBase | None = None) -> Operator:
+    """Fail with ``StallTimeoutError`` if, after the first item, none comes for ``seconds``.
+
+    Waiting for the first item is ``first_token_timeout``'s job; this one watches the
+    gaps in the middle of the stream.
+
+    .. code-block:: text
+
+        stall_timeout(3):  -a-b-------c-|
+                           -a-b---#        StallTimeoutError(partial="ab")
+    """
+    return _deadline(seconds, "stall", scheduler)
+
+
+@named
+def total_timeout(seconds: float, *, scheduler: abc.SchedulerBase | None = None) -> Operator:
+    """Fail with ``TotalTimeoutError`` if the stream has not ended ``seconds`` after
+    subscription.
+
+    .. code-block:: text
+
+        total_timeout(5):  -a-b-c-d-e-|
+                           -a-b-#          TotalTimeoutError(partial="ab")
+    """
+    return _deadline(seconds, "total", scheduler)
+
+
+def _stopping(make_cut: Callable[[], Callable[[str, bool], tuple[str, bool]]]) -> Operator:
+    """An operator that lets text through until ``cut`` says to stop.
+
+    ``cut(text, final)`` takes the next text (``final``: the stream has ended) and
+    returns what may be emitted now and whether to stop after it. Text it holds back
+    comes out in a later piece.
+    """
+
+    def operator(source: Observable[Any]) -> Observable[Any]:
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            cut = make_cut()
+            rechunk = Rechunker()
+            upstream = SingleAssignmentDisposable()
+            done = False
+            held = False  # text is held back: items can no longer pass through as they are
+
+            def emit(text: str) -> None:
+                if text:
+                    observer.on_next(rechunk.make(text))
+
+            def stop() -> None:
+                nonlocal done
+                done = True
+                upstream.dispose()  # cancels the provider call
+                leftover = rechunk.leftover()
+                if leftover is not None:
+                    observer.on_next(leftover)
+                observer.on_completed()
+
+            def on_next(item: Any) -> None:
+                nonlocal held
+                if done:
+                    return
+                if type(item) is str:
+                    text = item
+                    rechunk.kind = str
+                else:
+                    text = text_of(item)
+                    if not text and not held:
+                        observer.on_next(item)
+                        return
+                out, stopping = cut(text, False)
+                if out is text and not held and not stopping:
+                    observer.on_next(item)
+                else:
+                    if type(item) is not str:
+                        rechunk.feed(item)
+                    held = len(out) != len(text) or held
+                    emit(out)
+                if stopping:
+                    stop()
+
+            def on_error(error: Exception) -> None:
+                if done:
+                    return
+                emit(cut("", True)[0])
+                observer.on_error(error)
+
+            def on_completed() -> None:
+                if done:
+                    return
+                emit(cut("", True)[0])
+                stop()
+
+            upstream.disposable = source.subscribe(
+                on_next, on_error, on_completed, scheduler=scheduler
+            )
+            return upstream
+
+        return Observable(subscribe)
+
+    return operator
+
+
+def _string_stops(stops: list[str]) -> Callable[[], Callable[[str, bool], tuple[str, bool]]]:
+    finder = re.compile("|".join(re.escape(s) for s in sorted(stops, key=len, reverse=True)))
+    prefixes = {s[:k] for s in stops for k in range(1, len(s))}
+    longest = max(len(s) for s in stops) - 1
+
+    def make() -> Callable[[str, bool], tuple[str, bool]]:
+        held = ""
+
+        def cut(text: str, final: bool) -> tuple[str, bool]:
+            nonlocal held
+            buffer = held + text if held else text
+            found = finder.search(buffer)
+            size = len(buffer)
+            # The earliest start of a stop string that the next text could complete.
+            hold = size
+            if not final:
+                for k in range(min(longest, size), 0, -1):
+                    if buffer[size - k :] in prefixes:
+                        hold = size - k
+                        break
+            if found is not None and found.start() < hold:
+                held = ""
+                return buffer[: found.start()], True
+            held = buffer[hold:]
+            return (text if hold == size and buffer is text else buffer[:hold]), False
+
+        return cut
+
+    return make
+
+
+def _regex_stop(
+    pattern: re.Pattern[str], window: int | None
+) -> Callable[[], Callable[[str, bool], tuple[str, bool]]]:
+    if pattern.search("") is not None:
+        raise InvalidInputError(f"stop pattern {pattern.pattern!r} matches empty text")
+    if window is None:
+        # The longest text a match can span: text further back can never start one.
+        # ``re._parser`` is what ``re`` compiles with; its public alias ``sre_parse``
+        # warns as deprecated since 3.11.
+        parser: Any = importlib.import_module("re._parser")
+        width = parser.parse(pattern.pattern, pattern.flags).getwidth()[1]
+        if width >= parser.MAXREPEAT:
+            raise InvalidInputError(
+                f"stop pattern {pattern.pattern!r} has no bounded length; pass "
+                "window=N, the longest text a stop match may span"
+            )
+        window = width
+    span = max(window, 1)
+
+    def make() -> Callable[[str, bool], tuple[str, bool]]:
+        held = ""
+
+        def cut(text: str, final: bool) -> tuple[str, bool]:
+            nonlocal held
+            buffer = held + text
+            # Positions before ``safe`` have all the text a match starting there could
+            # span, so whether one starts there is already certain.
+            safe = len(buffer) if final else max(len(buffer) - span + 1, 0)
+            found = pattern.search(buffer)
+            if found is not None and found.start() <= safe:
+                held = ""
+                return buffer[: found.start()], True
+            held = buffer[safe:]
+            return buffer[:safe], False
+
+        return cut
+
+    return make
+
+
+@named
+def stop_on(
+    stop: str | Iterable[str] | re.Pattern[str], *, window: int | None = None
+) -> Operator:
+    """End the stream just before the first stop sequence, which is not emitted.
+
+    The cut is exact even when a stop sequence spans chunks: text that could be the
+    start of one is held back until the next chunk settles it, and nothing else is
+    delayed. On a match the stream completes and the upstream is disposed, cancelling
+    the provider call (a provider's own ``stop`` parameter saves the tokens too; this
+    works with any provider, and with patterns).
+
+    Args:
+        stop: a stop string, several, or a compiled regular expression.
+        window: for a pattern with no bounded length (``r"\\n{2,}"``), the longest text
+            a match may span; text is held back that far.
+
+    Raises:
+        InvalidInputError: for no stop strings, an empty one, or a pattern matching
+            empty text.
+
+    .. code-block:: text
+
+        stop_on("END"):  -"ab E"-"ND cd"-"ef"-|
+                         -"ab "--|
+
+    Examples:
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> reactivex.of("The answer: 4", "2\\n\\nHu", "man: ok").pipe(
+        ...     stop_on("\\n\\nHuman:"), ops.to_list()).run()
+        ['The answer: 4', '2']
+    """
+    if isinstance(stop, re.Pattern):
+        return _stopping(_regex_stop(stop, window))
+    stops = [stop] if isinstance(stop, str) else list(stop)
+    if not stops or not all(isinstance(s, str) and s for s in stops):
+        raise InvalidInputError(f"stop_on needs non-empty stop strings, not {stop!r}")
+    return _stopping(_string_stops(stops))
+
+
+_EXTENDS = re.compile(f"[{EXTEND}]")
+
+
+@named
+def max_chars(limit: int) -> Operator:
+    """Let at most ``limit`` characters through, then complete and cancel the call.
+
+    The cut never splits a character from the combining marks or emoji modifiers
+    after it: those still come through, so a limit reached mid-cluster lets the few
+    code points completing it pass.
+
+    .. code-block:: text
+
+        max_chars(4):  -"ab"-"cde"-"f"-|
+                       -"ab"-"cd"|
+
+    Examples:
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> reactivex.of("ab", "cde", "f").pipe(max_chars(4), ops.to_list()).run()
+        ['ab', 'cd']
+    """
+    if limit < 0:
+        raise InvalidInputError(f"max_chars needs a limit of at least 0, not {limit}")
+
+    def make() -> Callable[[str, bool], tuple[str, bool]]:
+        seen = 0
+        previous = ""
+
+        def cut(text: str, final: bool) -> tuple[str, bool]:
+            nonlocal seen, previous
+            if final:
+                return "", False
+            if seen + len(text) <= limit:
+                seen += len(text)
+                if text:
+                    previous = text[-1]
+                return text, False
+            at = max(limit - seen, 0)
+            before = text[at - 1] if at else previous
+            while at < len(text) and (
+                _EXTENDS.match(text, at) is not None or before == "\u200d"
+            ):
+                before = text[at]
+                at += 1
+            seen += len(text)
+            if text:
+                previous = text[-1]
+            if at == len(text):  # still inside the last cluster: the next text decides
+                return text, False
+            return text[:at], True
+
+        return cut
+
+    return _stopping(make)
+
+
+@named
+def detect_repetition(count: int, *, max_period: int = 64) -> Operator:
+    """End a degenerate loop: stop once the same run of words has come ``count`` times
+    in a row.
+
+    Words are compared without their trailing whitespace. The stream completes right
+    after the ``count``-th repetition (so the loop shows, but only that many times) and
+    the upstream is disposed, cancelling the call.
+
+    Args:
+        count: how many back-to-back repetitions make a loop (at least 2).
+        max_period: the longest run of words checked for repetition.
+
+    .. code-block:: text
+
+        detect_repetition(3):  -"la "-"la "-"la "-"la "-"la"-|
+                               -"la "-"la "-"la "-|
+
+    Examples:
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> reactivex.of("I am. I am. ", "I am. I am. I am.").pipe(
+        ...     detect_repetition(3), ops.to_list()).run()
+        ['I am. I am. ', 'I am. ']
+    """
+    if count < 2:
+        raise InvalidInputError(f"detect_repetition needs a count of at least 2, not {count}")
+    if max_period < 1:
+        raise InvalidInputError(f"max_period must be at least 1, not {max_period}")
+    keep = max_period * count + 1
+
+    def make() -> Callable[[str, bool], tuple[str, bool]]:
+        cutter = RegexCutter(_WORD)
+        history: list[str] = []
+        recent: dict[str, list[int]] = {}
+        base = 0  # the index of history[0] among all words so far
+
+        def looping() -> bool:
+            nonlocal base
+            index = base + len(history) - 1
+            word = history[-1]
+            seen = recent.setdefault(word, [])
+            for previous in seen:
+                period = index - previous
+                span = period * count
+                if period > max_period or span > len(history):
+                    continue
+                size = len(history)
+                if history[size - span : size - period] == history[size - span + period :]:
+                    return True
+            seen.insert(0, index)
+            del seen[count:]
+            if len(history) > 2 * keep:
+                del history[:keep]
+                base += keep
+            return False
+
+        def cut(text: str, final: bool) -> tuple[str, bool]:
+            if final:
+                return "", False
+            # Where each segment ends, counted from the start of ``text``: the cutter's
+            # tail came from earlier text, already let through.
+            end = -len(cutter.tail)
+            for segment in cutter.push(text):
+                end += len(segment)
+                history.append(segment.rstrip())
+                if looping():
+                    return text[:end], True
+            return text, False
+
+        return cut
+
+    return _stopping(make)

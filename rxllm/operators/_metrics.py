@@ -1,0 +1,251 @@
+"""Metrics: how a stream performed, while it runs and when it ends."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+
+from ..schema import AIMessageChunk, GenerationChunk, Usage
+from ._text import text_of
+from ._timing import pick_scheduler, seconds_between
+
+__all__ = ["Metrics", "StreamMetrics", "metrics"]
+
+
+class StreamMetrics(BaseModel):
+    """A stream's timing and volume. Times are in seconds, on the scheduler's clock.
+
+    Gaps are the times between consecutive chunks; rates are measured from the first
+    chunk to the last, the streaming phase, so they do not depend on time to first
+    token.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Chunks seen so far.
+    chunks: int = 0
+    #: Characters of text seen so far.
+    characters: int = 0
+    #: From subscription to the first chunk with text; ``None`` before it.
+    time_to_first_token: float | None = None
+    #: From subscription to the end of the stream (or to now, while it runs).
+    elapsed: float = 0.0
+    gap_mean: float | None = None
+    gap_stdev: float | None = None
+    gap_min: float | None = None
+    gap_max: float | None = None
+    #: Chunks per second after the first chunk; ``None`` until two chunks have come.
+    chunks_per_second: float | None = None
+    #: Characters per second after the first chunk.
+    characters_per_second: float | None = None
+    #: Token usage the provider reported, summed over the chunks that carried it.
+    usage: Usage | None = None
+    #: Whether the stream has ended (completed, failed or disposed).
+    finished: bool = False
+    #: The error the stream failed with, as ``"Type: message"``.
+    error: str | None = None
+
+
+def _usage_of(item: Any) -> Usage | None:
+    if isinstance(item, AIMessageChunk):
+        return item.usage_metadata
+    if isinstance(item, GenerationChunk) and item.generation_info:
+        reported = item.generation_info.get("usage")
+        if isinstance(reported, Usage):
+            return reported
+        if isinstance(reported, dict):
+            try:
+                return Usage.model_validate(reported)
+            except ValueError:
+                return None
+    return None
+
+
+class _Meter:
+    """One subscription's running totals; Welford's algorithm for the gap statistics."""
+
+    __slots__ = (
+        "clock", "started", "first", "first_text", "last", "ended", "chunks", "characters",
+        "first_characters", "gaps", "gap_mean", "gap_m2", "gap_min", "gap_max", "usage",
+        "error",
+    )  # fmt: skip
+
+    def __init__(self, clock: abc.SchedulerBase) -> None:
+        self.clock = clock
+        self.started: datetime = clock.now
+        self.first: datetime | None = None
+        self.first_text: datetime | None = None
+        self.last: datetime | None = None
+        self.ended: datetime | None = None
+        self.chunks = 0
+        self.characters = 0
+        self.first_characters = 0
+        self.gaps = 0
+        self.gap_mean = 0.0
+        self.gap_m2 = 0.0
+        self.gap_min = math.inf
+        self.gap_max = 0.0
+        self.usage: Usage | None = None
+        self.error: str | None = None
+
+    def add(self, item: Any) -> None:
+        now = self.clock.now
+        size = len(text_of(item))
+        if self.last is None:
+            self.first = now
+            self.first_characters = size
+        else:
+            gap = seconds_between(self.last, now)
+            self.gaps += 1
+            delta = gap - self.gap_mean
+            self.gap_mean += delta / self.gaps
+            self.gap_m2 += delta * (gap - self.gap_mean)
+            self.gap_min = min(self.gap_min, gap)
+            self.gap_max = max(self.gap_max, gap)
+        if size and self.first_text is None:
+            self.first_text = now
+        self.last = now
+        self.chunks += 1
+        self.characters += size
+        if type(item) is not str:
+            usage = _usage_of(item)
+            if usage is not None:
+                self.usage = usage if self.usage is None else self.usage + usage
+
+    def end(self, error: Exception | None = None) -> None:
+        if self.ended is None:
+            self.ended = self.clock.now
+            if error is not None:
+                self.error = f"{type(error).__name__}: {error}"
+
+    def snapshot(self) -> StreamMetrics:
+        ended = self.ended
+        now = ended or self.clock.now
+        span = seconds_between(self.first, self.last) if self.first and self.last else 0.0
+        gaps = self.gaps
+        return StreamMetrics(
+            chunks=self.chunks,
+            characters=self.characters,
+            time_to_first_token=seconds_between(self.started, self.first_text)
+            if self.first_text
+            else None,
+            elapsed=seconds_between(self.started, now),
+            gap_mean=self.gap_mean if gaps else None,
+            gap_stdev=math.sqrt(self.gap_m2 / gaps) if gaps else None,
+            gap_min=self.gap_min if gaps else None,
+            gap_max=self.gap_max if gaps else None,
+            chunks_per_second=gaps / span if span > 0 else None,
+            characters_per_second=(self.characters - self.first_characters) / span
+            if span > 0
+            else None,
+            usage=self.usage,
+            finished=ended is not None,
+            error=self.error,
+        )
+
+
+class Metrics:
+    """The ``metrics()`` operator; also where its numbers are read.
+
+    Use it in ``pipe`` like any operator; read ``current`` at any time for the latest
+    subscription's numbers so far, or pass ``on_complete`` to receive them when a
+    stream ends.
+    """
+
+    def __init__(
+        self,
+        on_complete: Callable[[StreamMetrics], None] | None = None,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> None:
+        self.on_complete = on_complete
+        self.scheduler = scheduler
+        self.__name__ = "metrics"  # what a pipeline step's events call it
+        self._meter: _Meter | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> StreamMetrics | None:
+        """The latest subscription's metrics so far; ``None`` before any subscription."""
+        meter = self._meter
+        return None if meter is None else meter.snapshot()
+
+    def __call__(self, source: Observable[Any]) -> Observable[Any]:
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler_: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            meter = _Meter(pick_scheduler(self.scheduler, scheduler_))
+            with self._lock:
+                self._meter = meter
+            add, emit = meter.add, observer.on_next
+
+            def on_next(item: Any) -> None:
+                add(item)
+                emit(item)
+
+            def finish(error: Exception | None) -> bool:
+                meter.end(error)
+                if self.on_complete is not None:
+                    try:
+                        self.on_complete(meter.snapshot())
+                    except Exception as raised:
+                        observer.on_error(raised)
+                        return False
+                return True
+
+            def on_error(error: Exception) -> None:
+                if finish(error):
+                    observer.on_error(error)
+
+            def on_completed() -> None:
+                if finish(None):
+                    observer.on_completed()
+
+            upstream = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler_)
+
+            def dispose() -> None:
+                upstream.dispose()
+                meter.end()
+
+            return Disposable(dispose)
+
+        return Observable(subscribe)
+
+
+def metrics(
+    on_complete: Callable[[StreamMetrics], None] | None = None,
+    *,
+    scheduler: abc.SchedulerBase | None = None,
+) -> Metrics:
+    """Measure a stream: time to first token, gaps between chunks, rates, usage.
+
+    Items pass through unchanged. The returned operator keeps the numbers of its latest
+    subscription in ``.current`` (readable while the stream runs), and calls
+    ``on_complete`` with the final ``StreamMetrics`` when a stream completes or fails.
+
+    Args:
+        on_complete: called with the final metrics of each stream that ends.
+        scheduler: whose clock to read; by default the one given at subscription, so
+            under a ``TestScheduler`` the numbers are in virtual time.
+
+    .. code-block:: text
+
+        metrics():  --a-b---c-|
+                    --a-b---c-|   (.current: chunks=3, time_to_first_token=2, gap_max=4)
+
+    Examples:
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> meter = metrics()
+        >>> reactivex.of("he", "llo").pipe(meter, ops.to_list()).run()
+        ['he', 'llo']
+        >>> meter.current.chunks, meter.current.characters, meter.current.finished
+        (2, 5, True)
+    """
+    return Metrics(on_complete, scheduler)

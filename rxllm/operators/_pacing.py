@@ -1,0 +1,244 @@
+"""Pacing: steady output for a UI, or fewer, bigger updates.
+
+Providers deliver text in bursts (a network hiccup, then twenty tokens at once);
+``smooth`` spreads it out into a steady rhythm and ``throttle_text`` coalesces it into
+at most one update per interval. Both run their timers on the scheduler given at
+subscription (the event loop's, under ``stream``/``astream``), and neither loses text:
+whatever is pending goes out at once when the stream ends.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Literal
+
+from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable, SerialDisposable
+
+from ..errors import InvalidInputError
+from ._operator import Operator, named
+from ._segment import _WORD, Cutter, RegexCutter, _LineCutter
+from ._text import Rechunker, graphemes, merge
+from ._timing import pick_scheduler, seconds_between
+
+__all__ = ["smooth", "throttle_text"]
+
+
+
+class _GraphemeCutter:
+    """Characters as people see them; the last one waits, a combining mark may follow."""
+
+    __slots__ = ("tail",)
+
+    def __init__(self) -> None:
+        self.tail = ""
+
+    def push(self, text: str) -> list[str]:
+        clusters = graphemes(self.tail + text)
+        self.tail = clusters.pop() if clusters else ""
+        return clusters
+
+    def flush(self) -> str:
+        tail, self.tail = self.tail, ""
+        return tail
+
+
+_CUTTERS: dict[str, Callable[[], Cutter]] = {
+    "word": lambda: RegexCutter(_WORD),
+    "char": _GraphemeCutter,
+    "line": _LineCutter,
+}
+
+
+@named
+def smooth(
+    delay: float,
+    unit: Literal["word", "char", "line"] = "word",
+    *,
+    max_lag: float = 1.0,
+    scheduler: abc.SchedulerBase | None = None,
+) -> Operator:
+    """Release text at a steady pace: one ``unit`` every ``delay`` seconds.
+
+    The first unit goes out as soon as it is whole. When text arrives faster than the
+    pace, later ticks release several units at once, so text never waits much more
+    than ``max_lag`` seconds; when the stream ends, everything left goes out at once.
+
+    Args:
+        delay: seconds between releases.
+        unit: ``"word"`` (with its trailing space), ``"char"`` (a whole character,
+            combining marks and emoji sequences included) or ``"line"``.
+        max_lag: about the longest time a unit waits in the queue.
+        scheduler: where the timers run; by default the one given at subscription.
+
+    .. code-block:: text
+
+        smooth(2, "word"):  -"a b c d "---------|
+                            -"a "-"b "-"c "-"d "|
+    """
+    if delay <= 0:
+        raise InvalidInputError(f"smooth needs a positive delay, not {delay}")
+    if max_lag <= 0:
+        raise InvalidInputError(f"smooth needs a positive max_lag, not {max_lag}")
+    if unit not in _CUTTERS:
+        raise InvalidInputError(f"smooth unit must be 'word', 'char' or 'line', not {unit!r}")
+    make_cutter = _CUTTERS[unit]
+
+    def operator(source: Observable[Any]) -> Observable[Any]:
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler_: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            clock = pick_scheduler(scheduler, scheduler_)
+            lock = threading.RLock()
+            cutter = make_cutter()
+            rechunk = Rechunker()
+            queue: deque[str] = deque()
+            timer = SerialDisposable()
+            last: datetime | None = None  # when the last unit went out
+            ticking = False
+            stopped = False
+
+            def release(_: abc.SchedulerBase | None = None, __: Any = None) -> None:
+                nonlocal last, ticking
+                with lock:
+                    ticking = False
+                    if stopped or not queue:
+                        return
+                    # Enough units per tick that the queue drains within ``max_lag``.
+                    count = max(1, math.ceil(len(queue) * delay / max_lag))
+                    text = "".join(queue.popleft() for _ in range(min(count, len(queue))))
+                    last = clock.now
+                    observer.on_next(rechunk.make(text))
+                    if queue:
+                        ticking = True
+                        timer.disposable = clock.schedule_relative(delay, release)
+
+            def on_next(item: Any) -> None:
+                nonlocal ticking
+                with lock:
+                    if stopped:
+                        return
+                    text = item if type(item) is str else rechunk.feed(item)
+                    queue.extend(cutter.push(text))
+                    if ticking or not queue:
+                        return
+                    wait = 0.0 if last is None else delay - seconds_between(last, clock.now)
+                    if wait <= 0:
+                        release()
+                    else:
+                        ticking = True
+                        timer.disposable = clock.schedule_relative(wait, release)
+
+            def flush() -> None:
+                nonlocal stopped
+                stopped = True
+                timer.dispose()
+                text = "".join(queue) + cutter.flush()
+                queue.clear()
+                if text:
+                    observer.on_next(rechunk.make(text))
+                else:
+                    leftover = rechunk.leftover()
+                    if leftover is not None:
+                        observer.on_next(leftover)
+
+            def on_error(error: Exception) -> None:
+                with lock:
+                    flush()
+                    observer.on_error(error)
+
+            def on_completed() -> None:
+                with lock:
+                    flush()
+                    observer.on_completed()
+
+            upstream = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler_)
+            return CompositeDisposable(upstream, timer)
+
+        return Observable(subscribe)
+
+    return operator
+
+
+@named
+def throttle_text(interval: float, *, scheduler: abc.SchedulerBase | None = None) -> Operator:
+    """At most one update per ``interval`` seconds, each holding all the text since the
+    last one.
+
+    The first item goes out at once; items arriving within the next ``interval`` are
+    merged and go out together when it ends. Unlike ``ops.throttle_first`` or
+    ``ops.sample``, nothing is dropped, and the end of the stream flushes at once.
+
+    .. code-block:: text
+
+        throttle_text(3):  -a-b-c-----d-|
+                           -a---"bc"--d-|
+    """
+    if interval <= 0:
+        raise InvalidInputError(f"throttle_text needs a positive interval, not {interval}")
+
+    def operator(source: Observable[Any]) -> Observable[Any]:
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler_: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            clock = pick_scheduler(scheduler, scheduler_)
+            lock = threading.RLock()
+            pending: list[Any] = []
+            timer = SerialDisposable()
+            open_window = False
+            stopped = False
+
+            def window_ends(_: abc.SchedulerBase, __: Any = None) -> None:
+                nonlocal open_window
+                with lock:
+                    if stopped:
+                        return
+                    if pending:
+                        merged = merge(pending)
+                        pending.clear()
+                        observer.on_next(merged)
+                        timer.disposable = clock.schedule_relative(interval, window_ends)
+                    else:
+                        open_window = False
+
+            def on_next(item: Any) -> None:
+                nonlocal open_window
+                with lock:
+                    if stopped:
+                        return
+                    if open_window:
+                        pending.append(item)
+                        return
+                    open_window = True
+                    observer.on_next(item)
+                    timer.disposable = clock.schedule_relative(interval, window_ends)
+
+            def flush() -> None:
+                nonlocal stopped
+                stopped = True
+                timer.dispose()
+                if pending:
+                    merged = merge(pending)
+                    pending.clear()
+                    observer.on_next(merged)
+
+            def on_error(error: Exception) -> None:
+                with lock:
+                    flush()
+                    observer.on_error(error)
+
+            def on_completed() -> None:
+                with lock:
+                    flush()
+                    observer.on_completed()
+
+            upstream = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler_)
+            return CompositeDisposable(upstream, timer)
+
+        return Observable(subscribe)
+
+    return operator
