@@ -24,6 +24,7 @@ from .errors import (
     StreamInterruptedError,
     TotalTimeoutError,
 )
+from .events import StreamEvent, dispatch_custom_event, tap_events
 from .runnable import Pipeline, Runnable, RunnableLambda
 from .schema import (
     AIMessage,
@@ -62,10 +63,13 @@ __all__ = [
     "RunnableLambda",
     "RxLLMError",
     "StallTimeoutError",
+    "StreamEvent",
     "StreamInterruptedError",
     "SystemMessage",
     "ToolMessage",
     "TotalTimeoutError",
     "Usage",
     "__version__",
+    "dispatch_custom_event",
+    "tap_events",
 ]

@@ -151,8 +151,19 @@ class _Listener:
 class _Run:
     """One run in the tree: what its events say about it."""
 
-    __slots__ = ("listener", "run_id", "name", "run_type", "tags", "metadata",
-                 "parent_ids", "inherited_tags", "inherited_metadata", "is_root", "kept")  # fmt: skip
+    __slots__ = (
+        "listener",
+        "run_id",
+        "name",
+        "run_type",
+        "tags",
+        "metadata",
+        "parent_ids",
+        "inherited_tags",
+        "inherited_metadata",
+        "is_root",
+        "kept",
+    )
 
     def __init__(
         self,
@@ -297,8 +308,13 @@ class _LLMFormatter(_ChainFormatter):
             return {"output": total.text}
         result: dict[str, Any] = {
             "generations": [
-                [{"text": total.text, "generation_info": total.generation_info,
-                  "type": "Generation"}]  # fmt: skip
+                [
+                    {
+                        "text": total.text,
+                        "generation_info": total.generation_info,
+                        "type": "Generation",
+                    }
+                ]  # fmt: skip
             ],
             "llm_output": None,
         }
