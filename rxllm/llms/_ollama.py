@@ -142,13 +142,14 @@ class _OllamaBase(HTTPModel):
 
     @classmethod
     def _normalize_base_url(cls, url: str) -> str:
-        # OLLAMA_HOST is often "host:port", or just "host", with no scheme.
+        # OLLAMA_HOST is often "host:port" or just "host", with no scheme: that means
+        # plain HTTP on Ollama's port. A URL with a scheme is taken as it is.
+        url = url.rstrip("/")
         if "://" not in url:
-            url = f"http://{url}"
-        parts = urlsplit(url.rstrip("/"))
-        if parts.port is None and parts.hostname and not parts.path:
-            url = f"{parts.scheme}://{parts.netloc}:{_DEFAULT_PORT}"
-        return url.rstrip("/")
+            parts = urlsplit(f"http://{url}")
+            port = parts.port or _DEFAULT_PORT
+            url = f"http://{parts.hostname}:{port}{parts.path}"
+        return url
 
     def _headers(self) -> dict[str, str]:
         if self.api_key is None:
