@@ -20,6 +20,7 @@ provider call has really finished (its HTTP response closed) before returning.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import threading
 
@@ -50,18 +51,24 @@ class FlowScope:
 
     async def room(self) -> None:
         """Wait until the consumer has drained the buffer to the low-water mark."""
+        if not self.full():
+            return
+        waiter = asyncio.get_running_loop().create_future()
         with self._lock:
-            if not self.full():
-                return
-            waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
+        # Checked again now that the waiter is visible: the consumer may have drained
+        # everything between the first check and the append, looking for a waiter each
+        # time and finding none. If the buffer is still full, the consumer has at least
+        # ``high - low`` items left to take, and one of those takes will see the waiter.
+        if not self.full():
+            with self._lock, contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+            return
         await waiter
 
     def took_one(self) -> None:
         """Called by the consumer for every item it takes off the buffer."""
         self.consumed += 1
-        # Checked without the lock: a waiter registered concurrently still finds
-        # at least ``high - low`` items left to drain, so a later call wakes it.
         if self._waiters and self.produced - self.consumed <= self.low:
             with self._lock:
                 waiters, self._waiters = self._waiters, []
