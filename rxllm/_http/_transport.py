@@ -248,9 +248,10 @@ def _retry_after(headers: httpx.Headers | None) -> float | None:
         try:
             wait = float(value)
         except ValueError:
-            date = email.utils.parsedate_to_datetime(value) if value else None
-            if date is not None:
-                wait = date.timestamp() - time.time()
+            try:
+                wait = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+            except (TypeError, ValueError):  # neither seconds nor an HTTP date
+                wait = None
     if wait is None or not 0 <= wait <= RETRY_AFTER_MAX:
         return None
     return wait

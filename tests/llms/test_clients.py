@@ -1,0 +1,130 @@
+"""Client lifetime: one client per loop, injected clients, closing, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+
+import httpx
+import pytest
+
+from rxllm.llms import ChatOpenAI
+from tests.conftest import await_until, wait_until
+from tests.servers.scripted import Pause, Reply, ScriptedServer
+from tests.servers.wire import openai_chat
+
+from .conftest import assert_all_closed
+
+SLOW: list[bytes | Pause] = []
+for _piece in openai_chat(["tick "] * 100):
+    SLOW += [_piece, Pause(0.02)]
+
+
+def chat_for(server: ScriptedServer, **kwargs: object) -> ChatOpenAI:
+    return ChatOpenAI(base_url=f"{server.url}/v1", **kwargs)  # type: ignore[arg-type]
+
+
+def test_sequential_calls_reuse_one_connection(server: ScriptedServer) -> None:
+    server.script(*[Reply(body=openai_chat(["ok"])) for _ in range(3)])
+    chat = chat_for(server)
+    for _ in range(3):
+        assert chat.invoke("x").content == "ok"
+    assert server.opened == 1
+    assert_all_closed(chat, server)
+
+
+def test_one_client_per_loop_and_close_closes_all(server: ScriptedServer) -> None:
+    server.script(Reply(body=openai_chat(["sync"])), Reply(body=openai_chat(["async"])))
+    chat = chat_for(server)
+    assert chat.invoke("x").content == "sync"
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(chat.ainvoke("x")).content == "async"
+        clients = chat._clients.clients()
+        assert len(clients) == 2  # the library loop's and this loop's
+        chat.close()  # from sync code, each on its own loop
+        assert all(client.is_closed for client in clients)
+        wait_until(lambda: server.open_connections == 0)
+    finally:
+        loop.close()
+
+
+async def test_async_context_manager(server: ScriptedServer) -> None:
+    server.script(Reply(body=openai_chat(["a"])))
+    async with chat_for(server) as chat:
+        assert (await chat.ainvoke("x")).content == "a"
+        client = chat._client()
+    assert client.is_closed
+    await await_until(lambda: server.open_connections == 0)
+
+
+def test_sync_context_manager(server: ScriptedServer) -> None:
+    server.script(Reply(body=openai_chat(["a"])))
+    with chat_for(server) as chat:
+        assert chat.invoke("x").content == "a"
+    wait_until(lambda: server.open_connections == 0)
+    assert not chat._clients.clients()
+
+
+async def test_injected_client_is_used_and_never_closed(server: ScriptedServer) -> None:
+    server.script(Reply(body=openai_chat(["a"])), Reply(body=openai_chat(["b"])))
+    async with httpx.AsyncClient(headers={"x-app": "demo"}) as client:
+        chat = chat_for(server, http_async_client=client)
+        assert "http_async_client" not in repr(chat)
+        assert (await chat.ainvoke("x")).content == "a"
+        assert server.requests[0].headers["x-app"] == "demo"
+        await chat.aclose()
+        assert not client.is_closed
+        assert (await chat.ainvoke("x")).content == "b"
+        assert not chat._clients.clients()
+    await await_until(lambda: server.open_connections == 0)
+
+
+def test_a_dropped_model_closes_its_connections(server: ScriptedServer) -> None:
+    server.script(Reply(body=openai_chat(["a"])))
+    chat = chat_for(server)
+    assert chat.invoke("x").content == "a"
+    assert server.open_connections == 1  # kept alive in the pool
+    del chat
+    gc.collect()
+    wait_until(lambda: server.open_connections == 0)
+
+
+async def test_cancelling_the_consumer_closes_the_response(server: ScriptedServer) -> None:
+    server.script(Reply(body=SLOW))
+    chat = chat_for(server)
+    first = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in chat.astream("x"):
+            first.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(first.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await await_until(lambda: server.aborted == 1)
+    await chat.aclose()
+    await await_until(lambda: server.open_connections == 0)
+
+
+def test_disposing_a_subscription_closes_the_response(server: ScriptedServer) -> None:
+    server.script(Reply(body=SLOW))
+    chat = chat_for(server)
+    got = threading.Event()
+    subscription = chat.observe("x").subscribe(lambda _: got.set())
+    assert got.wait(5)
+    subscription.dispose()
+    wait_until(lambda: server.aborted == 1)
+    assert_all_closed(chat, server)
+
+
+def test_nothing_is_sent_before_subscription(server: ScriptedServer) -> None:
+    chat = chat_for(server)
+    observable = chat.observe("x")
+    stream = chat.stream("x")
+    assert server.requests == []
+    del observable, stream
+    chat.close()
