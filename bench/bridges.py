@@ -13,23 +13,26 @@ chunks (20,000 by default), divided by the number of chunks, in µs/chunk:
    ``RunnableLambda(prompt).pipe(llm, ops.map(lambda c: c.text))`` | LangChain
    ``PromptTemplate | FakeStreamingListLLM | StrOutputParser``
 8. rxllm only: the LLM piped through three operators (map, filter, map, all identities)
-   and consumed with ``stream``; its added cost is row 8 minus row 2
+   and consumed with ``stream``; its added cost is row 8 minus row 2 (the median of
+   the per-round differences)
 9. rxllm only: ``observe(...).subscribe(...)`` with no bridge, waiting on a
    ``threading.Event`` for completion
 
 and, on a one-chunk stream (``responses=["x"]``), the per-call overhead of the LLM's
-``invoke`` and ``stream`` in µs/call, over ``--calls`` calls.
+``invoke`` and ``stream`` in µs/call, over ``--calls`` calls (500 by default).
 
 How: every candidate runs once to warm up, then all candidates run in turn (A B C …
 A B C …) for ``--rounds`` rounds, so the noise of a shared machine hits them alike; the
 table shows each candidate's median over the rounds, and the ratio rxllm / LangChain
-(lower is better; the target is ≤ 1.0). Each run checks the number of chunks it got.
+(lower is better; the target is ≤ 1.0). Each run checks the number of chunks it got, and
+a run that takes over ``--timeout`` seconds (a stuck stream) dumps every thread's stack
+and exits with status 1 rather than hanging.
 
 Run from the repository root::
 
     pip install -e . -r bench/requirements.txt
     python bench/bridges.py                 # 7 rounds of 20,000 chunks
-    python bench/bridges.py --quick         # smoke test: 2 rounds of 2,000 chunks
+    python bench/bridges.py --quick         # smoke test: 2 rounds, 2,000 chunks, 50 calls
 
 The table is printed and also written, as markdown with the versions and the command,
 to ``bench/results/bridges.md`` (``--output`` to change).
@@ -39,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import gc
 import os
 import platform
@@ -46,7 +50,9 @@ import statistics
 import sys
 import threading
 import time
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib.metadata import version
@@ -55,7 +61,9 @@ from typing import Any
 
 from langchain_core.language_models import fake as lc_fake
 from langchain_core.language_models import fake_chat_models as lc_fake_chat
+from langchain_core.language_models.llms import LLM as LangChainLLM
 from langchain_core.output_parsers import StrOutputParser
+from langchain_core.outputs import GenerationChunk as LangChainGenerationChunk
 from langchain_core.prompts import PromptTemplate
 from reactivex import operators as ops
 
@@ -154,6 +162,40 @@ class Candidate:
         return statistics.median(self.seconds) * 1e6 / self.units
 
 
+class ProviderPathLLM(LangChainLLM):
+    """LangChain's side of a streaming provider: ``_stream``/``_astream`` yield chunks and
+    report each token to the run manager, as langchain-openai and the others do. Its
+    fakes skip that path (``FakeStreamingListLLM.stream`` calls ``invoke`` and yields the
+    characters), so they are not what a real LangChain stream costs."""
+
+    text: str
+
+    @property
+    def _llm_type(self) -> str:
+        return "provider-path"
+
+    def _call(self, prompt: str, stop: Any = None, run_manager: Any = None, **kw: Any) -> str:
+        return self.text
+
+    def _stream(
+        self, prompt: str, stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> Iterator[LangChainGenerationChunk]:
+        for piece in self.text:
+            chunk = LangChainGenerationChunk(text=piece)
+            if run_manager:
+                run_manager.on_llm_new_token(piece, chunk=chunk)
+            yield chunk
+
+    async def _astream(
+        self, prompt: str, stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> AsyncIterator[LangChainGenerationChunk]:
+        for piece in self.text:
+            chunk = LangChainGenerationChunk(text=piece)
+            if run_manager:
+                await run_manager.on_llm_new_token(piece, chunk=chunk)
+            yield chunk
+
+
 def per_chunk_rows(n: int, arun: Callable[[Any], int]) -> list[Row]:
     """The streams of ``n`` chunks; ``arun`` runs a coroutine to completion."""
     text = "x" * n
@@ -162,7 +204,8 @@ def per_chunk_rows(n: int, arun: Callable[[Any], int]) -> list[Row]:
     rx_chain = RunnableLambda(lambda d: f"Say {d['topic']}").pipe(rx_llm, ops.map(lambda c: c.text))
     rx_piped = rx_llm.pipe(ops.map(lambda c: c), ops.filter(lambda c: True), ops.map(lambda c: c))
 
-    lc_llm = lc_fake.FakeStreamingListLLM(responses=[text])
+    lc_fake_llm = lc_fake.FakeStreamingListLLM(responses=[text])
+    lc_llm = ProviderPathLLM(text=text)
     lc_chat = lc_fake_chat.FakeListChatModel(responses=[text])
     lc_chain = PromptTemplate.from_template("Say {topic}") | lc_llm | StrOutputParser()
 
@@ -176,12 +219,23 @@ def per_chunk_rows(n: int, arun: Callable[[Any], int]) -> list[Row]:
             "2. LLM stream",
             lambda: drain(rx_llm.stream(PROMPT)),
             lambda: drain(lc_llm.stream(PROMPT)),
-            note="LangChain's fake overrides stream: invoke, then yield each char",
+            note="LangChain: an LLM streaming through _stream, as its providers do",
         ),
         Row(
             "3. LLM astream",
             lambda: arun(adrain(rx_llm.astream(PROMPT))),
             lambda: arun(adrain(lc_llm.astream(PROMPT))),
+        ),
+        Row(
+            "2f. LLM stream, LangChain's fake",
+            lambda: drain(rx_llm.stream(PROMPT)),
+            lambda: drain(lc_fake_llm.stream(PROMPT)),
+            note="LangChain's FakeStreamingListLLM skips streaming: invoke, then yield chars",
+        ),
+        Row(
+            "3f. LLM astream, LangChain's fake",
+            lambda: arun(adrain(rx_llm.astream(PROMPT))),
+            lambda: arun(adrain(lc_fake_llm.astream(PROMPT))),
         ),
         Row(
             "4. chat stream",
@@ -210,10 +264,62 @@ def per_chunk_rows(n: int, arun: Callable[[Any], int]) -> list[Row]:
     ]
 
 
+def event_rows(n: int, arun: Callable[[Any], int]) -> list[Row]:
+    """``astream_events`` over streams of ``n`` chunks; the unit is one model chunk."""
+    text = "x" * n
+    rx_llm = rx.FakeStreamingListLLM(responses=[text], chunking="char")
+    rx_chat = rx.FakeListChatModel(responses=[text], chunking="char")
+    rx_chain = RunnableLambda(lambda d: f"Say {d['topic']}").pipe(rx_llm, ops.map(lambda c: c.text))
+    lc_llm = ProviderPathLLM(text=text)
+    lc_chat = lc_fake_chat.FakeListChatModel(responses=[text])
+    lc_chain = PromptTemplate.from_template("Say {topic}") | lc_llm | StrOutputParser()
+
+    def events(runnable: Any, value: Any, version: str) -> Callable[[], int]:
+        def run() -> int:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # LangChain deprecates v1
+                return arun(count_streams(runnable.astream_events(value, version=version)))
+
+        return run
+
+    return [
+        Row(
+            "10. LLM astream_events v2",
+            events(rx_llm, PROMPT, "v2"),
+            events(lc_llm, PROMPT, "v2"),
+        ),
+        Row(
+            "11. chat astream_events v2",
+            events(rx_chat, PROMPT, "v2"),
+            events(lc_chat, PROMPT, "v2"),
+        ),
+        Row(
+            "12. chain astream_events v2",
+            events(rx_chain, TOPIC, "v2"),
+            events(lc_chain, TOPIC, "v2"),
+            note="one model chunk makes three stream events: model, parser, chain",
+        ),
+        Row(
+            "13. LLM astream_events v1",
+            events(rx_llm, PROMPT, "v1"),
+            events(lc_llm, PROMPT, "v1"),
+        ),
+    ]
+
+
+async def count_streams(events: AsyncIterator[Any]) -> int:
+    """How many model chunks the events report (``on_llm_stream``/``on_chat_model_stream``)."""
+    count = 0
+    async for event in events:
+        if event["event"] in ("on_llm_stream", "on_chat_model_stream"):
+            count += 1
+    return count
+
+
 def per_call_rows(n: int) -> list[Row]:
     """``n`` calls of an LLM whose reply is one chunk."""
     rx_llm = rx.FakeStreamingListLLM(responses=["x"], chunking="char")
-    lc_llm = lc_fake.FakeStreamingListLLM(responses=["x"])
+    lc_llm = ProviderPathLLM(text="x")
     return [
         Row(
             "LLM invoke, 1 chunk",
@@ -241,13 +347,28 @@ def candidates(rows: list[Row], units: int) -> list[Candidate]:
 # Timing and the report.
 
 
-def measure(found: list[Candidate], rounds: int) -> None:
+@contextmanager
+def watchdog(seconds: float) -> Iterator[None]:
+    """Dump every thread's stack and exit if the block takes longer than ``seconds``.
+
+    A stuck stream (a lost wake-up, a deadlock) then fails the run instead of hanging it.
+    """
+    faulthandler.dump_traceback_later(seconds, exit=True)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+def measure(found: list[Candidate], rounds: int, timeout: float) -> None:
     for candidate in found:  # warm-up: imports, the library's loop thread, caches
-        candidate.run()
+        with watchdog(timeout):
+            candidate.run()
     for round_ in range(1, rounds + 1):
         print(f"round {round_}/{rounds}", file=sys.stderr, flush=True)
         for candidate in found:
-            candidate.time_once()
+            with watchdog(timeout):
+                candidate.time_once()
 
 
 def fmt(value: float) -> str:
@@ -313,6 +434,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--calls", type=int, default=500, help="calls per per-call run")
     parser.add_argument("--quick", action="store_true", help="smoke test: 2 rounds, 2,000 chunks")
     parser.add_argument("--output", type=Path, default=RESULTS, help="markdown file to write")
+    parser.add_argument(
+        "--timeout", type=float, default=300, help="seconds one run may take before it fails"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.chunks, args.calls = 2, 2_000, 50
@@ -320,13 +444,19 @@ def main(argv: list[str] | None = None) -> None:
     with asyncio.Runner() as runner:
         chunk_rows = per_chunk_rows(args.chunks, runner.run)
         call_rows = per_call_rows(args.calls)
+        event_rows_ = event_rows(args.chunks, runner.run)
         chunk_found = candidates(chunk_rows, args.chunks)
         call_found = candidates(call_rows, args.calls)
-        measure(chunk_found + call_found, args.rounds)
+        event_found = candidates(event_rows_, args.chunks)
+        measure(chunk_found + call_found + event_found, args.rounds, args.timeout)
 
-    # Row 8's note: what the three operators add to the bare LLM stream of row 2.
-    rxllm_median = {c.row[:2]: c.median_us() for c in chunk_found if c.side == "rxllm"}
-    added = rxllm_median["8."] - rxllm_median["2."]
+    # Row 8's note: what the three operators add to the bare LLM stream of row 2, as the
+    # median of the per-round differences (the two ran side by side in each round).
+    rxllm_runs = {c.row[:2]: c.seconds for c in chunk_found if c.side == "rxllm"}
+    added = statistics.median(
+        (piped - bare) * 1e6 / args.chunks
+        for piped, bare in zip(rxllm_runs["8."], rxllm_runs["2."], strict=True)
+    )
     chunk_rows = [
         replace(row, note=f"3 operators add {fmt(added)} µs/chunk (row 8 - row 2)")
         if row.name.startswith("8.")
@@ -338,6 +468,12 @@ def main(argv: list[str] | None = None) -> None:
         [
             (f"Per chunk: one stream of {args.chunks:,} chunks", chunk_rows, chunk_found, "chunk"),
             (f"Per call: {args.calls:,} calls, 1-chunk reply", call_rows, call_found, "call"),
+            (
+                f"Events: astream_events over {args.chunks:,} model chunks",
+                event_rows_,
+                event_found,
+                "chunk",
+            ),
         ],
         args,
     )
