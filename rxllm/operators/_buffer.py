@@ -23,7 +23,6 @@ from ._timing import pick_scheduler
 __all__ = ["buffer_time", "buffer_time_or_count", "buffer_tokens"]
 
 
-
 @named
 def buffer_tokens(count: int) -> Operator:
     """Merge every ``count`` items into one; the last may hold fewer.

@@ -126,9 +126,7 @@ def _deadline(seconds: float, kind: _Deadline, scheduler: abc.SchedulerBase | No
 
 
 @named
-def first_token_timeout(
-    seconds: float, *, scheduler: abc.SchedulerBase | None = None
-) -> Operator:
+def first_token_timeout(seconds: float, *, scheduler: abc.SchedulerBase | None = None) -> Operator:
     """Fail with ``FirstTokenTimeoutError`` if no content arrives within ``seconds``.
 
     The clock starts at subscription and stops at the first item with non-empty text
@@ -149,7 +147,7 @@ def first_token_timeout(
 
 @named
 def stall_timeout(seconds: float, *, scheduler: abc.SchedulerBase | None = None) -> Operator:
-    """Fail with ``StallTimeoutError`` if, after the first item, none comes for ``seconds``.
+    """Fail with ``StallTimeoutError`` if, after the first item, none comes in ``seconds``.
 
     Waiting for the first item is ``first_token_timeout``'s job; this one watches the
     gaps in the middle of the stream.
@@ -164,8 +162,9 @@ def stall_timeout(seconds: float, *, scheduler: abc.SchedulerBase | None = None)
 
 @named
 def total_timeout(seconds: float, *, scheduler: abc.SchedulerBase | None = None) -> Operator:
-    """Fail with ``TotalTimeoutError`` if the stream has not ended ``seconds`` after
-    subscription.
+    """Fail with ``TotalTimeoutError`` if the stream has not ended within ``seconds``.
+
+    The clock starts at subscription.
 
     .. code-block:: text
 
@@ -323,9 +322,7 @@ def _regex_stop(
 
 
 @named
-def stop_on(
-    stop: str | Iterable[str] | re.Pattern[str], *, window: int | None = None
-) -> Operator:
+def stop_on(stop: str | Iterable[str] | re.Pattern[str], *, window: int | None = None) -> Operator:
     """End the stream just before the first stop sequence, which is not emitted.
 
     The cut is exact even when a stop sequence spans chunks: text that could be the
@@ -403,9 +400,7 @@ def max_chars(limit: int) -> Operator:
                 return text, False
             at = max(limit - seen, 0)
             before = text[at - 1] if at else previous
-            while at < len(text) and (
-                _EXTENDS.match(text, at) is not None or before == "\u200d"
-            ):
+            while at < len(text) and (_EXTENDS.match(text, at) is not None or before == "\u200d"):
                 before = text[at]
                 at += 1
             seen += len(text)
@@ -422,12 +417,12 @@ def max_chars(limit: int) -> Operator:
 
 @named
 def detect_repetition(count: int, *, max_period: int = 64) -> Operator:
-    """End a degenerate loop: stop once the same run of words has come ``count`` times
-    in a row.
+    """End a degenerate loop: stop once a run of words has repeated ``count`` times.
 
-    Words are compared without their trailing whitespace. The stream completes right
-    after the ``count``-th repetition (so the loop shows, but only that many times) and
-    the upstream is disposed, cancelling the call.
+    The repetitions must be back to back. Words are compared without their trailing
+    whitespace. The stream completes right after the ``count``-th repetition (so the
+    loop shows, but only that many times) and the upstream is disposed, cancelling the
+    call.
 
     Args:
         count: how many back-to-back repetitions make a loop (at least 2).

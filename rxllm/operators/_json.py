@@ -27,6 +27,8 @@ M = TypeVar("M", bound=BaseModel)
 
 _SPACE = re.compile(r"[ \t\n\r]*")
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_NUMBER_PREFIX = re.compile(r"-?\d*(?:\.\d*)?(?:[eE][-+]?\d*)?")
+_NUMBER_START = frozenset("-0123456789")
 _STRING_BODY = re.compile(r'(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*')
 _PARTIAL_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{0,3})?\Z")
 _LITERALS = (("true", True), ("false", False), ("null", None))
@@ -69,11 +71,15 @@ class _Parser:
             return self.array(at)
         if char == '"':
             return self.string(at)
-        number = _NUMBER.match(text, at)
-        if number is not None:
-            if number.end() >= size and not self.final:
+        if char in _NUMBER_START:
+            # What could still grow into a number ("-", "1.", "2e") is not one yet.
+            end = _NUMBER_PREFIX.match(text, at).end()  # type: ignore[union-attr]
+            if end >= size and not self.final:
                 raise _Missing
-            return json.loads(number.group()), number.end(), True
+            number = _NUMBER.match(text, at)
+            if number is None or number.end() != end:
+                raise _fail("Invalid number", text, at)
+            return json.loads(number.group()), end, True
         for word, meaning in _LITERALS:
             if text.startswith(word, at):
                 return meaning, at + len(word), True

@@ -14,7 +14,6 @@ from ._text import text_of, with_text
 __all__ = ["Snapshot", "accumulate", "map_text", "text"]
 
 
-
 def _mapping(func: Callable[[Any], Any]) -> Operator:
     # ``ops.map`` wraps every call in a try/except and a selector lookup; this is the
     # same contract (an exception in ``func`` ends the stream with it) in less time.

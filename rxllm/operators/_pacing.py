@@ -13,7 +13,7 @@ import math
 import threading
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from reactivex import Observable, abc
@@ -26,7 +26,6 @@ from ._text import Rechunker, graphemes, merge
 from ._timing import pick_scheduler, seconds_between
 
 __all__ = ["smooth", "throttle_text"]
-
 
 
 class _GraphemeCutter:
@@ -59,20 +58,22 @@ def smooth(
     delay: float,
     unit: Literal["word", "char", "line"] = "word",
     *,
-    max_lag: float = 1.0,
+    max_lag: float | None = None,
     scheduler: abc.SchedulerBase | None = None,
 ) -> Operator:
     """Release text at a steady pace: one ``unit`` every ``delay`` seconds.
 
     The first unit goes out as soon as it is whole. When text arrives faster than the
-    pace, later ticks release several units at once, so text never waits much more
-    than ``max_lag`` seconds; when the stream ends, everything left goes out at once.
+    pace, ticks release several units at once, in proportion to the backlog, so that no
+    unit waits longer than ``max_lag`` seconds once whole; when the stream ends,
+    everything left goes out at once.
 
     Args:
         delay: seconds between releases.
         unit: ``"word"`` (with its trailing space), ``"char"`` (a whole character,
             combining marks and emoji sequences included) or ``"line"``.
-        max_lag: about the longest time a unit waits in the queue.
+        max_lag: the longest time a whole unit waits (at least ``delay``); by default
+            ``50 * delay``.
         scheduler: where the timers run; by default the one given at subscription.
 
     .. code-block:: text
@@ -82,8 +83,10 @@ def smooth(
     """
     if delay <= 0:
         raise InvalidInputError(f"smooth needs a positive delay, not {delay}")
-    if max_lag <= 0:
-        raise InvalidInputError(f"smooth needs a positive max_lag, not {max_lag}")
+    if max_lag is None:
+        max_lag = 50 * delay
+    if max_lag < delay:
+        raise InvalidInputError(f"smooth needs max_lag ({max_lag}) of at least delay ({delay})")
     if unit not in _CUTTERS:
         raise InvalidInputError(f"smooth unit must be 'word', 'char' or 'line', not {unit!r}")
     make_cutter = _CUTTERS[unit]
@@ -96,7 +99,10 @@ def smooth(
             lock = threading.RLock()
             cutter = make_cutter()
             rechunk = Rechunker()
-            queue: deque[str] = deque()
+            # Units waiting, each with the time after which waiting for one more tick
+            # would make it later than ``max_lag``.
+            queue: deque[tuple[datetime, str]] = deque()
+            slack = timedelta(seconds=max_lag - delay)
             timer = SerialDisposable()
             last: datetime | None = None  # when the last unit went out
             ticking = False
@@ -108,10 +114,14 @@ def smooth(
                     ticking = False
                     if stopped or not queue:
                         return
-                    # Enough units per tick that the queue drains within ``max_lag``.
-                    count = max(1, math.ceil(len(queue) * delay / max_lag))
-                    text = "".join(queue.popleft() for _ in range(min(count, len(queue))))
-                    last = clock.now
+                    now = clock.now
+                    # Catch up in proportion to the backlog, and never let a unit wait
+                    # past its ``max_lag``.
+                    count = min(max(1, math.ceil(len(queue) * delay / max_lag)), len(queue))
+                    while count < len(queue) and queue[count][0] < now:
+                        count += 1
+                    text = "".join(queue.popleft()[1] for _ in range(count))
+                    last = now
                     observer.on_next(rechunk.make(text))
                     if queue:
                         ticking = True
@@ -123,7 +133,10 @@ def smooth(
                     if stopped:
                         return
                     text = item if type(item) is str else rechunk.feed(item)
-                    queue.extend(cutter.push(text))
+                    units = cutter.push(text)
+                    if units:
+                        due = clock.now + slack
+                        queue.extend((due, unit) for unit in units)
                     if ticking or not queue:
                         return
                     wait = 0.0 if last is None else delay - seconds_between(last, clock.now)
@@ -137,7 +150,7 @@ def smooth(
                 nonlocal stopped
                 stopped = True
                 timer.dispose()
-                text = "".join(queue) + cutter.flush()
+                text = "".join(unit for _, unit in queue) + cutter.flush()
                 queue.clear()
                 if text:
                     observer.on_next(rechunk.make(text))
@@ -166,11 +179,11 @@ def smooth(
 
 @named
 def throttle_text(interval: float, *, scheduler: abc.SchedulerBase | None = None) -> Operator:
-    """At most one update per ``interval`` seconds, each holding all the text since the
-    last one.
+    """Coalesce text into at most one update per ``interval`` seconds, losing none.
 
-    The first item goes out at once; items arriving within the next ``interval`` are
-    merged and go out together when it ends. Unlike ``ops.throttle_first`` or
+    Each update holds all the text since the last one. The first item goes out at
+    once; items arriving within the next ``interval`` are merged and go out together
+    when it ends. Unlike ``ops.throttle_first`` or
     ``ops.sample``, nothing is dropped, and the end of the stream flushes at once.
 
     .. code-block:: text

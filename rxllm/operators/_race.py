@@ -164,9 +164,9 @@ def race(*candidates: Runnable[Any, Any, Any] | Observable[Any]) -> Race | Obser
 
     .. code-block:: text
 
-        a:        ----x-y-|
-        b:        --p-q-r-s-|
-        race:     --p-q-r-s-|     a is disposed at 2
+        a:           ----x-y-|
+        b:           --p-q-r-s-|
+        race(a, b):  --p-q-r-s-|     a is disposed at 2
 
     Examples:
         >>> import reactivex

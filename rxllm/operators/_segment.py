@@ -26,7 +26,6 @@ from ._text import EXTEND, Rechunker
 __all__ = ["lines", "markdown_blocks", "sentences", "split_on", "words"]
 
 
-
 class Cutter(Protocol):
     """Cuts one stream's text into segments; one per subscription."""
 

@@ -13,7 +13,6 @@ from ._operator import Operator, named
 __all__ = ["share_stream"]
 
 
-
 class _Shared:
     """The one upstream subscription of a shared stream, and what it has emitted."""
 

@@ -14,7 +14,6 @@ from ._text import text_of
 __all__ = ["on_first_token", "tap"]
 
 
-
 @named
 def tap(
     on_next: Callable[[Any], None] | None = None,

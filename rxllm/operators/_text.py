@@ -34,8 +34,7 @@ def text_of(item: Any) -> str:
     if isinstance(item, str):
         return str(item)
     raise TypeError(
-        f"a text operator needs str, GenerationChunk or AIMessageChunk items, "
-        f"not {kind.__name__}"
+        f"a text operator needs str, GenerationChunk or AIMessageChunk items, not {kind.__name__}"
     )
 
 
@@ -136,12 +135,13 @@ EXTEND = (
     "\ufe00-\ufe0f\ufe20-\ufe2f\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f\U000e0100-\U000e01ef"
 )
 
-_GRAPHEME = re.compile(
-    rf"\r\n|[\U0001f1e6-\U0001f1ff]{{2}}|[\s\S](?:\u200d[\s\S]|[{EXTEND}])*"
-)
+_GRAPHEME = re.compile(rf"\r\n|[\U0001f1e6-\U0001f1ff]{{2}}|[\s\S](?:\u200d[\s\S]|[{EXTEND}])*")
 
 
 def graphemes(text: str) -> list[str]:
-    """``text`` cut into user-perceived characters: a letter with its combining marks,
-    an emoji with its modifiers and joined parts, a flag."""
+    """``text`` cut into user-perceived characters (grapheme clusters).
+
+    A letter keeps its combining marks, an emoji its modifiers and joined parts, and a
+    flag its two regional indicators.
+    """
     return _GRAPHEME.findall(text)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -41,7 +43,7 @@ def split_at(text: str, cuts: Iterable[int]) -> list[str]:
 #: marks, punctuation and every kind of whitespace the segmenters care about.
 ALPHABET = st.sampled_from(
     list("abcXYZ 019")
-    + [" ", " ", "\n", "\n", "\t", "\r", ".", "!", "?", ",", "`", "#", "~", "\"", "'", ")"]
+    + [" ", " ", "\n", "\n", "\t", "\r", ".", "!", "?", ",", "`", "#", "~", '"', "'", ")"]
     + list("你好世界。！？、「」")
     + ["\u0301", "\u0308", "\u200d", "\ufe0f", "\U0001f44d", "\U0001f3fd", "\U0001f469", "é"]
 )
@@ -54,3 +56,23 @@ def split_texts(draw: st.DrawFn, source: st.SearchStrategy[str] = texts) -> tupl
     text = draw(source)
     cuts = draw(st.lists(st.integers(min_value=1, max_value=max(len(text) - 1, 1)), max_size=20))
     return text, split_at(text, cuts)
+
+
+class ThreadProbe:
+    """Records, for each item it is called with, the thread and whether a loop runs there.
+
+    A time-based operator under ``stream``/``astream`` must fire its timers as event
+    loop callbacks: every call then happens on one thread, the one running the loop,
+    and never on a ``threading.Timer`` thread (RxPY's fallback ``TimeoutScheduler``).
+    """
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[int | None, bool, bool]] = set()
+
+    def __call__(self, _: object) -> None:
+        thread = threading.current_thread()
+        on_loop = asyncio._get_running_loop() is not None
+        self.seen.add((thread.ident, on_loop, isinstance(thread, threading.Timer)))
+
+    def all_on_one_loop_thread(self) -> bool:
+        return len(self.seen) == 1 and all(on_loop and not timer for _, on_loop, timer in self.seen)

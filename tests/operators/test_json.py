@@ -1,0 +1,163 @@
+"""Structured output: partial_json, json_items."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError, field_validator
+from reactivex.testing import TestScheduler
+
+from rxllm.llms import FakeListChatModel, FakeStreamingListLLM
+from rxllm.operators import json_items, partial_json
+from rxllm.operators._json import parse_partial
+
+from .helpers import on_completed, on_next, run, split_at, subscribe
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+    tags: list[str] = []
+
+    @field_validator("name")
+    @classmethod
+    def capitalised(cls, value: str) -> str:
+        if not value[:1].isupper():
+            raise ValueError("name must be capitalised")
+        return value
+
+
+def test_partial_json_marble() -> None:
+    scheduler = TestScheduler()
+    xs = scheduler.create_cold_observable(
+        on_next(10, 'Sure: {"a": "x'), on_next(20, 'y", "b": 1'), on_next(30, "2"),
+        on_next(40, "}"), on_next(50, " trailing text"), on_completed(60),
+    )  # fmt: skip
+    results = scheduler.start(lambda: xs.pipe(partial_json()))
+    assert results.messages == [
+        on_next(210, {"a": "x"}),
+        on_next(220, {"a": "xy"}),  # "1" may continue: not shown yet
+        on_next(240, {"a": "xy", "b": 12}),
+        on_completed(260),
+    ]
+    assert xs.subscriptions == [subscribe(200, 260)]
+
+
+def test_partial_json_fails_on_bad_json_with_partial_and_disposes() -> None:
+    scheduler = TestScheduler()
+    xs = scheduler.create_cold_observable(on_next(10, '{"a": 1,'), on_next(20, " oops"))
+    results = scheduler.start(lambda: xs.pipe(partial_json()))
+    error = results.messages[-1].value.exception
+    assert isinstance(error, json.JSONDecodeError)
+    assert error.partial == '{"a": 1, oops'  # type: ignore[attr-defined]
+    assert results.messages[-1].time == 220
+
+
+def test_partial_json_fails_when_the_stream_ends_too_soon() -> None:
+    with pytest.raises(json.JSONDecodeError):
+        run(partial_json(), ['{"a": [1, 2'])
+    with pytest.raises(json.JSONDecodeError):
+        run(partial_json(), ["no json here"])
+    with pytest.raises(json.JSONDecodeError):
+        run(partial_json(), ['{"n": 1.5e'])
+
+
+def test_partial_json_accepts_a_number_at_the_very_end() -> None:
+    assert run(partial_json(), ["[1, 2", "]"]) == [[1], [1, 2]]
+
+
+def test_partial_json_with_a_model_validates_complete_fields_only() -> None:
+    chunks = ['{"name": "Al', 'ice", "ag', 'e": 3', '0, "tags": ["x"', "]}"]
+    out = run(partial_json(Person), chunks)
+    assert [p.model_fields_set for p in out] == [{"name"}, {"name", "age"}, {"name", "age", "tags"}]
+    assert out[0].name == "Alice"
+    assert out[-1] == Person(name="Alice", age=30, tags=["x"])
+
+
+def test_partial_json_model_fails_fast_on_an_invalid_complete_field() -> None:
+    scheduler = TestScheduler()
+    xs = scheduler.create_cold_observable(
+        on_next(10, '{"name": "alice", '), on_next(20, '"age": 3}'), on_completed(30)
+    )
+    results = scheduler.start(lambda: xs.pipe(partial_json(Person)))
+    assert isinstance(results.messages[0].value.exception, ValidationError)
+    assert results.messages[0].time == 210
+    assert xs.subscriptions == [subscribe(200, 210)]
+
+
+def test_parse_partial_handles_escapes_cut_anywhere() -> None:
+    text = json.dumps({"s": 'a "quoted" \\ path \u00e9 \U0001f600', "n": [1.5e3, True, None]})
+    for cut in range(len(text) + 1):
+        value, complete, _ = parse_partial(text[:cut])
+        assert complete == (cut == len(text))
+        if isinstance(value, dict) and "s" in value:
+            assert json.loads(text)["s"].startswith(value["s"][: len(value["s"]) - 1])
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.dictionaries(st.text(max_size=3), json_values, max_size=4), data=st.data())
+def test_partial_json_ends_with_the_value_for_any_split(
+    value: dict[str, object], data: st.DataObject
+) -> None:  # noqa: E501
+    text = json.dumps(value)
+    cuts = data.draw(st.lists(st.integers(min_value=1, max_value=len(text)), max_size=10))
+    out = run(partial_json(), split_at(text, cuts))
+    assert out[-1] == value
+    assert all(a != b for a, b in zip(out, out[1:], strict=False))  # only changes go out
+
+
+def test_json_items_marble() -> None:
+    scheduler = TestScheduler()
+    xs = scheduler.create_cold_observable(
+        on_next(10, '```json\n[{"a": 1}, {"a'), on_next(20, '": 2}'), on_next(30, ", 3"),
+        on_next(40, "]\n```"), on_completed(50),
+    )  # fmt: skip
+    results = scheduler.start(lambda: xs.pipe(json_items()))
+    assert results.messages == [
+        on_next(210, {"a": 1}), on_next(220, {"a": 2}), on_next(240, 3), on_completed(250),
+    ]  # fmt: skip
+
+
+def test_json_items_validates_with_a_model_and_handles_empty_arrays() -> None:
+    out = run(json_items(Person), ['[{"name": "Bo", "age": 1}, ', '{"name": "Cy", "age": 2}]'])
+    assert out == [Person(name="Bo", age=1), Person(name="Cy", age=2)]
+    assert run(json_items(), ["[", " ]"]) == []
+    with pytest.raises(ValidationError):
+        run(json_items(int), ['[1, "x"]'])
+    with pytest.raises(json.JSONDecodeError):
+        run(json_items(), ["[1, 2"])
+    with pytest.raises(json.JSONDecodeError):
+        run(json_items(), ["[1 2]"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(items=st.lists(json_values, max_size=5), data=st.data())
+def test_json_items_for_any_split(items: list[object], data: st.DataObject) -> None:
+    text = json.dumps(items)
+    cuts = data.draw(st.lists(st.integers(min_value=1, max_value=len(text)), max_size=10))
+    assert run(json_items(), split_at(text, cuts)) == items
+
+
+def test_partial_json_through_stream_and_invoke() -> None:
+    llm = FakeStreamingListLLM(responses=['{"name": "Ann", "age": 7}'], chunking="char")
+    snapshots = list(llm.pipe(partial_json(Person)).stream("hi"))
+    assert snapshots[-1] == Person(name="Ann", age=7)
+    assert llm.pipe(partial_json(Person)).invoke("hi") == Person(name="Ann", age=7)
+
+
+async def test_json_items_through_chat_astream() -> None:
+    chat = FakeListChatModel(responses=['[1, {"b": [2]}, "three"]'], chunking="char")
+    assert [x async for x in chat.pipe(json_items()).astream("hi")] == [1, {"b": [2]}, "three"]
+    assert await chat.pipe(json_items()).ainvoke("hi") == "three"

@@ -1,0 +1,101 @@
+"""Metrics: StreamMetrics while streaming and at the end."""
+
+from __future__ import annotations
+
+import pytest
+from reactivex.testing import TestScheduler
+
+from rxllm.llms import FakeListChatModel, FakeStreamingListLLM
+from rxllm.operators import StreamMetrics, metrics
+from rxllm.schema import AIMessageChunk, GenerationChunk, Usage
+
+from .helpers import on_completed, on_error, on_next, run, subscribe
+
+
+def test_metrics_marble_in_virtual_time() -> None:
+    scheduler = TestScheduler()
+    finals: list[StreamMetrics] = []
+    meter = metrics(finals.append)
+    xs = scheduler.create_cold_observable(
+        on_next(10, ""), on_next(20, "ab"), on_next(30, "c"), on_next(60, "def"), on_completed(70)
+    )
+    during: list[StreamMetrics | None] = []
+    scheduler.schedule_absolute(235, lambda *_: during.append(meter.current))
+    results = scheduler.start(lambda: xs.pipe(meter))
+    assert results.messages == [
+        on_next(210, ""), on_next(220, "ab"), on_next(230, "c"), on_next(260, "def"),
+        on_completed(270),
+    ]  # fmt: skip
+    assert xs.subscriptions == [subscribe(200, 270)]
+    now = during[0]
+    assert now is not None
+    assert (now.chunks, now.characters, now.finished, now.elapsed) == (3, 3, False, 35)
+    (final,) = finals
+    assert final == meter.current
+    assert final.time_to_first_token == 20  # the empty chunk at 210 is not a token
+    assert final.elapsed == 70
+    assert (final.chunks, final.characters) == (4, 6)
+    assert final.gap_min == 10
+    assert final.gap_max == 30
+    assert final.gap_mean == pytest.approx(50 / 3)
+    variance = ((10 - 50 / 3) ** 2 * 2 + (30 - 50 / 3) ** 2) / 3
+    assert final.gap_stdev == pytest.approx(variance**0.5)
+    assert final.chunks_per_second == pytest.approx(3 / 50)
+    assert final.characters_per_second == pytest.approx(6 / 50)
+    assert final.finished
+    assert final.error is None
+
+
+def test_metrics_records_errors_and_usage() -> None:
+    scheduler = TestScheduler()
+    finals: list[StreamMetrics] = []
+    boom = RuntimeError("boom")
+    usage = Usage(input_tokens=3, output_tokens=4, total_tokens=7)
+    xs = scheduler.create_cold_observable(
+        on_next(10, AIMessageChunk(content="a", usage_metadata=usage)),
+        on_next(20, AIMessageChunk(content="b", usage_metadata=usage)),
+        on_error(30, boom),
+    )
+    scheduler.start(lambda: xs.pipe(metrics(finals.append)))
+    assert finals[0].usage == usage + usage
+    assert finals[0].error == "RuntimeError: boom"
+
+
+def test_metrics_reads_usage_from_generation_info() -> None:
+    meter = metrics()
+    run(meter, [GenerationChunk(text="a", generation_info={"usage": {"output_tokens": 2}})])
+    assert meter.current is not None
+    assert meter.current.usage == Usage(output_tokens=2)
+
+
+def test_metrics_before_and_after_disposal() -> None:
+    scheduler = TestScheduler()
+    meter = metrics()
+    assert meter.current is None
+    xs = scheduler.create_cold_observable(on_next(10, "a"), on_next(100, "b"))
+    scheduler.start(lambda: xs.pipe(meter), disposed=250)
+    assert meter.current is not None
+    assert meter.current.finished
+    assert meter.current.elapsed == 50
+    assert meter.current.chunks_per_second is None  # one chunk: no rate yet
+
+
+def test_metrics_through_stream() -> None:
+    llm = FakeStreamingListLLM(responses=["Hello there world"], delay=0.001)
+    finals: list[StreamMetrics] = []
+    assert llm.pipe(metrics(finals.append)).invoke("hi") == "Hello there world"
+    (final,) = finals
+    assert final.chunks == 3
+    assert final.characters == len("Hello there world")
+    assert final.time_to_first_token is not None
+    assert final.time_to_first_token > 0
+    assert final.elapsed >= final.time_to_first_token
+
+
+async def test_metrics_through_chat_astream() -> None:
+    chat = FakeListChatModel(responses=["Hi you"])
+    meter = metrics()
+    out = [c async for c in chat.pipe(meter).astream("hi")]
+    assert len(out) == 2
+    assert meter.current is not None
+    assert (meter.current.chunks, meter.current.characters) == (2, 6)

@@ -1,0 +1,44 @@
+"""The shared text helpers: text_of, with_text, merge, Rechunker, graphemes."""
+
+from __future__ import annotations
+
+import pytest
+
+from rxllm.operators._text import Rechunker, graphemes, merge, text_of, with_text
+from rxllm.schema import AIMessageChunk, GenerationChunk, ToolCallChunk, Usage
+
+
+def test_text_of_each_kind() -> None:
+    assert text_of("a") == "a"
+    assert text_of(GenerationChunk(text="b")) == "b"
+    assert text_of(AIMessageChunk(content="c")) == "c"
+    with pytest.raises(TypeError):
+        text_of(3)
+
+
+def test_with_text_keeps_everything_else() -> None:
+    chunk = AIMessageChunk(content="x", id="m", usage_metadata=Usage(output_tokens=1))
+    assert with_text(chunk, "y") == chunk.model_copy(update={"content": "y"})
+    assert with_text("x", "y") == "y"
+
+
+def test_merge_sums_by_kind() -> None:
+    assert merge(["a", "b"]) == "ab"
+    assert merge([GenerationChunk(text="a"), GenerationChunk(text="b")]).text == "ab"
+    assert merge([AIMessageChunk(content="a"), AIMessageChunk(content="b")]).content == "ab"
+
+
+def test_rechunker_moves_metadata_to_the_next_piece_once() -> None:
+    rechunk = Rechunker()
+    tool = ToolCallChunk(name="f", args="{}", index=0)
+    assert rechunk.feed(AIMessageChunk(content="ab", id="m", tool_call_chunks=[tool])) == "ab"
+    first, second = rechunk.make("a"), rechunk.make("b")
+    assert (first.tool_call_chunks, second.tool_call_chunks) == ([tool], [])
+    assert first.id == second.id == "m"
+    assert rechunk.leftover() is None
+
+
+def test_graphemes_keep_clusters_whole() -> None:
+    family = "👨\u200d👩\u200d👧"
+    expected = ["e\u0301", family, "🇫🇷", "👍🏽", "\r\n", "x"]
+    assert graphemes(f"e\u0301{family}🇫🇷👍🏽\r\nx") == expected
