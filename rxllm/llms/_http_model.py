@@ -33,8 +33,14 @@ from ._base import BaseChatModel, BaseLLM
 __all__ = ["HTTPChatModel", "HTTPLLM", "HTTPModel"]
 
 
+#: Connecting never waits longer than this, whatever ``timeout`` says: a host that does
+#: not answer in that time is down, and a retry is more useful than more patience.
+_MAX_CONNECT_TIMEOUT = 10.0
+
+
 def _new_client(timeout: float | None) -> httpx.AsyncClient:
-    return httpx.AsyncClient(timeout=httpx.Timeout(timeout))
+    connect = _MAX_CONNECT_TIMEOUT if timeout is None else min(timeout, _MAX_CONNECT_TIMEOUT)
+    return httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=connect))
 
 
 class HTTPModel(BaseModel):
@@ -65,9 +71,11 @@ class HTTPModel(BaseModel):
     api_key: SecretStr | None = None
     #: Retries before the first chunk (429, 5xx, connection errors), with backoff.
     max_retries: int = Field(default=2, ge=0)
-    #: httpx connect/read/write/pool timeout in seconds (``None``: none), for the
-    #: clients rxllm makes; an injected client keeps its own.
-    timeout: float | None = Field(default=60.0, gt=0)
+    #: httpx read/write/pool timeout in seconds (``None``: none; connecting is capped at
+    #: 10 s), for the clients rxllm makes; an injected client keeps its own. As in the
+    #: OpenAI and Anthropic SDKs it is generous (a local model may think for minutes
+    #: before its first byte); ``first_token_timeout``/``stall_timeout`` are the tight ones.
+    timeout: float | None = Field(default=600.0, gt=0)
     #: Seconds from the start of a call to its first chunk, retries included.
     first_token_timeout: float | None = Field(default=None, gt=0)
     #: The longest gap between two chunks, in seconds; pings do not count as chunks.
