@@ -250,9 +250,22 @@ def _stopping(make_cut: Callable[[], Callable[[str, bool], tuple[str, bool]]]) -
     return operator
 
 
+def _proper_prefixes(stop: str) -> str:
+    """A pattern matching any non-empty proper prefix of ``stop``: ``a(?:b(?:c)?)?``."""
+    pattern = ""
+    for char in reversed(stop[1:-1] if len(stop) > 1 else ""):
+        pattern = f"(?:{re.escape(char)}{pattern})?"
+    return re.escape(stop[0]) + pattern
+
+
 def _string_stops(stops: list[str]) -> Callable[[], Callable[[str, bool], tuple[str, bool]]]:
     finder = re.compile("|".join(re.escape(s) for s in sorted(stops, key=len, reverse=True)))
-    prefixes = {s[:k] for s in stops for k in range(1, len(s))}
+    # The earliest place where the text ends with the beginning of a stop string.
+    partial = re.compile(
+        "(?:" + "|".join(_proper_prefixes(s) for s in stops if len(s) > 1) + r")\Z"
+        if any(len(s) > 1 for s in stops)
+        else r"(?!)"
+    )
     longest = max(len(s) for s in stops) - 1
 
     def make() -> Callable[[str, bool], tuple[str, bool]]:
@@ -261,15 +274,13 @@ def _string_stops(stops: list[str]) -> Callable[[], Callable[[str, bool], tuple[
         def cut(text: str, final: bool) -> tuple[str, bool]:
             nonlocal held
             buffer = held + text if held else text
-            found = finder.search(buffer)
             size = len(buffer)
-            # The earliest start of a stop string that the next text could complete.
+            found = finder.search(buffer)
             hold = size
             if not final:
-                for k in range(min(longest, size), 0, -1):
-                    if buffer[size - k :] in prefixes:
-                        hold = size - k
-                        break
+                started = partial.search(buffer, max(size - longest, 0))
+                if started is not None:
+                    hold = started.start()
             if found is not None and found.start() < hold:
                 held = ""
                 return buffer[: found.start()], True

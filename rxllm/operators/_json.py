@@ -331,71 +331,36 @@ def json_items(model: type[Any] | None = None) -> Operator:
         def subscribe(
             observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            buffer = ""
-            consumed: list[str] = []  # text already parsed, kept for ``.partial``
-            expect = "["  # then "first" (a value or "]"), "value", or "delimiter"
+            splitter = _ArraySplitter()
             closed = False
 
             def fail(error: Exception) -> None:
                 nonlocal closed
                 closed = True
-                attach_partial(error, "".join(consumed) + buffer)
+                attach_partial(error, splitter.text())
                 observer.on_error(error)
 
-            def step(final: bool) -> None:
-                nonlocal buffer, expect, closed
-                at = 0
-                if expect == "[":
-                    found = buffer.find("[")
-                    if found < 0:
-                        return
-                    at, expect = found + 1, "first"
-                parser = _Parser(buffer, final)
-                while True:
-                    at = parser.skip(at)
-                    if at >= len(buffer):
-                        break
-                    if expect == "delimiter" or (expect == "first" and buffer[at] == "]"):
-                        if buffer[at] == "]":
-                            closed = True
-                            return
-                        if buffer[at] != ",":
-                            raise _fail("Expecting ',' delimiter", buffer, at)
-                        at, expect = at + 1, "value"
-                        continue
-                    try:
-                        item, end, complete = parser.value(at)
-                    except _Missing:
-                        break
-                    if not complete:
-                        break
-                    observer.on_next(adapter.validate_python(item) if adapter else item)
-                    at, expect = end, "delimiter"
-                # Parsed text is never looked at again.
-                consumed.append(buffer[:at])
-                buffer = buffer[at:]
+            def emit(elements: list[str]) -> None:
+                for element in elements:
+                    value = json.loads(element)
+                    observer.on_next(adapter.validate_python(value) if adapter else value)
 
             def on_next(item: Any) -> None:
-                nonlocal buffer
+                nonlocal closed
                 if closed:
                     return
-                buffer += text_of(item)
                 try:
-                    step(False)
-                except ValueError as error:
+                    emit(splitter.push(text_of(item)))
+                except ValueError as error:  # JSONDecodeError and ValidationError
                     fail(error)
+                    return
+                closed = splitter.closed
 
             def on_completed() -> None:
                 if not closed:
-                    try:
-                        step(True)
-                    except ValueError as error:
-                        fail(error)
-                        return
-                    if not closed:
-                        text = "".join(consumed) + buffer
-                        fail(_fail("the stream ended before the JSON array did", text, len(text)))
-                        return
+                    text = splitter.text()
+                    fail(_fail("the stream ended before the JSON array did", text, len(text)))
+                    return
                 observer.on_completed()
 
             def on_error(error: Exception) -> None:
@@ -407,3 +372,119 @@ def json_items(model: type[Any] | None = None) -> Operator:
         return Observable(subscribe)
 
     return operator
+
+
+_STRUCTURE = re.compile(r'["{}\[\],]')
+_IN_STRING = re.compile(r'["\\]')
+
+
+class _ArraySplitter:
+    """Cuts a streamed JSON array into the texts of its elements, in one pass.
+
+    Only the characters that give JSON its structure are looked at (quotes, brackets,
+    commas, backslashes in strings), so each character is scanned once and each
+    element parsed once, when it is whole: linear in the length of the text. A
+    container or string element is whole at its closing character; a number or
+    literal at the comma or bracket after it.
+    """
+
+    __slots__ = ("buffer", "done", "at", "start", "depth", "in_string", "opened", "closed",
+                 "pending_comma", "after")  # fmt: skip
+
+    def __init__(self) -> None:
+        self.buffer = ""  # the text not yet split off
+        self.done: list[str] = []  # text already split off, for ``.partial``
+        self.at = 0  # where scanning resumes in ``buffer``
+        self.start: int | None = None  # where the current element begins
+        self.depth = 0
+        self.in_string = False
+        self.opened = False
+        self.closed = False
+        self.pending_comma = False  # a comma came, so an element must follow
+        self.after = 0  # where the last element ended
+
+    def text(self) -> str:
+        return "".join(self.done) + self.buffer
+
+    def push(self, text: str) -> list[str]:
+        buffer = self.buffer = self.buffer + text
+        found: list[str] = []
+        if not self.opened:
+            bracket = buffer.find("[")
+            if bracket < 0:
+                return found
+            self.opened, self.at, self.start = True, bracket + 1, bracket + 1
+        at, size = self.at, len(buffer)
+        while at < size and not self.closed:
+            if self.in_string:
+                mark = _IN_STRING.search(buffer, at)
+                if mark is None:
+                    at = size
+                elif mark.group() == "\\":
+                    at = mark.end() + 1  # past the escaped character, even if still to come
+                else:
+                    self.in_string = False
+                    at = mark.end()
+                    if self.depth == 0:
+                        self._element(mark.end(), found)
+                continue
+            mark = _STRUCTURE.search(buffer, at)
+            if mark is None:
+                at = size
+                break
+            char, at = mark.group(), mark.end()
+            if char == '"':
+                self.in_string = True
+                if self.depth == 0:
+                    self._begin(mark.start())
+            elif char in "{[":
+                if self.depth == 0:
+                    self._begin(mark.start())
+                self.depth += 1
+            elif self.depth > 0 and char in "}]":
+                self.depth -= 1
+                if self.depth == 0:
+                    self._element(at, found)
+            elif self.depth > 0:
+                continue  # a comma inside an element
+            elif char == "}":
+                raise _fail("Expecting value", buffer, mark.start())
+            else:  # "," or "]" ending an element at the array's own level
+                if self.start is None and buffer[self.after : mark.start()].strip():
+                    raise _fail("Expecting ',' delimiter", buffer, self.after)
+                empty = self.start is not None and not self._element(mark.start(), found)
+                if empty and (char == "," or self.pending_comma):  # "[,", ",," or ",]"
+                    raise _fail("Expecting value", buffer, mark.start())
+                self.pending_comma = char == ","
+                self.closed = char == "]"
+                self.start = at
+        self.at = at
+        # Text already split off is never scanned again.
+        if self.start is None and not self.closed and buffer[self.after : at].strip():
+            raise _fail("Expecting ',' delimiter", buffer, self.after)
+        cut = self.start if self.start is not None else at
+        if cut > 0:
+            self.done.append(buffer[:cut])
+            self.buffer = buffer[cut:]
+            self.at -= cut
+            self.after = max(self.after - cut, 0)
+            if self.start is not None:
+                self.start = 0
+        return found
+
+    def _begin(self, position: int) -> None:
+        if self.start is None or self.buffer[self.start : position].strip():
+            raise _fail("Expecting ',' delimiter", self.buffer, position)
+        self.start = position
+
+    def _element(self, end: int, found: list[str]) -> bool:
+        """Split off the element from ``start`` to ``end``; whether there was one."""
+        assert self.start is not None
+        element = self.buffer[self.start : end].strip()
+        self.start = None
+        if not element:
+            return False
+        found.append(element)
+        self.after = end
+        self.pending_comma = False
+        return True

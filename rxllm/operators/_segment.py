@@ -87,39 +87,36 @@ def segmenting(make_cutter: Callable[[], Cutter]) -> Operator:
 
 
 class RegexCutter:
-    """Segments are successive matches of ``pattern``; one is whole once text follows it.
+    """Segments are the successive matches of ``pattern``; the last one is the tail.
 
-    ``pattern`` must match a non-empty prefix of any non-empty text, with greedy runs,
-    so that a match that stops before the end of the buffer would stop there whatever
-    came next. With ``eager``, it has a group 1 that matches only whole segments.
+    ``pattern`` must tile any text: match at every position, never empty, with greedy
+    runs, so that matches cover the text back to back and only the last, which reaches
+    the end of the text so far, could still grow. One ``findall`` per chunk, in C.
     """
 
-    __slots__ = ("match", "tail", "eager")
+    __slots__ = ("findall", "tail", "separator")
 
-    def __init__(self, pattern: re.Pattern[str], eager: bool = False) -> None:
-        self.match = pattern.match
+    def __init__(self, pattern: re.Pattern[str], separator: str | None = None) -> None:
+        if pattern.groups:
+            self.findall: Callable[[str], list[str]] = lambda text: [
+                found.group() for found in pattern.finditer(text)
+            ]
+        else:
+            self.findall = pattern.findall
         self.tail = ""
-        #: A match of group 1 is whole even at the end of the text (a literal separator
-        #: cannot grow), so it need not wait for more.
-        self.eager = eager
+        #: A literal separator: a tail ending with it is whole already, as a literal
+        #: cannot grow.
+        self.separator = separator
 
     def push(self, text: str) -> list[str]:
-        buffer = self.tail + text if self.tail else text
-        size = len(buffer)
-        match = self.match
-        segments: list[str] = []
-        start = 0
-        while True:
-            found = match(buffer, start)
-            if found is None:
-                break
-            end = found.end()
-            if end == start or (end >= size and not (self.eager and found.group(1))):
-                break
-            segments.append(buffer[start:end])
-            start = end
-        self.tail = buffer[start:] if start else buffer
-        return segments
+        parts = self.findall(self.tail + text if self.tail else text)
+        if not parts:
+            return parts
+        if self.separator is not None and parts[-1].endswith(self.separator):
+            self.tail = ""
+        else:
+            self.tail = parts.pop()
+        return parts
 
     def flush(self) -> str:
         tail, self.tail = self.tail, ""
@@ -140,6 +137,7 @@ _CJK_CLOSE = (
 )
 _WORD = re.compile(
     rf"\s*(?:[{_CJK_OPEN}]*[{_CJK}][{EXTEND}]*(?:[{_CJK_CLOSE}][{EXTEND}]*)*|[^\s{_CJK}]+)\s*"
+    r"|\s+"  # only whitespace so far
 )
 _LINE = re.compile(r"[^\n]*\n|[^\n]+")
 _SENTENCE = re.compile(
@@ -256,12 +254,12 @@ def split_on(pattern: str | re.Pattern[str]) -> Operator:
         >>> reactivex.of("a;b", "c;", "d").pipe(split_on(";"), ops.to_list()).run()
         ['a;', 'bc;', 'd']
     """
-    literal = isinstance(pattern, str)
     compiled = re.compile(re.escape(pattern)) if isinstance(pattern, str) else pattern
     if compiled.search("") is not None:
         raise InvalidInputError(f"split_on pattern {compiled.pattern!r} matches empty text")
-    segment = re.compile(rf"([\s\S]*?(?:{compiled.pattern}))|[\s\S]+", compiled.flags)
-    return segmenting(lambda: RegexCutter(segment, eager=literal))
+    segment = re.compile(rf"[\s\S]*?(?:{compiled.pattern})|[\s\S]+", compiled.flags)
+    separator = pattern if isinstance(pattern, str) else None
+    return segmenting(lambda: RegexCutter(segment, separator))
 
 
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")

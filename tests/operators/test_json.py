@@ -138,8 +138,16 @@ def test_json_items_validates_with_a_model_and_handles_empty_arrays() -> None:
         run(json_items(int), ['[1, "x"]'])
     with pytest.raises(json.JSONDecodeError):
         run(json_items(), ["[1, 2"])
-    with pytest.raises(json.JSONDecodeError):
-        run(json_items(), ["[1 2]"])
+    for bad in (
+        ["[1 2]"],
+        ['[{"a": 1} 2]'],
+        ['[{"a": 1}', " x, 2]"],
+        ["[1,,2]"],
+        ["[1,]"],
+        ["[,1]"],
+    ):
+        with pytest.raises(json.JSONDecodeError):
+            run(json_items(), bad)
 
 
 @settings(max_examples=200, deadline=None)

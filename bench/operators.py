@@ -1,0 +1,305 @@
+"""Per-chunk cost of each ``rxllm.operators`` operator, beside a plain ``ops.map``.
+
+What it measures, in µs per input chunk, on a stream of ``--chunks`` word-sized text
+chunks (20,000 by default; an LLM's tokens as ``FakeStreamingListLLM`` splits them):
+
+1. the source alone: ``reactivex.from_iterable(chunks)`` subscribed with a counter, and
+   ``ops.map(identity)`` on it, the baseline any operator is compared with;
+2. every operator subscribed directly, ``from_iterable(chunks).pipe(op)``: once with
+   ``str`` chunks and once with ``GenerationChunk`` chunks (an LLM's ``observe``), where
+   re-chunking operators build new chunk models. "added" is the cost over the source
+   alone; the target is under 1 µs/chunk added for the operators that are not
+   time-based, on ``str`` chunks;
+3. RxPY's ``ops.buffer_with_count(5)`` beside ``buffer_tokens(5)``;
+4. through a model: ``FakeStreamingListLLM(...).pipe(op).stream(prompt)`` against the
+   same model's plain ``stream``, so "added" is what the operator costs in a real
+   pipeline.
+
+Time-based operators (``buffer_time``, ``smooth``, ``throttle_text``, the deadlines,
+``metrics``) are subscribed with an ``AsyncIOScheduler`` on an event loop that is not
+running, with intervals long enough that no timer fires during the burst: their rows
+measure the per-chunk bookkeeping, not the pacing. The structured-output operators run
+on a JSON text cut into word-sized chunks (``partial_json`` re-parses the value so far
+at every chunk, so its cost grows with the document: its row uses ``--json-chunks``,
+2,000 by default).
+
+How: each candidate runs once to warm up, then all candidates run in turn for
+``--rounds`` rounds; the table shows each candidate's median. Each run checks that the
+operator emitted something.
+
+Run from the repository root::
+
+    python bench/operators.py            # 5 rounds of 20,000 chunks
+    python bench/operators.py --quick    # smoke test: 2 rounds of 2,000 chunks
+
+The table is printed and also written, as markdown with the versions and the command,
+to ``bench/results/operators.md`` (``--output`` to change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import reactivex
+from reactivex import Observable
+from reactivex import operators as ops
+from reactivex.scheduler import ImmediateScheduler
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
+
+from rxllm import operators as rx  # noqa: E402
+from rxllm.llms import FakeStreamingListLLM  # noqa: E402
+from rxllm.llms._fake import split_text  # noqa: E402
+from rxllm.schema import GenerationChunk  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "operators.md"
+Operator = Callable[[Observable[Any]], Observable[Any]]
+
+PARAGRAPH = (
+    "The quick brown fox jumps over the lazy dog. Is it quick? It is! "
+    "Streams of tokens arrive, one by one, and an operator re-cuts them.\n"
+    "```py\nprint('code, too')\n```\n\n"
+)
+
+
+def text_of_chunks(count: int) -> list[str]:
+    """``count`` word-sized chunks of prose with sentences, lines and code blocks."""
+    tokens = split_text(PARAGRAPH, "token")
+    repeats = count // len(tokens) + 1
+    return (tokens * repeats)[:count]
+
+
+def json_chunks(count: int) -> list[str]:
+    """A JSON array of small objects, cut into at least ``count`` word-sized chunks."""
+    size = len(split_text(json.dumps([{"id": 0, "name": "item 0", "tags": ["a", "b"]}]), "token"))
+    items = [{"id": i, "name": f"item {i}", "tags": ["a", "b"]} for i in range(count // size + 1)]
+    return split_text(json.dumps(items), "token")
+
+
+def identity(item: Any) -> Any:
+    return item
+
+
+@dataclass
+class Candidate:
+    name: str
+    family: str
+    make: Callable[[], Operator] | None  # None: the source alone
+    timed: bool = False
+    json: bool = False
+
+
+CANDIDATES = [
+    Candidate("from_iterable (source alone)", "baseline", None),
+    Candidate("ops.map(identity)", "baseline", lambda: ops.map(identity)),
+    Candidate("text()", "mapping", rx.text),
+    Candidate("map_text(str.upper)", "mapping", lambda: rx.map_text(str.upper)),
+    Candidate("accumulate()", "mapping", rx.accumulate),
+    Candidate("buffer_tokens(5)", "buffering", lambda: rx.buffer_tokens(5)),
+    Candidate("ops.buffer_with_count(5) (RxPY)", "buffering", lambda: ops.buffer_with_count(5)),
+    Candidate("buffer_time(60)", "buffering", lambda: rx.buffer_time(60), timed=True),
+    Candidate(
+        "buffer_time_or_count(60, 5)",
+        "buffering",
+        lambda: rx.buffer_time_or_count(60, 5),
+        timed=True,
+    ),
+    Candidate("words()", "segmentation", rx.words),
+    Candidate("lines()", "segmentation", rx.lines),
+    Candidate("sentences()", "segmentation", rx.sentences),
+    Candidate('split_on(", ")', "segmentation", lambda: rx.split_on(", ")),
+    Candidate("markdown_blocks()", "segmentation", rx.markdown_blocks),
+    Candidate("smooth(0.01)", "pacing", lambda: rx.smooth(0.01, max_lag=60), timed=True),
+    Candidate("throttle_text(60)", "pacing", lambda: rx.throttle_text(60), timed=True),
+    Candidate("tap(identity)", "tapping", lambda: rx.tap(identity)),
+    Candidate("on_first_token(identity)", "tapping", lambda: rx.on_first_token(identity)),
+    Candidate("metrics()", "metrics", rx.metrics, timed=True),
+    Candidate("first_token_timeout(60)", "guards", lambda: rx.first_token_timeout(60), timed=True),
+    Candidate("stall_timeout(60)", "guards", lambda: rx.stall_timeout(60), timed=True),
+    Candidate("total_timeout(60)", "guards", lambda: rx.total_timeout(60), timed=True),
+    Candidate('stop_on("NEVER SEEN")', "guards", lambda: rx.stop_on("NEVER SEEN")),
+    Candidate("max_chars(10**9)", "guards", lambda: rx.max_chars(10**9)),
+    Candidate("detect_repetition(50)", "guards", lambda: rx.detect_repetition(50)),
+    Candidate("share_stream()", "fan-out", rx.share_stream),
+    Candidate("race(source)", "racing", lambda: lambda source: rx.race(source)),
+    Candidate("json_items()", "structured", rx.json_items, json=True),
+    Candidate("partial_json()", "structured", rx.partial_json, json=True),
+]
+
+
+def run_once(candidate: Candidate, chunks: list[Any], loop: asyncio.AbstractEventLoop) -> float:
+    """Seconds to push ``chunks`` through the candidate once."""
+    count = 0
+
+    def on_next(_: Any) -> None:
+        nonlocal count
+        count += 1
+
+    source = reactivex.from_iterable(chunks, scheduler=ImmediateScheduler())
+    stream = source if candidate.make is None else source.pipe(candidate.make())
+    scheduler = AsyncIOScheduler(loop) if candidate.timed else None
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        subscription = stream.subscribe(on_next, scheduler=scheduler)
+        elapsed = time.perf_counter() - start
+    finally:
+        gc.enable()
+    subscription.dispose()
+    if count == 0:
+        raise SystemExit(f"{candidate.name} emitted nothing")
+    return elapsed
+
+
+def drain(items: Iterator[Any]) -> int:
+    count = 0
+    for _ in items:
+        count += 1
+    return count
+
+
+PIPELINES: list[tuple[str, Callable[[], Operator] | None]] = [
+    ("llm.stream (no operator)", None),
+    ("llm.pipe(ops.map(identity)).stream", lambda: ops.map(identity)),
+    ("llm.pipe(words()).stream", rx.words),
+    ('llm.pipe(stop_on("NEVER SEEN")).stream', lambda: rx.stop_on("NEVER SEEN")),
+    ("llm.pipe(smooth(0.0001)).stream", lambda: rx.smooth(0.0001, max_lag=0.0001)),
+]
+
+
+def run_pipeline(make: Callable[[], Operator] | None, text: str, chunks: int) -> float:
+    llm = FakeStreamingListLLM(responses=[text])
+    runnable = llm if make is None else llm.pipe(make())
+    gc.collect()
+    start = time.perf_counter()
+    got = drain(runnable.stream("bench"))
+    elapsed = time.perf_counter() - start
+    if got == 0:
+        raise SystemExit("the pipeline emitted nothing")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--chunks", type=int, default=20_000)
+    parser.add_argument("--json-chunks", type=int, default=2_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="2 rounds of 2,000 chunks")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    if args.quick:
+        args.chunks, args.json_chunks, args.rounds = 2_000, 500, 2
+
+    texts = text_of_chunks(args.chunks)
+    generations = [GenerationChunk(text=t) for t in texts]
+    jsons = json_chunks(args.json_chunks)
+    json_generations = [GenerationChunk(text=t) for t in jsons]
+    loop = asyncio.new_event_loop()
+
+    inputs: dict[str, tuple[list[Any], list[Any]]] = {
+        "text": (texts, generations),
+        "json": (jsons, json_generations),
+    }
+    timings: dict[tuple[str, str], list[float]] = {}
+    for warm in (True, False):
+        for _ in range(1 if warm else args.rounds):
+            for candidate in CANDIDATES:
+                as_str, as_chunks = inputs["json" if candidate.json else "text"]
+                for kind, chunks in (("str", as_str), ("chunk", as_chunks)):
+                    if kind == "chunk" and candidate.name.startswith("ops.buffer_with_count"):
+                        continue
+                    seconds = run_once(candidate, chunks, loop)
+                    if not warm:
+                        per_chunk = seconds / len(chunks) * 1e6
+                        timings.setdefault((candidate.name, kind), []).append(per_chunk)
+    loop.close()
+
+    pipeline_text = "".join(texts)
+    pipeline_chunks = len(split_text(pipeline_text, "token"))
+    pipeline_timings: dict[str, list[float]] = {}
+    for warm in (True, False):
+        for _ in range(1 if warm else args.rounds):
+            for name, make in PIPELINES:
+                seconds = run_pipeline(make, pipeline_text, pipeline_chunks)
+                if not warm:
+                    per_chunk = seconds / pipeline_chunks * 1e6
+                    pipeline_timings.setdefault(name, []).append(per_chunk)
+
+    def median(key: tuple[str, str]) -> float | None:
+        values = timings.get(key)
+        return statistics.median(values) if values else None
+
+    source_str = median(("from_iterable (source alone)", "str")) or 0.0
+    source_chunk = median(("from_iterable (source alone)", "chunk")) or 0.0
+    lines = [
+        f"Operators on a stream of {args.chunks:,} word-sized chunks "
+        f"(JSON rows: {len(jsons):,} chunks); median of {args.rounds} rounds, µs per chunk.",
+        "",
+        "| operator | family | str: µs/chunk | str: added | GenerationChunk: µs/chunk "
+        "| GenerationChunk: added | time-based |",
+        "|---|---|---:|---:|---:|---:|:---:|",
+    ]
+    for candidate in CANDIDATES:
+        on_str = median((candidate.name, "str"))
+        on_chunk = median((candidate.name, "chunk"))
+
+        def cell(value: float | None, base: float, added: bool) -> str:
+            if value is None:
+                return "n/a"
+            return f"{value - base:.2f}" if added else f"{value:.2f}"
+
+        base_str = 0.0 if candidate.make is None else source_str
+        base_chunk = 0.0 if candidate.make is None else source_chunk
+        if candidate.json:  # a different source: compare with itself, not the text source
+            base_str = base_chunk = 0.0
+        lines.append(
+            f"| `{candidate.name}` | {candidate.family} | {cell(on_str, 0, False)} "
+            f"| {cell(on_str, base_str, True) if base_str else '–'} "
+            f"| {cell(on_chunk, 0, False)} "
+            f"| {cell(on_chunk, base_chunk, True) if base_chunk else '–'} "
+            f"| {'yes' if candidate.timed else ''} |"
+        )
+    lines += [
+        "",
+        f"Through a model: `FakeStreamingListLLM` streaming {pipeline_chunks:,} chunks, "
+        "consumed with `stream`; median µs per chunk.",
+        "",
+        "| pipeline | µs/chunk | added by the operator |",
+        "|---|---:|---:|",
+    ]
+    plain = statistics.median(pipeline_timings["llm.stream (no operator)"])
+    for name, _ in PIPELINES:
+        value = statistics.median(pipeline_timings[name])
+        added = "–" if name.startswith("llm.stream ") else f"{value - plain:.2f}"
+        lines.append(f"| `{name}` | {value:.2f} | {added} |")
+    table = "\n".join(lines)
+    print(table)
+
+    command = "python bench/operators.py " + " ".join(sys.argv[1:])
+    header = (
+        f"# rxllm operators benchmark\n\n{datetime.now():%Y-%m-%d %H:%M}; Python "
+        f"{platform.python_version()} on {platform.platform()}; reactivex "
+        f"{version('reactivex')}, pydantic {version('pydantic')}.\n\n"
+        f"Command: `{command.strip()}`\n\n"
+    )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(header + table + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
