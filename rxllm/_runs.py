@@ -446,7 +446,7 @@ def operator_step(
     """
     if parent is None:
         return operator(upstream)
-    name = getattr(operator, "__name__", "operator").strip("_") or "operator"
+    name = operator_name(operator)
 
     def subscribe(
         observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
@@ -484,6 +484,20 @@ def operator_step(
         )
 
     return Observable(subscribe)
+
+
+def operator_name(operator: Callable[..., Any]) -> str:
+    """The name an operator step reports: its function's, or for a curried reactivex
+    operator (all named ``_wrap_curried``) the operator it wraps (``map_`` → ``map``)."""
+    name = getattr(operator, "__name__", "")
+    if name == "_wrap_curried":
+        for cell in getattr(operator, "__closure__", None) or ():
+            wrapped = getattr(cell.cell_contents, "__name__", "")
+            if callable(cell.cell_contents) and wrapped.endswith("_"):
+                name = wrapped
+                break
+    name = name.strip("_")
+    return "operator" if not name or name.startswith("<") else name
 
 
 def _before_completion(action: Callable[[], None]) -> Callable[[Observable[Any]], Observable[Any]]:

@@ -341,3 +341,9 @@ def test_events_of_a_batch_are_not_produced_without_a_listener() -> None:
 def test_bad_event_arguments(kwargs: dict[str, Any]) -> None:
     with pytest.raises(InvalidInputError):
         rx_llm().observe_events("x", **kwargs)
+
+
+def test_operator_steps_are_named_after_their_operator() -> None:
+    chain = rx_llm().pipe(ops.map(lambda c: c), ops.take(10), lambda source: source)
+    names = [e["name"] for e in chain.stream_events("x") if e["event"] == "on_chain_start"]
+    assert names == ["RunnableSequence", "map", "take", "operator"]
