@@ -45,6 +45,7 @@ __all__ = [
     "current_parent",
     "dispatch_custom_event",
     "observe_events",
+    "operator_name",
     "operator_step",
     "tap_events",
     "traced",
@@ -262,7 +263,7 @@ _step_tag: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 
-def _format(run: _Run, input: Any) -> _Formatter:
+def _format(run: _Run, input: Any) -> _ChainFormatter:
     return _FORMATTERS.get(run.run_type, _ChainFormatter)(run, input)
 
 
@@ -343,7 +344,6 @@ class _ChatFormatter(_ChainFormatter):
         return {"output": output, "input": {"messages": [coerce_messages(self.input)]}}
 
 
-_Formatter = _ChainFormatter
 _FORMATTERS: dict[str, type[_ChainFormatter]] = {
     "llm": _LLMFormatter,
     "chat_model": _ChatFormatter,

@@ -33,7 +33,15 @@ from reactivex import operators as ops
 from reactivex.scheduler import ImmediateScheduler
 
 from ._bridge import aiterate, iterate
-from ._runs import StreamEvent, as_step, current_parent, observe_events, operator_step, traced
+from ._runs import (
+    StreamEvent,
+    as_step,
+    current_parent,
+    observe_events,
+    operator_name,
+    operator_step,
+    traced,
+)
 from ._source import from_callables
 from .config import RunConfig, ensure_config
 from .errors import InvalidInputError
@@ -458,10 +466,8 @@ def _then(
     return run
 
 
-def _describe(step: object) -> str:
-    if isinstance(step, Runnable):
-        return repr(step)
-    return getattr(step, "__qualname__", None) or repr(step)
+def _describe(step: Operator | Runnable[Any, Any, Any]) -> str:
+    return repr(step) if isinstance(step, Runnable) else operator_name(step)
 
 
 class RunnableLambda(Runnable[Any, Any, Any]):

@@ -144,3 +144,8 @@ def test_aggregate_rules() -> None:
     assert aggregate(["a", "b"]) == "ab"
     assert aggregate([[1], [2, 3]]) == [1, 2, 3]
     assert aggregate([{"a": 1}, {"a": 2}]) == {"a": 2}
+
+
+def test_pipeline_repr_names_its_steps() -> None:
+    piped = RunnableLambda(str.strip, name="strip").pipe(ops.map(str.upper), ops.take(1))
+    assert repr(piped) == "Pipeline(RunnableLambda(strip), map, take)"
