@@ -25,6 +25,7 @@ from .errors import (
     TotalTimeoutError,
 )
 from .events import StreamEvent, dispatch_custom_event, tap_events
+from .llms import ChatAnthropic, ChatOllama, ChatOpenAI, Ollama, OpenAI
 from .runnable import Pipeline, Runnable, RunnableLambda
 from .schema import (
     AIMessage,
@@ -48,12 +49,17 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BaseMessage",
+    "ChatAnthropic",
+    "ChatOllama",
+    "ChatOpenAI",
     "FirstTokenTimeoutError",
     "GenerationChunk",
     "HumanMessage",
     "InternalServerError",
     "InvalidInputError",
     "NotFoundError",
+    "Ollama",
+    "OpenAI",
     "PermissionDeniedError",
     "Pipeline",
     "ProtocolError",
