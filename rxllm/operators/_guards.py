@@ -13,6 +13,7 @@ import importlib
 import re
 import threading
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, Literal
 
 from reactivex import Observable, abc
@@ -27,7 +28,7 @@ from ..errors import (
 from ._operator import Operator, named
 from ._segment import _WORD, RegexCutter
 from ._text import EXTEND, Rechunker, text_of
-from ._timing import pick_scheduler
+from ._timing import pick_scheduler, seconds_between
 
 __all__ = [
     "detect_repetition",
@@ -57,12 +58,20 @@ def _deadline(seconds: float, kind: _Deadline, scheduler: abc.SchedulerBase | No
             upstream = SingleAssignmentDisposable()
             done = False
             waiting_for_content = kind == "first"
+            last: datetime | None = None  # when the latest chunk came (stall_timeout)
 
             def expire(_: abc.SchedulerBase, __: Any = None) -> None:
                 nonlocal done
                 with lock:
                     if done:
                         return
+                    if last is not None:
+                        # One timer for the whole stream rather than one per chunk:
+                        # when it fires early for the latest chunk, it waits the rest.
+                        left = seconds - seconds_between(last, clock.now)
+                        if left > 0:
+                            timer.disposable = clock.schedule_relative(left, expire)
+                            return
                     done = True
                 upstream.dispose()
                 partial = "".join(texts)
@@ -82,14 +91,16 @@ def _deadline(seconds: float, kind: _Deadline, scheduler: abc.SchedulerBase | No
                 observer.on_error(error)
 
             def on_next(item: Any) -> None:
-                nonlocal waiting_for_content
+                nonlocal waiting_for_content, last
                 with lock:
                     if done:
                         return
                     text = text_of(item)
                     texts.append(text)
                     if kind == "stall":
-                        timer.disposable = clock.schedule_relative(seconds, expire)
+                        if last is None:
+                            timer.disposable = clock.schedule_relative(seconds, expire)
+                        last = clock.now
                     elif waiting_for_content and text:
                         waiting_for_content = False
                         timer.disposable = None

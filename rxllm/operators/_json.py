@@ -43,17 +43,28 @@ def _fail(message: str, text: str, at: int) -> json.JSONDecodeError:
     return json.JSONDecodeError(message, text, at)
 
 
+#: Where the parse of a container can resume: after the comma that followed its last
+#: complete member, with the members so far (and the top level's complete keys).
+Progress = dict[int, tuple[int, Any, frozenset[str]]]
+
+
 class _Parser:
-    """One parse of a buffer, from ``start``; ``final`` once no more text will come."""
+    """One parse of a buffer; ``final`` once no more text will come.
 
-    __slots__ = ("text", "size", "final", "done")
+    With a ``progress`` kept from the parses of earlier, shorter versions of the same
+    text, containers resume after their last complete member instead of starting over,
+    so a parse costs about the length of the unfinished members rather than the text.
+    """
 
-    def __init__(self, text: str, final: bool) -> None:
+    __slots__ = ("text", "size", "final", "done", "progress")
+
+    def __init__(self, text: str, final: bool, progress: Progress | None = None) -> None:
         self.text = text
         self.size = len(text)
         self.final = final
         #: Keys of the top-level object whose values are complete.
         self.done: set[str] = set()
+        self.progress: Progress = {} if progress is None else progress
 
     def skip(self, at: int) -> int:
         return _SPACE.match(self.text, at).end()  # type: ignore[union-attr]
@@ -97,11 +108,19 @@ class _Parser:
         raise _fail("Invalid character in string", text, end)
 
     def object(self, at: int, top: bool) -> tuple[dict[str, Any], int, bool]:
-        text, size = self.text, self.size
-        result: dict[str, Any] = {}
-        at = self.skip(at + 1)
-        if at < size and text[at] == "}":
-            return result, at + 1, True
+        text, size, begin = self.text, self.size, at
+        saved = self.progress.get(begin)
+        result: dict[str, Any]
+        if saved is not None:
+            # Copies: the values emitted before must not change under their consumers.
+            at, result = saved[0], dict(saved[1])
+            if top:
+                self.done = set(saved[2])
+        else:
+            result = {}
+            at = self.skip(at + 1)
+            if at < size and text[at] == "}":
+                return result, at + 1, True
         while True:
             at = self.skip(at)
             if at >= size:
@@ -131,13 +150,19 @@ class _Parser:
             if text[at] != ",":
                 raise _fail("Expecting ',' delimiter", text, at)
             at += 1
+            self.progress[begin] = (at, dict(result), frozenset(self.done if top else ()))
 
     def array(self, at: int) -> tuple[list[Any], int, bool]:
-        text, size = self.text, self.size
-        result: list[Any] = []
-        at = self.skip(at + 1)
-        if at < size and text[at] == "]":
-            return result, at + 1, True
+        text, size, begin = self.text, self.size, at
+        saved = self.progress.get(begin)
+        result: list[Any]
+        if saved is not None:
+            at, result = saved[0], list(saved[1])
+        else:
+            result = []
+            at = self.skip(at + 1)
+            if at < size and text[at] == "]":
+                return result, at + 1, True
         while True:
             try:
                 item, at, complete = self.value(at)
@@ -154,18 +179,25 @@ class _Parser:
             if text[at] != ",":
                 raise _fail("Expecting ',' delimiter", text, at)
             at += 1
+            self.progress[begin] = (at, list(result), frozenset())
 
 
-def parse_partial(text: str, final: bool = False) -> tuple[Any, bool, set[str]]:
-    """The JSON value that ``text`` begins, whether it is complete, and the complete keys
-    of a top-level object.
+def parse_partial(
+    text: str, final: bool = False, start: int = 0, progress: Progress | None = None
+) -> tuple[Any, bool, set[str]]:
+    """The JSON value beginning at ``start``, whether it is complete, and the complete
+    keys of a top-level object.
+
+    Args:
+        progress: kept between calls on successive versions of one growing text, so
+            each call resumes its containers where the last one's left off.
 
     Raises:
         json.JSONDecodeError: if ``text`` cannot be the beginning of a JSON value.
     """
-    parser = _Parser(text, final)
+    parser = _Parser(text, final, progress)
     try:
-        value, _, complete = parser.value(0, top=True)
+        value, _, complete = parser.value(start, top=True)
     except _Missing:
         return None, False, set()
     return value, complete, parser.done
@@ -234,6 +266,7 @@ def partial_json(model: type[M] | None = None) -> Operator:
             finished = False
             last: Any = None
             builder = _PartialModel(model) if model is not None else None
+            progress: Progress = {}
 
             def fail(error: Exception) -> None:
                 nonlocal finished
@@ -250,7 +283,7 @@ def partial_json(model: type[M] | None = None) -> Operator:
                     if found is None:
                         return False
                     start = found.start()
-                value, complete, done = parse_partial(buffer[start:], final)
+                value, complete, done = parse_partial(buffer, final, start, progress)
                 if value is None:
                     return False
                 if builder is None:

@@ -94,9 +94,9 @@ class RegexCutter:
     the end of the text so far, could still grow. One ``findall`` per chunk, in C.
     """
 
-    __slots__ = ("findall", "tail", "separator")
+    __slots__ = ("findall", "tail")
 
-    def __init__(self, pattern: re.Pattern[str], separator: str | None = None) -> None:
+    def __init__(self, pattern: re.Pattern[str]) -> None:
         if pattern.groups:
             self.findall: Callable[[str], list[str]] = lambda text: [
                 found.group() for found in pattern.finditer(text)
@@ -104,18 +104,10 @@ class RegexCutter:
         else:
             self.findall = pattern.findall
         self.tail = ""
-        #: A literal separator: a tail ending with it is whole already, as a literal
-        #: cannot grow.
-        self.separator = separator
 
     def push(self, text: str) -> list[str]:
         parts = self.findall(self.tail + text if self.tail else text)
-        if not parts:
-            return parts
-        if self.separator is not None and parts[-1].endswith(self.separator):
-            self.tail = ""
-        else:
-            self.tail = parts.pop()
+        self.tail = parts.pop() if parts else ""
         return parts
 
     def flush(self) -> str:
@@ -140,13 +132,42 @@ _WORD = re.compile(
     r"|\s+"  # only whitespace so far
 )
 _LINE = re.compile(r"[^\n]*\n|[^\n]+")
-_SENTENCE = re.compile(
-    r"[\s\S]*?(?:"
+_TERMINATORS = ".!?\u2026\u203c\u2047-\u2049\u3002\uff01\uff1f\uff61\n"
+_SENTENCE_END = (
     r"[.!?\u2026\u203c\u2047-\u2049]+[\"'\u201d\u2019\u00bb)\]]*\s+"  # needs a space after
     r"|[\u3002\uff01\uff1f\uff61]+[\u300d\u300f\uff09\u3011\u3015\u300b\u3009\u201d\u2019\"']*\s*"
     r"|\n\s*"
-    r")|[\s\S]+"
 )
+# Runs of ordinary characters are taken whole and never given back (possessive, new in
+# Python 3.11): the scan is linear, with no backtracking over a long unfinished sentence.
+_SENTENCE = re.compile(
+    rf"(?:[^{_TERMINATORS}]++|(?!{_SENTENCE_END})[{_TERMINATORS}])*+(?:{_SENTENCE_END})"
+    r"|[\s\S]+"
+)
+
+
+class _LiteralCutter:
+    """Segments end with a literal separator, whole as soon as it has come."""
+
+    __slots__ = ("separator", "tail")
+
+    def __init__(self, separator: str) -> None:
+        self.separator = separator
+        self.tail = ""
+
+    def push(self, text: str) -> list[str]:
+        buffer = self.tail + text
+        separator = self.separator
+        if separator not in buffer:
+            self.tail = buffer
+            return []
+        parts = buffer.split(separator)
+        self.tail = parts.pop()
+        return [part + separator for part in parts]
+
+    def flush(self) -> str:
+        tail, self.tail = self.tail, ""
+        return tail
 
 
 @named
@@ -254,12 +275,14 @@ def split_on(pattern: str | re.Pattern[str]) -> Operator:
         >>> reactivex.of("a;b", "c;", "d").pipe(split_on(";"), ops.to_list()).run()
         ['a;', 'bc;', 'd']
     """
-    compiled = re.compile(re.escape(pattern)) if isinstance(pattern, str) else pattern
-    if compiled.search("") is not None:
-        raise InvalidInputError(f"split_on pattern {compiled.pattern!r} matches empty text")
-    segment = re.compile(rf"[\s\S]*?(?:{compiled.pattern})|[\s\S]+", compiled.flags)
-    separator = pattern if isinstance(pattern, str) else None
-    return segmenting(lambda: RegexCutter(segment, separator))
+    if isinstance(pattern, str):
+        if not pattern:
+            raise InvalidInputError("split_on needs a non-empty separator")
+        return segmenting(lambda: _LiteralCutter(pattern))
+    if pattern.search("") is not None:
+        raise InvalidInputError(f"split_on pattern {pattern.pattern!r} matches empty text")
+    segment = re.compile(rf"[\s\S]*?(?:{pattern.pattern})|[\s\S]+", pattern.flags)
+    return segmenting(lambda: RegexCutter(segment))
 
 
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")

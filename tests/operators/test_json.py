@@ -169,3 +169,20 @@ async def test_json_items_through_chat_astream() -> None:
     chat = FakeListChatModel(responses=['[1, {"b": [2]}, "three"]'], chunking="char")
     assert [x async for x in chat.pipe(json_items()).astream("hi")] == [1, {"b": [2]}, "three"]
     assert await chat.pipe(json_items()).ainvoke("hi") == "three"
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=json_values, data=st.data())
+def test_resumed_parses_equal_fresh_ones_and_never_change_what_was_emitted(
+    value: object, data: st.DataObject
+) -> None:
+    text = json.dumps([value, {"k": value}])
+    cuts = sorted(data.draw(st.lists(st.integers(min_value=1, max_value=len(text)), max_size=12)))
+    progress: dict[int, tuple[int, object, frozenset[str]]] = {}
+    emitted: list[tuple[str, object]] = []
+    for cut in [*cuts, len(text)]:
+        resumed = parse_partial(text[:cut], progress=progress)
+        assert resumed == parse_partial(text[:cut])
+        emitted.append((text[:cut], resumed[0]))  # the very object, not a copy
+    for prefix, snapshot in emitted:  # later parses did not change what went out before
+        assert snapshot == parse_partial(prefix)[0]
