@@ -123,9 +123,12 @@ class Race(Runnable[Any, Any, Any]):
         return "Race"
 
     def _observe(self, input: Any, config: RunConfig, **kwargs: Any) -> Observable[Any]:
+        # As a pipeline's steps do, the candidates run as children of this run, which
+        # holds the caller's tags, metadata and run name.
+        child_config = RunConfig()
         return _race(
             [
-                candidate.observe(input, config, **kwargs)
+                candidate.observe(input, child_config, **kwargs)
                 if isinstance(candidate, Runnable)
                 else candidate
                 for candidate in self.candidates
