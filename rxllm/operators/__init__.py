@@ -16,7 +16,8 @@ Families (one private module each):
 - segmentation (``_segment``): ``words``, ``lines``, ``sentences``, ``split_on``,
   ``markdown_blocks``
 - pacing (``_pacing``): ``smooth``, ``throttle_text``
-- tapping (``_tap``) and metrics (``_metrics``): ``tap``, ``on_first_token``, ``metrics``
+- tapping (``_tap``) and metrics (``_metrics``): ``tap``, ``on_first_token``, ``metrics``;
+  ``tap_events`` (the run's events, from ``rxllm.events``) is re-exported here too
 - guards (``_guards``): ``first_token_timeout``, ``stall_timeout``, ``total_timeout``,
   ``stop_on``, ``max_chars``, ``detect_repetition``
 - structured output (``_json``): ``partial_json``, ``json_items``
@@ -31,6 +32,7 @@ Examples:
     ['Hello ', 'there. ']
 """
 
+from ..events import tap_events
 from ._buffer import buffer_time, buffer_time_or_count, buffer_tokens
 from ._guards import (
     detect_repetition,
@@ -76,6 +78,7 @@ __all__ = [
     "stall_timeout",
     "stop_on",
     "tap",
+    "tap_events",
     "text",
     "throttle_text",
     "total_timeout",
