@@ -15,7 +15,13 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ..schema import AIMessageChunk, GenerationChunk, merge_generation_chunks, merge_message_chunks
+from ..schema import (
+    AIMessageChunk,
+    BaseMessage,
+    GenerationChunk,
+    merge_generation_chunks,
+    merge_message_chunks,
+)
 
 __all__ = ["EXTEND", "Rechunker", "graphemes", "merge", "text_of", "with_text"]
 
@@ -27,14 +33,14 @@ def text_of(item: Any) -> str:
         return item  # type: ignore[no-any-return]
     if kind is GenerationChunk:
         return item.text  # type: ignore[no-any-return]
-    if isinstance(item, AIMessageChunk):
+    if isinstance(item, BaseMessage):  # a message chunk, or accumulate()'s AIMessage
         return item.content
     if isinstance(item, GenerationChunk):
         return item.text
     if isinstance(item, str):
         return str(item)
     raise TypeError(
-        f"a text operator needs str, GenerationChunk or AIMessageChunk items, not {kind.__name__}"
+        f"a text operator needs str, GenerationChunk or message items, not {kind.__name__}"
     )
 
 
@@ -42,7 +48,7 @@ def with_text(item: Any, text: str) -> Any:
     """A copy of ``item`` with its text replaced; everything else kept."""
     if type(item) is str:
         return text
-    if isinstance(item, AIMessageChunk):
+    if isinstance(item, BaseMessage):
         return item.model_copy(update={"content": text})
     if isinstance(item, GenerationChunk):
         return item.model_copy(update={"text": text})

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from rxllm.operators._text import Rechunker, graphemes, merge, text_of, with_text
-from rxllm.schema import AIMessageChunk, GenerationChunk, ToolCallChunk, Usage
+from rxllm.schema import AIMessage, AIMessageChunk, GenerationChunk, ToolCallChunk, Usage
 
 
 def test_text_of_each_kind() -> None:
     assert text_of("a") == "a"
     assert text_of(GenerationChunk(text="b")) == "b"
     assert text_of(AIMessageChunk(content="c")) == "c"
+    assert text_of(AIMessage(content="d")) == "d"
     with pytest.raises(TypeError):
         text_of(3)
 
