@@ -19,6 +19,7 @@ import contextvars
 import threading
 import uuid
 from collections.abc import Callable, Sequence
+from time import time as _now
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from reactivex import Observable, abc
@@ -64,6 +65,9 @@ class StreamEvent(TypedDict, total=False):
     metadata: dict[str, Any]
     data: dict[str, Any]
     parent_ids: list[str]
+    #: When the event happened (``time.time()``); not in LangChain's events, added so
+    #: that timelines can be drawn from a list of events alone.
+    time: float
 
 
 class EventFilter:
@@ -206,6 +210,7 @@ class _Run:
                 "metadata": self.metadata,
                 "data": data,
                 "parent_ids": self.parent_ids,
+                "time": _now(),
             }
         )
 

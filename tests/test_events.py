@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -347,3 +348,11 @@ def test_operator_steps_are_named_after_their_operator() -> None:
     chain = rx_llm().pipe(ops.map(lambda c: c), ops.take(10), lambda source: source)
     names = [e["name"] for e in chain.stream_events("x") if e["event"] == "on_chain_start"]
     assert names == ["RunnableSequence", "map", "take", "operator"]
+
+
+def test_events_carry_the_time_they_happened() -> None:
+    before = time.time()
+    events = list(FakeStreamingListLLM(responses=["a b c"], delay=0.001).stream_events("x"))
+    times = [e["time"] for e in events]
+    assert before <= times[0] <= times[-1] <= time.time()
+    assert times == sorted(times)
