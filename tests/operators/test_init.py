@@ -6,12 +6,13 @@ import inspect
 import re
 from typing import Any
 
+import pytest
 import reactivex
 from reactivex import operators as ops
 
 import rxllm.events
 import rxllm.operators as operators
-from rxllm.llms import FakeStreamingListLLM
+from rxllm.llms import FakeListChatModel, FakeStreamingListLLM
 
 OWN = [
     name
@@ -50,7 +51,7 @@ def _sample(name: str) -> Any:
     arguments: dict[str, tuple[Any, ...]] = {
         "buffer_tokens": (2,), "buffer_time": (1.0,), "buffer_time_or_count": (1.0, 2),
         "split_on": (",",), "smooth": (0.001,), "throttle_text": (0.001,),
-        "map_text": (str.upper,), "on_first_token": (print,), "first_token_timeout": (5,),
+        "map_text": (str,), "on_first_token": (print,), "first_token_timeout": (5,),
         "stall_timeout": (5,), "total_timeout": (5,), "stop_on": ("zz",), "max_chars": (100,),
         "detect_repetition": (5,),
     }  # fmt: skip
@@ -77,3 +78,41 @@ def test_a_long_pipeline_of_operators() -> None:
         operators.text(),
     )
     assert list(pipeline.stream("hi")) == ["ONE. ", "TWO! ", "THREE? "]
+
+
+REPLY = "One two, three.\nFour five? Six!"
+PRESERVING = [name for name in FACTORIES if name not in ("race", "partial_json", "json_items")]
+
+
+def _joined(items: list[Any]) -> str:
+    if items and isinstance(items[-1], str) and type(items[-1]) is not str:  # snapshots
+        return items[-1]
+    return "".join(item if isinstance(item, str) else item.content for item in items)
+
+
+@pytest.mark.parametrize("name", PRESERVING)
+def test_every_text_operator_through_stream_keeps_the_text(name: str) -> None:
+    llm = FakeStreamingListLLM(responses=[REPLY])
+    assert _joined(list(llm.pipe(_sample(name)).stream("hi"))) == REPLY
+    assert llm.pipe(_sample(name)).invoke("hi") == REPLY
+
+
+@pytest.mark.parametrize("name", PRESERVING)
+async def test_every_text_operator_through_chat_astream_keeps_the_text(name: str) -> None:
+    chat = FakeListChatModel(responses=[REPLY], chunking="char")
+    items = [item async for item in chat.pipe(_sample(name)).astream("hi")]
+    if name == "accumulate":
+        assert items[-1].content == REPLY
+    else:
+        assert _joined(items) == REPLY
+    final = await chat.pipe(_sample(name)).ainvoke("hi")
+    assert (final if name == "text" else final.content) == REPLY
+
+
+@pytest.mark.parametrize("name", ["partial_json", "json_items"])
+async def test_structured_operators_through_stream_and_astream(name: str) -> None:
+    llm = FakeStreamingListLLM(responses=['[{"a": 1}, {"b": [2, 3]}]'], chunking="char")
+    streamed = list(llm.pipe(_sample(name)).stream("hi"))
+    astreamed = [item async for item in llm.pipe(_sample(name)).astream("hi")]
+    assert streamed == astreamed
+    assert streamed[-1] == ([{"a": 1}, {"b": [2, 3]}] if name == "partial_json" else {"b": [2, 3]})
