@@ -43,3 +43,10 @@ def test_graphemes_keep_clusters_whole() -> None:
     family = "👨\u200d👩\u200d👧"
     expected = ["e\u0301", family, "🇫🇷", "👍🏽", "\r\n", "x"]
     assert graphemes(f"e\u0301{family}🇫🇷👍🏽\r\nx") == expected
+
+
+def test_with_text_keeps_a_generation_chunks_info_and_unknown_fields() -> None:
+    chunk = GenerationChunk(text="a", generation_info={"logprobs": [1]}, provider_field=3)
+    changed = with_text(chunk, "b")
+    assert changed == GenerationChunk(text="b", generation_info={"logprobs": [1]}, provider_field=3)
+    assert chunk.text == "a"
