@@ -23,6 +23,7 @@ Families (one private module each):
 - structured output (``_json``): ``partial_json``, ``json_items``
 - fan-out (``_share``): ``share_stream``
 - racing (``_race``): ``race``
+- retrying (``_retry``): ``retry``, which never repeats text already emitted
 
 Examples:
     >>> from rxllm.llms import FakeStreamingListLLM
@@ -47,6 +48,7 @@ from ._mapping import Snapshot, accumulate, map_text, text
 from ._metrics import Metrics, StreamMetrics, metrics
 from ._pacing import smooth, throttle_text
 from ._race import Race, race
+from ._retry import retry
 from ._segment import lines, markdown_blocks, sentences, split_on, words
 from ._share import share_stream
 from ._tap import on_first_token, tap
@@ -71,6 +73,7 @@ __all__ = [
     "on_first_token",
     "partial_json",
     "race",
+    "retry",
     "sentences",
     "share_stream",
     "smooth",
