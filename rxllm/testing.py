@@ -8,11 +8,27 @@ the test and runs in virtual time under ``reactivex.testing.TestScheduler``::
     results = scheduler.start(lambda: llm.observe("hi"))
 
 ``CallLog`` is what the fakes in ``rxllm.llms`` record about their calls.
+
+``assert_no_leaks`` (a ``LeakTracker``) fails a test whose code leaves something
+behind: file descriptors (sockets: open connections, on either side of a local test
+server), threads, or tasks on rxllm's loop or on the caller's running loop::
+
+    with assert_no_leaks():
+        for chunk in llm.stream("hi"):
+            ...
+        llm.close()
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+import asyncio
+import gc
+import os
+import threading
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal, Self, cast
 
 import reactivex
 from pydantic import Field, PrivateAttr
@@ -20,11 +36,19 @@ from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.disposable import Disposable
 
+from ._loop import library_loop, on_loop_thread
 from .llms._base import BaseLLM
 from .llms._fake import CallLog
 from .schema import GenerationChunk
 
-__all__ = ["CallLog", "MarbleLLM"]
+__all__ = [
+    "CallLog",
+    "LeakError",
+    "LeakTracker",
+    "MarbleLLM",
+    "ResourceCounts",
+    "assert_no_leaks",
+]
 
 
 class MarbleLLM(BaseLLM):
@@ -95,3 +119,215 @@ class MarbleLLM(BaseLLM):
             return Disposable(dispose)
 
         return Observable(subscribe)
+
+
+# Leaks
+
+
+class LeakError(AssertionError):
+    """Something a workload opened was still open after it, past the grace period."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceCounts:
+    """What a process holds at one moment.
+
+    Attributes:
+        fds: open file descriptors (``None`` where the OS does not list them).
+        sockets: those of them that are sockets: every open connection, both ends.
+        threads: the idents of live threads that are not pools' (see ``LeakTracker``).
+        library_tasks: tasks alive on rxllm's own event loop.
+        loop_tasks: tasks alive on the loop running where the count was taken, except
+            the counting task (``None`` outside a running loop).
+    """
+
+    fds: int | None
+    sockets: int | None
+    threads: frozenset[int]
+    library_tasks: int
+    loop_tasks: int | None
+
+
+def _fd_dir() -> str | None:
+    for path in ("/proc/self/fd", "/dev/fd"):
+        if os.path.isdir(path):
+            return path
+    return None
+
+
+def _count_fds() -> tuple[int | None, int | None]:
+    where = _fd_dir()
+    if where is None:
+        return None, None
+    fds = sockets = 0
+    for name in os.listdir(where):
+        try:
+            target = os.readlink(os.path.join(where, name))
+        except OSError:  # closed meanwhile, or the listing's own descriptor
+            continue
+        fds += 1
+        sockets += target.startswith("socket:")
+    return fds, sockets
+
+
+def _library_tasks() -> int:
+    loop = library_loop()
+    if on_loop_thread(loop):  # asked from the loop itself: count directly
+        return len(asyncio.all_tasks(loop)) - 1
+
+    async def count() -> int:
+        return len(asyncio.all_tasks()) - 1
+
+    return asyncio.run_coroutine_threadsafe(count(), loop).result(5)
+
+
+def _loop_tasks() -> int | None:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    current = asyncio.current_task(loop)
+    return sum(1 for task in asyncio.all_tasks(loop) if task is not current)
+
+
+class LeakTracker:
+    """Counts resources before and after a workload; fails on growth.
+
+    Use it as a context manager, sync or async (``with``/``async with``), or call
+    ``start()`` and ``check()``/``acheck()``. On exit, while anything is above its
+    baseline, it collects garbage (so that finalizers of dropped models and abandoned
+    generators run) and polls for up to ``settle`` seconds: closing is asynchronous (a
+    server notices a disconnect a little later), so only what is still open after the
+    grace period counts as leaked.
+    Nothing is checked when the body raised, so the original error is what you see.
+
+    Threads whose names start with one of ``ignore_threads`` are not counted: they are
+    pool threads (rxllm's loop and workers, asyncio's default executor), started once,
+    bounded and reused, not per call.
+
+    Args:
+        settle: seconds to wait for counts to come back down before failing.
+        ignore_threads: name prefixes of pool threads.
+    """
+
+    def __init__(
+        self,
+        *,
+        settle: float = 2.0,
+        ignore_threads: tuple[str, ...] = ("rxllm-", "asyncio_"),
+    ) -> None:
+        self.settle = settle
+        self.ignore_threads = ignore_threads
+        self.before: ResourceCounts | None = None
+
+    def counts(self) -> ResourceCounts:
+        """The resources held right now."""
+        fds, sockets = _count_fds()
+        threads = frozenset(
+            t.ident
+            for t in threading.enumerate()
+            if t.ident is not None and not t.name.startswith(self.ignore_threads)
+        )
+        return ResourceCounts(fds, sockets, threads, _library_tasks(), _loop_tasks())
+
+    def start(self) -> Self:
+        """Take the baseline (rxllm's loop is started first, so it is not a leak)."""
+        library_loop()
+        self.before = self.counts()
+        return self
+
+    def growth(self) -> dict[str, int]:
+        """What grew since ``start()``: name to how many more (empty: nothing)."""
+        if self.before is None:
+            raise RuntimeError("LeakTracker.growth() before start()")
+        before, now = self.before, self.counts()
+        grown: dict[str, int] = {}
+        for name in ("fds", "sockets", "library_tasks", "loop_tasks"):
+            old, new = getattr(before, name), getattr(now, name)
+            if old is not None and new is not None and new > old:
+                grown[name] = new - old
+        threads = now.threads - before.threads
+        if threads:
+            grown["threads"] = len(threads)
+        return grown
+
+    def _failure(self, grown: dict[str, int]) -> LeakError:
+        detail = ", ".join(f"{count} more {name}" for name, count in grown.items())
+        if "threads" in grown and self.before is not None:
+            old = self.before.threads
+            names = sorted(t.name for t in threading.enumerate() if t.ident not in old)
+            detail += f" (threads now not there before: {', '.join(names)})"
+        return LeakError(f"still open {self.settle} s after the workload: {detail}")
+
+    def check(self) -> None:
+        """Fail with ``LeakError`` if anything is still above its baseline.
+
+        For sync code (it sleeps while waiting); async code uses ``acheck``.
+        """
+        deadline = time.monotonic() + self.settle
+        polls = 0
+        while grown := self.growth():
+            if time.monotonic() > deadline:
+                raise self._failure(grown)
+            self._collect(polls)
+            polls += 1
+            time.sleep(0.01)
+
+    async def acheck(self) -> None:
+        """``check`` for async code: yields to the running loop while waiting."""
+        deadline = time.monotonic() + self.settle
+        polls = 0
+        while grown := self.growth():
+            if time.monotonic() > deadline:
+                raise self._failure(grown)
+            self._collect(polls)
+            polls += 1
+            await asyncio.sleep(0.01)
+
+    @staticmethod
+    def _collect(polls: int) -> None:
+        # A full collection can take a tenth of a second in a big test process, so it
+        # runs only when something is still open: at once, then every 25 polls. It is
+        # what runs the finalizers of dropped models and abandoned generators.
+        if polls % 25 == 0:
+            gc.collect()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.check()
+
+    async def __aenter__(self) -> Self:
+        return self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            await self.acheck()
+
+
+def assert_no_leaks(*, settle: float = 2.0) -> LeakTracker:
+    """A ``LeakTracker``: ``with assert_no_leaks(): ...`` or ``async with``.
+
+    Args:
+        settle: seconds to wait for counts to come back down before failing.
+
+    Examples:
+        >>> from rxllm.llms import FakeStreamingListLLM
+        >>> with assert_no_leaks():
+        ...     text = "".join(FakeStreamingListLLM(responses=["no leak"]).stream("hi"))
+        >>> text
+        'no leak'
+    """
+    return LeakTracker(settle=settle)

@@ -1,12 +1,15 @@
 """A scripted HTTP/1.1 server on 127.0.0.1 that replays wire formats byte for byte.
 
-Each request takes the next ``Reply`` from the script: a status, headers, and a body
-given as pieces of bytes and pauses, written with chunked transfer-encoding the way
-streaming servers do. A reply can write every piece in several TCP writes (``split``),
-end normally, drop the connection mid-body (``end="drop"``) or keep it open without
-sending anything more (``end="hang"``). The server records every request and watches
-every connection, so a test can check what was sent and that the client closed what
-it opened (``open_connections``, ``aborted``: responses the client walked away from).
+Each request takes the next ``Reply`` from the script (or, once the script is used up,
+the one ``respond(request)`` makes, if set): a status, headers, and a body given as
+pieces of bytes and pauses, written with chunked transfer-encoding the way streaming
+servers do. A reply can write every piece in several TCP writes (``split``), or in
+writes of at most ``write_size`` bytes (1: byte by byte) with ``drip`` seconds between
+them, end normally, drop the connection mid-body (``end="drop"``) or keep it open
+without sending anything more (``end="hang"``). The server records every request and
+watches every connection, so a test can check what was sent and that the client closed
+what it opened (``open_connections``, ``peak_connections``, ``aborted``: responses the
+client walked away from, ``body_bytes``: body bytes written so far).
 
 It runs its own event loop on a thread, so sync and async tests use it alike.
 """
@@ -18,7 +21,7 @@ import json
 import socket
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -42,6 +45,10 @@ class Reply:
     content_type: str = "text/event-stream"
     #: Write every piece of bytes in this many TCP writes (with a flush between).
     split: int = 1
+    #: Write every piece of bytes in writes of at most this many bytes (1: byte by byte).
+    write_size: int | None = None
+    #: Seconds to wait between two writes of ``split`` or ``write_size`` (a slow drip).
+    drip: float = 0.0
     #: "complete": end the body properly; "drop": close the socket mid-body;
     #: "hang": send nothing more and wait for the client to leave.
     end: Literal["complete", "drop", "hang"] = "complete"
@@ -97,6 +104,12 @@ class ScriptedServer:
         self.closed = 0
         #: Responses the client closed before the server had finished writing them.
         self.aborted = 0
+        #: The most connections open at once.
+        self.peak_connections = 0
+        #: Body bytes written (chunk framing excluded), over all replies.
+        self.body_bytes = 0
+        #: Makes the reply to a request when the script is used up (``None``: a 500).
+        self.respond: Callable[[Recorded], Reply] | None = None
         self.port = 0
 
     # Lifetime.
@@ -149,6 +162,7 @@ class ScriptedServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.opened += 1
+        self.peak_connections = max(self.peak_connections, self.opened - self.closed)
         self._writers.add(writer)
         try:
             while True:
@@ -157,7 +171,11 @@ class ScriptedServer:
                     return
                 with self._lock:
                     self.requests.append(request)
-                    reply = self._script.popleft() if self._script else _unscripted()
+                    respond = self.respond
+                    if self._script:
+                        reply = self._script.popleft()
+                    else:
+                        reply = _unscripted() if respond is None else respond(request)
                 if not await self._reply(reply, reader, writer):
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -191,11 +209,23 @@ class ScriptedServer:
                 if isinstance(piece, Pause):
                     await asyncio.wait([gone], timeout=piece.seconds)
                     continue
-                for part in _split(piece, reply.split):
+                if reply.write_size is not None:
+                    parts = _sized(piece, reply.write_size)
+                else:
+                    parts = _split(piece, reply.split)
+                for part in parts:
+                    if gone.done():
+                        self.aborted += 1
+                        return False
                     writer.write(b"%x\r\n%s\r\n" % (len(part), part))
                     await writer.drain()
-                    if reply.split > 1:
+                    self.body_bytes += len(part)
+                    if reply.drip:
+                        await asyncio.sleep(reply.drip)
+                    elif reply.split > 1:
                         await asyncio.sleep(0.002)  # separate TCP segments
+                    elif reply.write_size is not None:
+                        await asyncio.sleep(0)  # let the loop flush each write alone
             if reply.end == "drop":
                 return False
             if reply.end == "hang":
@@ -220,6 +250,10 @@ def _split(piece: bytes, parts: int) -> Iterable[bytes]:
         return [piece]
     size = max(1, -(-len(piece) // parts))
     return [piece[i : i + size] for i in range(0, len(piece), size)]
+
+
+def _sized(piece: bytes, size: int) -> Iterable[bytes]:
+    return [piece[i : i + size] for i in range(0, len(piece), max(1, size))]
 
 
 def _unscripted() -> Reply:
