@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import faulthandler
 import gc
 import os
 import platform
@@ -52,13 +51,13 @@ import threading
 import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from _common import fmt, markdown_table, watchdog
 from langchain_core.language_models import fake as lc_fake
 from langchain_core.language_models import fake_chat_models as lc_fake_chat
 from langchain_core.language_models.llms import LLM as LangChainLLM
@@ -347,19 +346,6 @@ def candidates(rows: list[Row], units: int) -> list[Candidate]:
 # Timing and the report.
 
 
-@contextmanager
-def watchdog(seconds: float) -> Iterator[None]:
-    """Dump every thread's stack and exit if the block takes longer than ``seconds``.
-
-    A stuck stream (a lost wake-up, a deadlock) then fails the run instead of hanging it.
-    """
-    faulthandler.dump_traceback_later(seconds, exit=True)
-    try:
-        yield
-    finally:
-        faulthandler.cancel_dump_traceback_later()
-
-
 def measure(found: list[Candidate], rounds: int, timeout: float) -> None:
     for candidate in found:  # warm-up: imports, the library's loop thread, caches
         with watchdog(timeout):
@@ -369,23 +355,6 @@ def measure(found: list[Candidate], rounds: int, timeout: float) -> None:
         for candidate in found:
             with watchdog(timeout):
                 candidate.time_once()
-
-
-def fmt(value: float) -> str:
-    if abs(value) < 1:
-        return f"{value:.3f}"
-    return f"{value:.2f}" if abs(value) < 100 else f"{value:.1f}"
-
-
-def markdown_table(header: list[str], body: list[list[str]]) -> str:
-    widths = [max(len(cells[i]) for cells in [header, *body]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        padded = (cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
-        return "| " + " | ".join(padded) + " |"
-
-    rule = "|" + "|".join("-" * (width + 2) for width in widths) + "|"
-    return "\n".join([line(header), rule, *(line(cells) for cells in body)])
 
 
 def table(rows: list[Row], found: list[Candidate], unit: str) -> str:
