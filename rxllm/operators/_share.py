@@ -8,6 +8,7 @@ from typing import Any
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable, SingleAssignmentDisposable
 
+from .._flow import FlowScope, context_with, current_scope
 from ._operator import Operator, named
 
 __all__ = ["share_stream"]
@@ -26,6 +27,10 @@ class _Shared:
         self.upstream: SingleAssignmentDisposable | None = None
         self.error: Exception | None = None
         self.completed = False
+        #: The call's own flow scope, which tracks the tasks that make it.
+        self.flow = FlowScope()
+        #: Each subscriber's flow scope (its bridge's), if it has one.
+        self.scopes: dict[int, FlowScope | None] = {}
 
     def subscribe(
         self, observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
@@ -40,12 +45,20 @@ class _Shared:
                 observer.on_completed()
                 return Disposable()
             self.observers.append(observer)
+            self.scopes[id(observer)] = current_scope()
             upstream = None
             if self.upstream is None:
                 upstream = self.upstream = SingleAssignmentDisposable()
         if upstream is not None:
-            upstream.disposable = self.source.subscribe(
-                self.on_next, self.on_error, self.on_completed, scheduler=scheduler
+            # The call belongs to no one subscriber: subscribed in a flow scope of its
+            # own, it is neither paced by the first subscriber's buffer nor awaited when
+            # that subscriber closes early while others still listen.
+            upstream.disposable = context_with(self.flow).run(
+                self.source.subscribe,
+                self.on_next,
+                self.on_error,
+                self.on_completed,
+                scheduler=scheduler,
             )
         return Disposable(lambda: self.leave(observer))
 
@@ -54,12 +67,17 @@ class _Shared:
             if observer not in self.observers:
                 return
             self.observers.remove(observer)
+            scope = self.scopes.pop(id(observer), None)
             if self.observers or self.error is not None or self.completed:
                 return
             # The last subscriber left mid-stream: cancel the call. A later subscriber
             # starts a new one rather than receiving half a reply.
             upstream, self.upstream = self.upstream, None
             self.items = []
+            if scope is not None:
+                # Its bridge, closing, waits for the call's cleanup as for its own.
+                for task in tuple(self.flow.tasks):
+                    scope.track(task)
         if upstream is not None:
             upstream.dispose()
 
@@ -93,6 +111,11 @@ def share_stream(replay: bool = True) -> Operator:
     first receives everything emitted so far, then the rest live, and one arriving
     after the end receives the whole stream without a new call. If every subscriber
     leaves before the end, the call is cancelled, and the next subscriber starts anew.
+
+    The call is nobody's in particular: a slow subscriber does not slow the provider
+    down (what it has not taken yet waits in its own bridge), and one leaving early
+    does not wait for the call to end; the last one leaving cancels it and, as with an
+    unshared stream, its bridge returns once the call has finished its cleanup.
 
     Unlike ``ops.share()`` (no replay) or ``ops.replay()`` with ``ops.ref_count()``
     (which subscribes again, making a second call, for a subscriber arriving after the

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 from reactivex.testing import TestScheduler
 
+from rxllm import RunnableLambda
+from rxllm._bridge import aiterate
 from rxllm.llms import FakeStreamingListLLM
 from rxllm.operators import share_stream, text
 from rxllm.testing import MarbleLLM
 
+from ..conftest import await_until
 from .helpers import LONG, on_completed, on_error, on_next, subscribe
 
 
@@ -93,8 +97,6 @@ def test_share_stream_through_stream() -> None:
 
 async def test_share_stream_two_astream_consumers_one_call() -> None:
     llm = FakeStreamingListLLM(responses=[LONG], delay=0.001)
-    from rxllm._bridge import aiterate
-
     shared = llm.observe("hi").pipe(text(), share_stream())
 
     async def consume() -> str:
@@ -106,3 +108,36 @@ async def test_share_stream_two_astream_consumers_one_call() -> None:
     assert await first == LONG
     assert await second == LONG
     assert llm.calls.started == 1
+
+
+async def test_a_subscriber_leaving_early_does_not_wait_for_the_shared_call() -> None:
+    llm = FakeStreamingListLLM(responses=[LONG], delay=0.05)  # about ten seconds
+    shared = llm.observe("hi").pipe(text(), share_stream())
+    first = aiterate(shared)
+    assert await first.__anext__() == "word0"
+    second = aiterate(shared)
+    assert await second.__anext__() == "word0"  # replayed
+    await first.aclose()
+    # Closed while the call goes on for the other subscriber.
+    assert (llm.calls.in_flight, llm.calls.completed) == (1, 0)
+    await second.aclose()  # the last one out cancels the call
+    await await_until(lambda: llm.calls.cancelled == 1)
+
+
+def test_leaving_a_shared_stream_early_waits_for_the_calls_cleanup() -> None:
+    cleaned: list[bool] = []
+
+    async def slow_to_close(_: str) -> AsyncIterator[str]:
+        try:
+            while True:
+                await asyncio.sleep(0.001)
+                yield "x"
+        finally:
+            await asyncio.sleep(0.02)  # closing an HTTP response takes a while
+            cleaned.append(True)
+
+    for index, _ in enumerate(RunnableLambda(slow_to_close).pipe(share_stream()).stream("hi")):
+        if index == 1:
+            break
+    # The only subscriber was the last: its bridge waited for the call's cleanup.
+    assert cleaned == [True]
