@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from rxllm.operators import StreamMetrics, words
 notebook = pytest.importorskip("rxllm.notebook")
 pytest.importorskip("matplotlib")
 
-PROMPT = "Write me a 1 verse song about sparkling water."
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
 def _event(kind: str, run: str, name: str, at: float, parents: list[str] | None = None) -> Any:
@@ -190,3 +191,177 @@ async def test_display_stream_in_a_running_loop_awaits_the_final_text() -> None:
     live = notebook.display_stream(FakeStreamingListLLM(responses=["all of it"]), "hi")
     assert await live == "all of it"
     assert live.result() == "all of it"  # done: no waiting, so no deadlock
+
+
+# -- display_stream, in a real kernel ---------------------------------------------------
+
+KERNEL_CELLS = {
+    "setup": """
+import asyncio, json
+import reactivex
+from rxllm import AIMessageChunk, Usage
+from rxllm.llms import ChatLlamaCpp, FakeStreamingListLLM
+from rxllm.notebook import display_stream
+chat = ChatLlamaCpp(temperature=0, seed=1, max_tokens=64)
+chat.load()
+
+def report(live, **extra):
+    figures = live.metrics
+    print(json.dumps({"text": live.text, "chunks": figures.chunks, "updates": live.updates,
+                      "elapsed": figures.elapsed, "first_token": figures.time_to_first_token,
+                      "display_id": live.display_id, "stopped": live.stopped, **extra}))
+""",
+    "sync_source": """
+live = display_stream(chat, "Write me a 1 verse song about sparkling water.", throttle=0.5)
+text = await live
+report(live, same=text == live.text)
+""",
+    "async_source": """
+fake = FakeStreamingListLLM(responses=["word " * 80], delay=0.01)
+live = display_stream(fake, "hi", throttle=0.2)
+report(live, returned_at_once=not live.done, text_awaited=await live)
+""",
+    "usage": """
+chunks = [AIMessageChunk(content="Hi"), AIMessageChunk(content=" there"),
+          AIMessageChunk(content="", usage_metadata=Usage(input_tokens=3, output_tokens=2,
+                                                          total_tokens=5))]
+live = display_stream(reactivex.from_iterable(chunks))
+report(live, text_awaited=await live)
+""",
+    "stop_sync_source": """
+story = ChatLlamaCpp(temperature=0, seed=1, max_tokens=1500)
+live = display_stream(story, "Tell me a very long story about a dragon.", throttle=0.2)
+while live.metrics is None or live.metrics.chunks < 5:
+    await asyncio.sleep(0.02)
+live.button.click()
+text = await live
+report(live, idle=story.wait_idle(timeout=0.5), max_tokens=story.max_tokens,
+       button_closed=live.button.comm is None)
+""",
+    "stop_async_source": """
+slow = FakeStreamingListLLM(responses=["word " * 1000], delay=0.01)
+live = display_stream(slow, "hi", throttle=0.2)
+await asyncio.sleep(0.3)
+live.button.click()
+text = await live
+report(live, cancelled=slow.calls.cancelled, in_flight=slow.calls.in_flight)
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def kernel_run() -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Run ``KERNEL_CELLS`` in one kernel: each cell's report and its iopub messages."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    if importlib.util.find_spec("llama_cpp") is None:  # not imported: it leaks /dev/null
+        pytest.skip("needs llama-cpp-python")
+
+    messages: dict[int, list[dict[str, Any]]] = {}
+
+    class RecordingClient(nbclient.NotebookClient):  # type: ignore[misc]
+        def process_message(self, msg: dict[str, Any], cell: Any, cell_index: int) -> Any:
+            messages.setdefault(cell_index, []).append(msg)
+            return super().process_message(msg, cell, cell_index)
+
+    cells = [nbformat.v4.new_code_cell(source.strip()) for source in KERNEL_CELLS.values()]
+    notebook_node = nbformat.v4.new_notebook(cells=cells)
+    RecordingClient(notebook_node, timeout=120, kernel_name="python3").execute()
+    results = {}
+    for index, name in enumerate(KERNEL_CELLS):
+        printed = [
+            o["text"] for o in notebook_node.cells[index].outputs if o.get("name") == "stdout"
+        ]
+        report = json.loads(printed[-1]) if printed else {}
+        results[name] = (report, messages.get(index, []))
+    return results
+
+
+def _displays(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The display_data and update_display_data messages that carry Markdown."""
+    shown = [m for m in messages if m["msg_type"] == "display_data"
+             and "text/markdown" in m["content"]["data"]]  # fmt: skip
+    updated = [m for m in messages if m["msg_type"] == "update_display_data"
+               and "text/markdown" in m["content"]["data"]]  # fmt: skip
+    return shown, updated
+
+
+@pytest.mark.parametrize("cell", ["sync_source", "async_source"])
+def test_kernel_display_is_one_display_updated_in_place_far_less_than_per_token(
+    kernel_run: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]], cell: str
+) -> None:
+    report, messages = kernel_run[cell]
+    assert report["text"]
+    shown, updated = _displays(messages)
+    assert len(shown) == 1  # one display, updated in place
+    display_id = shown[0]["content"]["transient"]["display_id"]
+    assert display_id == report["display_id"]
+    assert {m["content"]["transient"]["display_id"] for m in updated} == {display_id}
+    assert len(updated) == report["updates"]
+    # Throttled: at most one redraw per throttle interval once text flows, and far
+    # fewer redraws than tokens. Before the first token, a spinner turns 4 times a second.
+    spinning = [m for m in updated if m["content"]["data"]["text/markdown"][0] in SPINNER]
+    flowing = len(updated) - len(spinning)
+    throttle = 0.5 if cell == "sync_source" else 0.2
+    assert len(spinning) <= report["first_token"] / 0.25 + 1
+    assert 1 <= flowing <= (report["elapsed"] - report["first_token"]) / throttle + 2
+    assert flowing <= report["chunks"] // 2
+    final = updated[-1]["content"]["data"]
+    assert final["text/plain"] == report["text"]
+    assert final["text/markdown"].startswith(report["text"].strip()[:20])
+    footer = final["text/markdown"].rsplit("---", 1)[1]
+    assert "first token" in footer
+    assert "tokens/s" in footer
+    assert f"{report['chunks']} chunks in" in footer
+    # The Stop button is shown below, then replaced by nothing when the stream ends.
+    widgets = [m for m in messages if m["msg_type"] == "display_data"
+               and "application/vnd.jupyter.widget-view+json" in m["content"]["data"]]  # fmt: skip
+    assert len(widgets) == 1
+    button_id = widgets[0]["content"]["transient"]["display_id"]
+    cleared = [m for m in messages if m["msg_type"] == "update_display_data"
+               and m["content"]["transient"]["display_id"] == button_id]  # fmt: skip
+    assert cleared[-1]["content"]["data"] == {"text/plain": ""}
+
+
+def test_kernel_display_returns_at_once_and_awaits_to_the_final_text(
+    kernel_run: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]],
+) -> None:
+    report, _ = kernel_run["async_source"]
+    assert report["returned_at_once"] is True
+    assert report["text_awaited"] == report["text"] == "word " * 80
+    report, _ = kernel_run["sync_source"]
+    assert report["same"] is True
+
+
+def test_kernel_footer_carries_usage_when_the_provider_reports_it(
+    kernel_run: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]],
+) -> None:
+    report, messages = kernel_run["usage"]
+    assert report["text_awaited"] == "Hi there"
+    _, updated = _displays(messages)
+    assert "usage 3 in + 2 out = 5 tokens" in updated[-1]["content"]["data"]["text/markdown"]
+
+
+def test_kernel_stop_button_cancels_a_blocking_provider_call(
+    kernel_run: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]],
+) -> None:
+    report, messages = kernel_run["stop_sync_source"]
+    assert report["stopped"] is True
+    assert 5 <= report["chunks"] < report["max_tokens"] // 4
+    assert report["idle"] is True  # llama.cpp's generation has ended: the model is free
+    assert report["button_closed"] is True
+    _, updated = _displays(messages)
+    final = updated[-1]["content"]["data"]
+    assert final["text/plain"] == report["text"]  # the partial text is kept
+    assert "⏹ stopped" in final["text/markdown"]
+
+
+def test_kernel_stop_button_cancels_an_async_provider_call(
+    kernel_run: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]],
+) -> None:
+    report, _ = kernel_run["stop_async_source"]
+    assert report["stopped"] is True
+    assert report["cancelled"] == 1
+    assert report["in_flight"] == 0
+    assert 0 < len(report["text"]) < len("word " * 1000)
