@@ -25,7 +25,7 @@ from .errors import (
     TotalTimeoutError,
 )
 from .events import StreamEvent, dispatch_custom_event, tap_events
-from .llms import ChatAnthropic, ChatOllama, ChatOpenAI, Ollama, OpenAI
+from .llms import ChatAnthropic, ChatLlamaCpp, ChatOllama, ChatOpenAI, LlamaCpp, Ollama, OpenAI
 from .runnable import Pipeline, Runnable, RunnableLambda
 from .schema import (
     AIMessage,
@@ -50,6 +50,7 @@ __all__ = [
     "BadRequestError",
     "BaseMessage",
     "ChatAnthropic",
+    "ChatLlamaCpp",
     "ChatOllama",
     "ChatOpenAI",
     "FirstTokenTimeoutError",
@@ -57,6 +58,7 @@ __all__ = [
     "HumanMessage",
     "InternalServerError",
     "InvalidInputError",
+    "LlamaCpp",
     "NotFoundError",
     "Ollama",
     "OpenAI",
