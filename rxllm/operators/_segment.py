@@ -127,8 +127,11 @@ _CJK_CLOSE = (
     "\uff01\uff09\uff0c\uff0e\uff1a\uff1b\uff1f\uff3d\uff5d\uff60\uff61\uff63\uff64"
     "!,.:;?)\\]"
 )
+# Alternatives in order of frequency: a run of ordinary letters first, as most text is.
 _WORD = re.compile(
-    rf"\s*(?:[{_CJK_OPEN}]*[{_CJK}][{EXTEND}]*(?:[{_CJK_CLOSE}][{EXTEND}]*)*|[^\s{_CJK}]+)\s*"
+    rf"\s*(?:[^\s{_CJK}{_CJK_OPEN}]+"
+    rf"|[{_CJK_OPEN}]*[{_CJK}][{EXTEND}]*(?:[{_CJK_CLOSE}][{EXTEND}]*)*"
+    rf"|[{_CJK_OPEN}]+[^\s{_CJK}]*)\s*"
     r"|\s+"  # only whitespace so far
 )
 _LINE = re.compile(r"[^\n]*\n|[^\n]+")

@@ -124,6 +124,8 @@ def test_words_on_cjk_emoji_and_combining_marks() -> None:
     assert run(words(), ["你好，", "世界。Hi 👍🏽 cafe", "\u0301 ok"]) == [
         "你", "好，", "世", "界。", "Hi ", "👍🏽 ", "cafe\u0301 ", "ok",
     ]  # fmt: skip
+    # An opening bracket goes with the word it opens.
+    assert run(words(), ["ab「你", "好」「hi」 x"]) == ["ab", "「你", "好」", "「hi」 ", "x"]
     # A combining mark arriving in the next chunk stays with its ideograph.
     assert run(words(), ["字", "\u0301字"]) == ["字\u0301", "字"]
 
