@@ -168,6 +168,7 @@ class _Run:
         "inherited_metadata",
         "is_root",
         "kept",
+        "event_names",
     )
 
     def __init__(
@@ -194,11 +195,13 @@ class _Run:
         self.inherited_metadata = inherited_metadata
         self.is_root = is_root
         self.kept = listener.filter.keeps(name, run_type, tags)
+        # Named once, not once per chunk.
+        self.event_names = {kind: f"on_{run_type}_{kind}" for kind in ("start", "stream", "end")}
 
     def emit(self, kind: str, data: dict[str, Any]) -> None:
         if not self.kept:
             return
-        self.emit_event(f"on_{self.run_type}_{kind}", data)
+        self.emit_event(self.event_names[kind], data)
 
     def emit_event(self, event: str, data: Any, name: str | None = None) -> None:
         self.listener.deliver(

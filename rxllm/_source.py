@@ -120,8 +120,11 @@ class _Pump:
         observer, scope, text_of = self.observer, self.scope, self.text_of
         texts: list[str] = []
         error: Exception | None = None
-        iterator = self.make()
+        iterator: AsyncIterator[Any] | None = None
         try:
+            # Made inside the try: a provider that checks its input eagerly reports the
+            # failure as the stream's error.
+            iterator = self.make()
             async for item in iterator:
                 if text_of is not None:
                     texts.append(text_of(item))

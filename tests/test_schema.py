@@ -144,3 +144,28 @@ def test_bad_inputs_raise_invalid_input(value: object, message: str) -> None:
 def test_any_nonempty_string_is_a_prompt(text: str) -> None:
     assert coerce_prompt(text) == text
     assert coerce_messages(text)[0].content == text
+
+
+def test_unvalidated_chunks_equal_validated_ones() -> None:
+    from rxllm.schema import ToolCall, _content_chunk, _text_chunk
+
+    for fast, slow in [
+        (_text_chunk("hé"), GenerationChunk(text="hé", generation_info=None)),
+        (
+            _content_chunk("hé", "id-1"),
+            AIMessageChunk(
+                content="hé",
+                id="id-1",
+                tool_call_chunks=[],
+                usage_metadata=None,
+                response_metadata={},
+            ),
+        ),
+    ]:
+        assert fast == slow
+        assert repr(fast) == repr(slow)
+        assert fast.model_fields_set == slow.model_fields_set
+        assert fast.model_dump_json() == slow.model_dump_json()
+    first, second = _content_chunk("a", None), _content_chunk("b", None)
+    first.tool_calls.append(ToolCall(name="f"))  # mutable defaults are not shared
+    assert second.tool_calls == []

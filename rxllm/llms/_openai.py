@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from .._http._sse import aiter_sse
+from .._http._sse import SSEDecoder
 from .._http._transport import error_from_payload, request_id_of
 from ..errors import ProtocolError, StreamInterruptedError
 from ..schema import (
@@ -30,6 +30,8 @@ from ..schema import (
     ToolCallChunk,
     ToolMessage,
     Usage,
+    _content_chunk,
+    _text_chunk,
 )
 from ._http_model import HTTPLLM, HTTPChatModel
 
@@ -55,6 +57,21 @@ class CompletionTranslator:
 
     def feed(self, payload: dict[str, Any]) -> GenerationChunk | None:
         """The chunk one event stands for, or ``None`` if it carries nothing."""
+        choices = payload.get("choices")
+        if choices and not payload.get("usage"):
+            # The common event, a piece of text and nothing else, is built unvalidated.
+            choice = choices[0]
+            text = choice.get("text")
+            if (
+                type(text) is str
+                and text
+                and choice.get("finish_reason") is None
+                and choice.get("logprobs") is None
+            ):
+                return _text_chunk(text)
+        return self._feed(payload)
+
+    def _feed(self, payload: dict[str, Any]) -> GenerationChunk | None:
         info: dict[str, Any] = {}
         text = ""
         choices = payload.get("choices") or ()
@@ -85,6 +102,25 @@ class ChatTranslator:
 
     def feed(self, payload: dict[str, Any]) -> AIMessageChunk | None:
         """The chunk one event stands for, or ``None`` if it carries nothing."""
+        choices = payload.get("choices")
+        if choices and not payload.get("usage"):
+            # The common event, a content delta and nothing else, is built unvalidated.
+            choice = choices[0]
+            delta = choice.get("delta") or {}
+            content = delta.get("content")
+            msg_id = payload.get("id")
+            if (
+                type(content) is str
+                and content
+                and (msg_id is None or type(msg_id) is str)
+                and choice.get("finish_reason") is None
+                and not delta.get("tool_calls")
+                and not delta.get("refusal")
+            ):
+                return _content_chunk(content, msg_id)
+        return self._feed(payload)
+
+    def _feed(self, payload: dict[str, Any]) -> AIMessageChunk | None:
         content = ""
         tool_call_chunks: list[ToolCallChunk] = []
         metadata: dict[str, Any] = {}
@@ -129,20 +165,27 @@ async def _events(
 ) -> AsyncIterator[Any]:
     """The chunks of an OpenAI stream, up to ``[DONE]``."""
     done = False
-    async for event in aiter_sse(response.aiter_bytes()):
-        if done:
-            continue  # drained, so the connection can go back to the pool
-        if event.data == "[DONE]":
-            done = True
-            continue
-        payload = event.json()
-        if not isinstance(payload, dict):
-            raise ProtocolError("an event's data is not a JSON object", line=event.data[:500])
-        if payload.get("error") is not None or event.event == "error":
-            raise error_from_payload(payload, request_id=request_id_of(response), secrets=secrets)
-        chunk = translator.feed(payload)
-        if chunk is not None:
-            yield chunk
+    # The decoder is driven here rather than through ``aiter_sse``, to spare every chunk
+    # a generator.
+    decoder = SSEDecoder()
+    async for read in response.aiter_bytes():
+        for event in decoder.feed(read):
+            if done:
+                continue  # drained, so the connection can go back to the pool
+            if event.data == "[DONE]":
+                done = True
+                continue
+            payload = event.json()
+            if not isinstance(payload, dict):
+                raise ProtocolError("an event's data is not a JSON object", line=event.data[:500])
+            if payload.get("error") is not None or event.event == "error":
+                raise error_from_payload(
+                    payload, request_id=request_id_of(response), secrets=secrets
+                )
+            chunk = translator.feed(payload)
+            if chunk is not None:
+                yield chunk
+    decoder.flush()  # only a blank line dispatches an event: what is pending is dropped
     if not done:
         raise StreamInterruptedError("the stream ended without its terminal data: [DONE]")
 

@@ -389,3 +389,13 @@ def test_split_anywhere_gives_the_same_events(
     assert b"".join(chunks) == stream
     assert decode(stream) == expected
     assert decode(*chunks) == expected
+
+
+@pytest.mark.parametrize("data", ["[" * 300 + "]" * 300, '"\\ud800"', '{"a": 1, "a": 2}', "NaN"])
+def test_json_agrees_with_the_json_module_in_the_corners(data: str) -> None:
+    import json
+    import math
+
+    decoded = ServerSentEvent(data=data).json()
+    expected = json.loads(data)
+    assert decoded == expected or (math.isnan(decoded) and math.isnan(expected))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from reactivex import operators as ops
 
@@ -231,3 +233,35 @@ def test_chat_translator_role_only_delta_is_skipped() -> None:
     assert translator.feed({"id": "c", "choices": [{"delta": {"role": "assistant"}}]}) is None
     chunk = translator.feed({"id": "c", "choices": [{"delta": {"content": "x"}}]})
     assert chunk == AIMessageChunk(content="x", id="c")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"id": "c1", "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": None}]},
+        {"id": None, "choices": [{"delta": {"role": "assistant", "content": "hi"}}]},
+        {"id": "c1", "choices": [{"delta": {"content": "hi"}, "finish_reason": "stop"}]},
+        {"id": "c1", "choices": [{"delta": {"content": "hi", "refusal": "no"}}]},
+        {"id": "c1", "choices": [{"delta": {"content": "hi"}}], "usage": {"total_tokens": 3}},
+        {"id": "c1", "choices": [{"delta": {"content": ""}}]},
+        {"id": "c1", "choices": []},
+    ],
+)
+def test_chat_fast_path_agrees_with_the_general_one(payload: dict[str, Any]) -> None:
+    translator = ChatTranslator()
+    assert translator.feed(payload) == translator._feed(payload)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"choices": [{"text": "hi", "index": 0, "logprobs": None, "finish_reason": None}]},
+        {"choices": [{"text": "hi", "finish_reason": "length"}], "model": "m"},
+        {"choices": [{"text": "hi", "logprobs": {"tokens": ["hi"]}}]},
+        {"choices": [{"text": "hi"}], "usage": {"total_tokens": 3}},
+        {"choices": [{"text": ""}]},
+    ],
+)
+def test_completion_fast_path_agrees_with_the_general_one(payload: dict[str, Any]) -> None:
+    translator = CompletionTranslator()
+    assert translator.feed(payload) == translator._feed(payload)
