@@ -26,6 +26,7 @@ from .errors import (
 )
 from .events import StreamEvent, dispatch_custom_event, tap_events
 from .llms import ChatAnthropic, ChatLlamaCpp, ChatOllama, ChatOpenAI, LlamaCpp, Ollama, OpenAI
+from .operators import race
 from .runnable import Pipeline, Runnable, RunnableLambda
 from .schema import (
     AIMessage,
@@ -79,5 +80,6 @@ __all__ = [
     "Usage",
     "__version__",
     "dispatch_custom_event",
+    "race",
     "tap_events",
 ]
