@@ -190,7 +190,9 @@ async def iterate_in_thread(make: Callable[[], Iterator[T]]) -> AsyncGenerator[T
             yield item
     finally:
         if in_flight is not None and not in_flight.done():
-            in_flight.add_done_callback(lambda _: pool.submit(context.run, close))
+            # Closed by the worker that finishes the step: the pool may be shutting
+            # down by then (the interpreter exiting right after a ``break``).
+            in_flight.add_done_callback(lambda _: context.run(close))
         else:
             context.run(close)
 

@@ -168,3 +168,32 @@ def test_chat_input_shapes() -> None:
         chat.invoke([("wizard", "x")])
     with pytest.raises(InvalidInputError, match="empty"):
         chat.invoke([])
+
+
+def test_exiting_right_after_breaking_out_of_a_blocking_stream_is_clean(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import time\n"
+        "from rxllm import GenerationChunk\n"
+        "from rxllm.llms import BaseLLM\n"
+        "class Slow(BaseLLM):\n"
+        "    def _stream(self, prompt, stop=None, **kwargs):\n"
+        "        for word in ['a', 'b', 'c', 'd']:\n"
+        "            time.sleep(0.3)\n"
+        "            yield GenerationChunk(text=word)\n"
+        "for chunk in Slow().stream('go'):\n"
+        "    print(chunk, flush=True)\n"
+        "    break\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": ""},
+    )  # fmt: skip
+    assert result.stdout == "a\n"
+    assert result.returncode == 0
+    assert "Traceback" not in result.stderr
