@@ -18,3 +18,9 @@ __all__ = ["fast_retries", "leaks", "server"]
 def leaks() -> LeakTracker:
     """A started tracker: call ``leaks.check()`` (or ``await leaks.acheck()``) at the end."""
     return LeakTracker().start()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "load: bounded load tests (1,000 concurrent streams, a short soak)"
+    )

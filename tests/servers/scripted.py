@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Pause", "Recorded", "Reply", "ScriptedServer", "free_port"]
+__all__ = ["Pause", "Recorded", "Reply", "ScriptedServer", "Until", "free_port"]
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,25 @@ class Pause:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Until:
+    """Wait until ``condition()`` holds (checked ``every`` seconds), at most ``timeout``.
+
+    For load tests: ``Until(lambda: server.open_connections >= 1000, every=0.1)`` holds
+    every reply until all the calls are open at once.
+    """
+
+    condition: Callable[[], bool]
+    timeout: float = 30.0
+    every: float = 0.01
+
+
 @dataclass
 class Reply:
     """One scripted response."""
 
     status: int = 200
-    body: list[bytes | Pause] = field(default_factory=list)
+    body: list[bytes | Pause | Until] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "text/event-stream"
     #: Write every piece of bytes in this many TCP writes (with a flush between).
@@ -100,6 +113,10 @@ class ScriptedServer:
         self._script: deque[Reply] = deque()
         self._writers: set[asyncio.StreamWriter] = set()
         self.requests: list[Recorded] = []
+        #: Keep every request in ``requests`` (off for long soaks; ``served`` still counts).
+        self.record = True
+        #: Requests served since the server started.
+        self.served = 0
         self.opened = 0
         self.closed = 0
         #: Responses the client closed before the server had finished writing them.
@@ -126,7 +143,9 @@ class ScriptedServer:
         self._loop.close()
 
     async def _start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        # A deep backlog: a load test opens a thousand connections at once, and a refused
+        # SYN is only retried a second later.
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=4096)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _stop(self) -> None:
@@ -170,7 +189,9 @@ class ScriptedServer:
                 if request is None:
                     return
                 with self._lock:
-                    self.requests.append(request)
+                    self.served += 1
+                    if self.record:
+                        self.requests.append(request)
                     respond = self.respond
                     if self._script:
                         reply = self._script.popleft()
@@ -208,6 +229,13 @@ class ScriptedServer:
                     return False
                 if isinstance(piece, Pause):
                     await asyncio.wait([gone], timeout=piece.seconds)
+                    continue
+                if isinstance(piece, Until):
+                    deadline = self._loop.time() + piece.timeout
+                    while not piece.condition() and self._loop.time() < deadline:
+                        await asyncio.wait([gone], timeout=piece.every)
+                        if gone.done():
+                            break
                     continue
                 if reply.write_size is not None:
                     parts = _sized(piece, reply.write_size)

@@ -1,0 +1,122 @@
+"""Bad input fails with a clear typed error, before anything is sent.
+
+Every provider, every way of calling it: the server never sees a connection. Bad bytes
+from a server (not UTF-8) are in the fault matrix (``test_fault_matrix.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from rxllm.errors import InvalidInputError
+from rxllm.llms import ChatAnthropic, ChatOllama, ChatOpenAI, Ollama, OpenAI
+from rxllm.llms._http_model import HTTPModel
+from tests.servers.scripted import ScriptedServer
+
+from .harness import ALL_MODES, run
+
+PROVIDERS: dict[str, Callable[..., HTTPModel]] = {
+    "OpenAI": lambda url, **kw: OpenAI(base_url=f"{url}/v1", **kw),
+    "ChatOpenAI": lambda url, **kw: ChatOpenAI(base_url=f"{url}/v1", **kw),
+    "ChatAnthropic": lambda url, **kw: ChatAnthropic(model="m", base_url=url, **kw),
+    "Ollama": lambda url, **kw: Ollama(model="m", base_url=url, **kw),
+    "ChatOllama": lambda url, **kw: ChatOllama(model="m", base_url=url, **kw),
+}
+
+BAD_PROMPTS = {
+    "int": (42, "must be a str"),
+    "None": (None, "must be a str"),
+    "bytes": (b"hi", "got bytes"),
+    "dict without a role": ({"content": "hi"}, "needs 'role' and 'content'"),
+    "list of ints": ([1, 2], "got int"),
+    "empty str": ("", "empty"),
+    "empty list": ([], "empty"),
+    "only an empty message": ([("human", "")], "empty"),
+}
+
+
+def failure(model: HTTPModel, input: Any, mode: str) -> BaseException | None:
+    """The error a call ends with, however it surfaces in this mode."""
+    try:
+        return run(model, input, mode).error
+    except Exception as exc:
+        return exc
+
+
+@pytest.mark.parametrize("provider", list(PROVIDERS))
+@pytest.mark.parametrize("mode", ALL_MODES)
+def test_bad_prompts(server: ScriptedServer, provider: str, mode: str) -> None:
+    model = PROVIDERS[provider](server.url)
+    for name, (prompt, message) in BAD_PROMPTS.items():
+        error = failure(model, prompt, mode)
+        assert isinstance(error, InvalidInputError), (name, error)
+        assert message in str(error), name
+    assert server.opened == 0  # not even a connection
+    model.close()
+
+
+@pytest.mark.parametrize("provider", list(PROVIDERS))
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"max_concurency": 2}, "max_concurency: Extra inputs are not permitted"),
+        ({"max_concurrency": -1}, "max_concurrency: Input should be greater than 0"),
+        ({"tags": "one"}, "tags: Input should be a valid list"),
+        ({"metadata": ["x"]}, "metadata"),
+        ("fast", "config"),
+    ],
+)
+def test_bad_configs(server: ScriptedServer, provider: str, config: Any, message: str) -> None:
+    model = PROVIDERS[provider](server.url)
+    calls = [
+        lambda: list(model.stream("hi", config)),  # type: ignore[attr-defined]
+        lambda: model.invoke("hi", config),  # type: ignore[attr-defined]
+        lambda: model.batch(["hi"], config),  # type: ignore[attr-defined]
+        lambda: list(model.stream_events("hi", config)),  # type: ignore[attr-defined]
+    ]
+    for call in calls:
+        with pytest.raises(InvalidInputError, match=message):
+            call()
+    assert server.opened == 0
+    model.close()
+
+
+@pytest.mark.parametrize("provider", list(PROVIDERS))
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"max_tokens": -1}, "max_tokens"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"max_retries": -1}, "max_retries"),
+        ({"timeout": 0}, "timeout"),
+        ({"stall_timeout": -1}, "stall_timeout"),
+        ({"temprature": 0.5}, "temprature"),  # a typo fails loudly
+        ({"api_key": 5}, "api_key"),
+    ],
+)
+def test_bad_constructor_parameters(
+    server: ScriptedServer, provider: str, settings: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message) as caught:
+        PROVIDERS[provider](server.url, **settings)
+    assert isinstance(caught.value, ValueError)
+    assert server.opened == 0
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com", "example.com/v1", "file:///etc/passwd"])
+def test_base_url_must_be_http(url: str) -> None:
+    with pytest.raises(ValidationError, match="must be an http:// or https:// URL"):
+        ChatOpenAI(base_url=url)
+
+
+@pytest.mark.parametrize("stop", ["\n", [1], 5])
+def test_bad_stop_at_call_time(server: ScriptedServer, stop: object) -> None:
+    model = PROVIDERS["ChatOpenAI"](server.url)
+    with pytest.raises(InvalidInputError, match="stop must be a list of strings"):
+        model.invoke("hi", stop=stop)  # type: ignore[attr-defined]
+    assert server.opened == 0
+    model.close()
