@@ -669,14 +669,16 @@ def timeline(
             continue
         lanes, _ = _lanes(data)
         for lane in lanes:
-            name = "  " * lane.depth + lane.label
-            rows.append((f"{label}: {name}" if label else name, index, lane))
+            name = f"{label} · {lane.label}" if label else lane.label
+            rows.append(("   " * lane.depth + name, index, lane))
     height = 0.9 + 0.45 * len(rows)
     figure = _figure_class()(figsize=(width, height), layout="constrained")
     axes = figure.add_subplot()
     colors = [f"C{i % 10}" for i in range(len(groups))]
     for y, (_label, group, row) in enumerate(rows):
         color = colors[group]
+        if y and group != rows[y - 1][1]:  # between two calls
+            axes.axhline(y - 0.5, color="0.85", linewidth=0.8)
         if isinstance(row, StreamMetrics):
             _draw_metrics(axes, y, row, color)
         else:

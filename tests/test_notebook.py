@@ -83,10 +83,10 @@ def test_timeline_compares_calls_each_from_time_zero() -> None:
     fast = [_event("on_llm_start", "a", "fast", 0.0), _event("on_llm_stream", "a", "fast", 0.1)]
     slow = [_event("on_llm_start", "b", "slow", 5.0), _event("on_llm_stream", "b", "slow", 6.0)]
     axes = notebook.timeline({"fast": fast, "slow": slow}).axes[0]
-    assert [tick.get_text() for tick in axes.get_yticklabels()] == ["fast: fast", "slow: slow"]
+    assert [tick.get_text() for tick in axes.get_yticklabels()] == ["fast · fast", "slow · slow"]
     assert [[round(x, 3) for x in lane] for lane in _marbles(axes)] == [[0.1], [1.0]]
     as_list = notebook.timeline([fast, slow]).axes[0]
-    assert [t.get_text() for t in as_list.get_yticklabels()] == ["run 1: fast", "run 2: slow"]
+    assert [t.get_text() for t in as_list.get_yticklabels()] == ["run 1 · fast", "run 2 · slow"]
 
 
 def test_timeline_draws_metrics_as_waiting_and_streaming_bars() -> None:
