@@ -159,35 +159,29 @@ class _View:
 class _CellView(_View):
     """One Markdown display updated in place (by display id), and a Stop button."""
 
-    def __init__(self, live: LiveStream, with_button: bool) -> None:
+    def __init__(self, live: LiveStream) -> None:
         display = _require("IPython.display")
-        self._display = display
         self.handle = display.display(live.bundle(), raw=True, display_id=True)
         self.display_id: str = self.handle.display_id
-        self.button: Any = None
-        self._button_handle: Any = None
-        if with_button:
-            widgets = _require("ipywidgets")
-            button = widgets.Button(
-                description="Stop", icon="stop", tooltip="Cancel the call; keep the text so far"
-            )
-            button.on_click(lambda _: live.stop())
-            self.button = button
-            self._button_handle = display.display(button, display_id=True)
+        widgets = _require("ipywidgets")
+        self.button: Any = widgets.Button(
+            description="Stop", icon="stop", tooltip="Cancel the call; keep the text so far"
+        )
+        self.button.on_click(lambda _: live.stop())
+        self._button_handle = display.display(self.button, display_id=True)
 
     def show(self, live: LiveStream) -> None:
         self.handle.update(live.bundle(), raw=True)
 
     def finish(self, live: LiveStream) -> None:
         self.show(live)
-        if self._button_handle is not None:
-            # Replace the button by nothing, so a saved notebook shows no dead widget.
-            self._button_handle.update({"text/plain": ""}, raw=True)
-            self.button.close()
+        # Replace the button by nothing, so a saved notebook shows no dead widget.
+        self._button_handle.update({"text/plain": ""}, raw=True)
+        self.button.close()
 
 
 class _PrintView(_View):
-    """Outside IPython: the text printed as it grows, then the footer."""
+    """Outside a kernel (a script, a terminal): the text printed as it grows, then the footer."""
 
     def __init__(self) -> None:
         self.printed = ""
@@ -244,6 +238,7 @@ class LiveStream:
         self._pending: asyncio.TimerHandle | None = None
         self._spinner: asyncio.TimerHandle | None = None
         self._subscription: abc.DisposableBase | None = None
+        self._settling: asyncio.Task[None] | None = None
         self._scope = FlowScope()
         self._result: concurrent.futures.Future[str] = concurrent.futures.Future()
         self._result.add_done_callback(self._on_result_done)
@@ -434,7 +429,7 @@ class LiveStream:
         finally:
             # Resolve once the source tasks have finished their cleanup, so that
             # awaiting a stopped stream means its provider call is over.
-            self._loop.create_task(self._settle())
+            self._settling = self._loop.create_task(self._settle())  # kept: not collected
 
     async def _settle(self) -> None:
         await self._scope.settle()
@@ -511,7 +506,8 @@ def display_stream(
         _require("ipywidgets")
 
     def view(live: LiveStream) -> _View:
-        return _CellView(live, with_button=in_kernel) if shell is not None else _PrintView()
+        # A terminal IPython has a shell but no frontend to update a display in place.
+        return _CellView(live) if in_kernel else _PrintView()
 
     loop = _running_loop()
     if loop is not None:  # a notebook cell: stream on the kernel's loop, return at once

@@ -138,6 +138,21 @@ def test_display_stream_without_a_loop_prints_and_returns_the_final_text(
     assert "4 chunks" in out
 
 
+def test_display_stream_in_a_terminal_ipython_prints_instead_of_redisplaying(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import IPython
+
+    class TerminalShell:  # an IPython shell with no kernel behind it: no display to update
+        kernel = None
+
+    monkeypatch.setattr(IPython, "get_ipython", TerminalShell)
+    live = notebook.display_stream(FakeStreamingListLLM(responses=["one two"]), "hi")
+    assert live.display_id is None
+    assert live.button is None
+    assert capsys.readouterr().out.startswith("one two\n-- first token")
+
+
 def test_display_stream_shows_an_error_under_the_partial_text(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
