@@ -560,8 +560,8 @@ def _event_type(event: Mapping[str, Any]) -> tuple[str, str]:
     return run_type, kind
 
 
-def _lanes(events: Sequence[Mapping[str, Any]]) -> tuple[list[_Lane], float]:
-    """The runs of one call, in the order they started, and the time the call began."""
+def _lanes(events: Sequence[Mapping[str, Any]]) -> list[_Lane]:
+    """The runs of one call in tree order (each run followed by its children), times from 0."""
     stamped = [event for event in events if "time" in event]
     if len(stamped) != len(events):
         raise InvalidInputError(
@@ -572,21 +572,20 @@ def _lanes(events: Sequence[Mapping[str, Any]]) -> tuple[list[_Lane], float]:
         raise InvalidInputError("timeline got no events")
     origin = min(float(event["time"]) for event in stamped)
     lanes: dict[str, _Lane] = {}
-    depths: dict[str, int] = {}
+    parent_of: dict[str, str | None] = {}
     for event in stamped:
         run_id = str(event.get("run_id"))
         run_type, kind = _event_type(event)
         at = float(event["time"]) - origin
         lane = lanes.get(run_id)
         if lane is None:
-            parents = list(event.get("parent_ids") or [])
-            depth = len(parents)
-            depths[run_id] = depth
+            parents = [str(p) for p in event.get("parent_ids") or []]  # root first
+            parent_of[run_id] = parents[-1] if parents else None
             tags = [t for t in event.get("tags", ()) if str(t).startswith("seq:step:")]
             label = str(event.get("name", "?"))
             if tags:
                 label += f" ({str(tags[0]).removeprefix('seq:')})"
-            lane = lanes[run_id] = _Lane(label, run_type if kind != "custom" else "chain", depth)
+            lane = lanes[run_id] = _Lane(label, run_type, len(parents))
             lane.start = at
         if kind == "start":
             lane.start = at
@@ -596,7 +595,18 @@ def _lanes(events: Sequence[Mapping[str, Any]]) -> tuple[list[_Lane], float]:
             lane.end = at
         elif kind == "custom":
             lane.custom.append((at, str(event.get("name", ""))))
-    return list(lanes.values()), origin
+    children: dict[str | None, list[str]] = {}
+    for run_id, parent in parent_of.items():  # in the order the runs were first seen
+        children.setdefault(parent if parent in lanes else None, []).append(run_id)
+    ordered: list[_Lane] = []
+
+    def visit(run_id: str | None) -> None:
+        for child in children.get(run_id, []):
+            ordered.append(lanes[child])
+            visit(child)
+
+    visit(None)
+    return ordered
 
 
 def _groups(
@@ -632,6 +642,7 @@ def timeline(
     """A marble diagram of one or more calls: time on x, one lane per run.
 
     Each run a call made (the model, each operator stage, the pipeline) gets a lane,
+    under the run that started it (``└``),
     drawn from its start to its end (``|``), with one marble per chunk at the time it
     was emitted, so gaps show as gaps; a model's time to first token is marked with a
     bracket and its value. Custom events are drawn as diamonds on their run's lane.
@@ -663,10 +674,10 @@ def timeline(
         if isinstance(data, StreamMetrics):
             rows.append((label or "stream", index, data))
             continue
-        lanes, _ = _lanes(data)
-        for lane in lanes:
-            name = f"{label} · {lane.label}" if label else lane.label
-            rows.append(("   " * lane.depth + name, index, lane))
+        for lane in _lanes(data):
+            # Labels are right-aligned, so depth shows as marks before the name.
+            name = "· " * (lane.depth - 1) + "└ " + lane.label if lane.depth else lane.label
+            rows.append((f"{label} · {name}" if label else name, index, lane))
     height = 0.9 + 0.45 * len(rows)
     figure = _figure_class()(figsize=(width, height), layout="constrained")
     axes = figure.add_subplot()
