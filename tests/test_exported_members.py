@@ -8,7 +8,7 @@ from typing import TypeVar
 import pytest
 
 PUBLIC = ["rxllm", "rxllm.schema", "rxllm.errors", "rxllm.config", "rxllm.runnable",
-          "rxllm.llms", "rxllm.testing", "rxllm.events", "rxllm.operators"]  # fmt: skip
+          "rxllm.llms", "rxllm.testing", "rxllm.events", "rxllm.operators", "rxllm.notebook"]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", PUBLIC)
