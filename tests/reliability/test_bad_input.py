@@ -6,6 +6,9 @@ from a server (not UTF-8) are in the fault matrix (``test_fault_matrix.py``).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -120,3 +123,18 @@ def test_bad_stop_at_call_time(server: ScriptedServer, stop: object) -> None:
         model.invoke("hi", stop=stop)  # type: ignore[attr-defined]
     assert server.opened == 0
     model.close()
+
+
+@pytest.mark.parametrize("spec", ["nope:x", "openai", "ollama:"])
+def test_an_unknown_model_spec_in_the_cli_is_a_usage_error(spec: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "rxllm", "stream", "x", "--model", spec],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": ""},
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert "model" in done.stderr
+    assert done.stdout == ""
