@@ -97,7 +97,12 @@ class _Meter:
 
     def add(self, item: Any) -> None:
         now = self.clock.now
-        size = len(text_of(item))
+        # Items without text (parsed objects from partial_json) count as chunks, with no
+        # characters: metrics measure any stream, not only text.
+        try:
+            size = len(text_of(item))
+        except TypeError:
+            size = 0
         if self.last is None:
             self.first = now
             self.first_characters = size

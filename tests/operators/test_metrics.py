@@ -99,3 +99,13 @@ async def test_metrics_through_chat_astream() -> None:
     assert len(out) == 2
     assert meter.current is not None
     assert (meter.current.chunks, meter.current.characters) == (2, 6)
+
+
+def test_items_without_text_are_counted_as_chunks() -> None:
+    import reactivex
+
+    seen: list[StreamMetrics] = []
+    meter = metrics(on_complete=seen.append)
+    reactivex.of({"a": 1}, {"a": 2}).pipe(meter).subscribe()
+    assert seen[0].chunks == 2
+    assert seen[0].characters == 0
