@@ -31,6 +31,13 @@ __all__ = ["from_async_iterable", "from_callables", "iterate_in_thread"]
 
 T = TypeVar("T")
 
+#: The pump gives the loop a turn after the first item, then after every this many. A
+#: fast server packs hundreds of tokens into one network read; without the turns they
+#: would all be decoded before a consumer on the same loop saw the first, and would pile
+#: up in its buffer for long enough to be promoted by the cyclic garbage collector, whose
+#: full collections then cost more per chunk than the turns of the loop do.
+ITEMS_PER_TURN = 64
+
 
 def from_async_iterable(
     make: Callable[[], AsyncIterator[T]],
@@ -125,12 +132,16 @@ class _Pump:
             # Made inside the try: a provider that checks its input eagerly reports the
             # failure as the stream's error.
             iterator = self.make()
+            count = 0
             async for item in iterator:
                 if text_of is not None:
                     texts.append(text_of(item))
                 observer.on_next(item)
                 if self.disposed:  # by the observer, or from another thread
                     return
+                count += 1
+                if count % ITEMS_PER_TURN == 1:  # the first item, the 65th, the 129th...
+                    await asyncio.sleep(0)
                 if scope is not None and scope.full():
                     await scope.room()
         except asyncio.CancelledError:
