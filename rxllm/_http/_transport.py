@@ -60,6 +60,7 @@ from ..errors import (
     InternalServerError,
     NotFoundError,
     PermissionDeniedError,
+    ProtocolError,
     RateLimitError,
     RxLLMError,
     StallTimeoutError,
@@ -145,6 +146,36 @@ def _redact(text: str, secrets: tuple[str, ...]) -> str:
         if secret:
             text = text.replace(secret, "[REDACTED]")
     return text
+
+
+def _scrub(error: RxLLMError, secrets: tuple[str, ...]) -> None:
+    """Redact secrets a server echoed into an error's text (a malformed line quoting the
+    request, say): message, args and the offending ``line`` all reach logs and tracebacks."""
+    if not secrets:
+        return
+    error.message = _redact(error.message, secrets)
+    error.args = tuple(_redact(a, secrets) if isinstance(a, str) else a for a in error.args)
+    if isinstance(error, ProtocolError) and error.line is not None:
+        error.line = _redact(error.line, secrets)
+
+
+class _QueryRedactingFilter(logging.Filter):
+    """httpx logs every request's full URL at INFO; a query string may carry a key."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+            isinstance(arg, httpx.URL) and arg.query for arg in record.args
+        ):
+            record.args = tuple(
+                arg.copy_with(query=b"[REDACTED]")
+                if isinstance(arg, httpx.URL) and arg.query
+                else arg
+                for arg in record.args
+            )
+        return True
+
+
+logging.getLogger("httpx").addFilter(_QueryRedactingFilter())
 
 
 def _redact_body(body: object, secrets: tuple[str, ...]) -> object:
@@ -400,6 +431,7 @@ async def _attempts(
                     yield item
                 return
             except RxLLMError as exc:
+                _scrub(exc, policy.secrets)
                 failure, cause = exc, exc
             except httpx.TimeoutException as exc:
                 failure = APITimeoutError(f"{type(exc).__name__} while reading the response")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from types import TracebackType
 from typing import Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
@@ -127,6 +127,24 @@ class HTTPModel(BaseModel):
                 f"{type(self).__name__} needs an API key for {host}: pass api_key=...{where}"
             )
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # A query string in base_url may carry a key (``?key=...``): not in reprs.
+        for name, value in super().__repr_args__():
+            if name == "base_url" and isinstance(value, str) and "?" in value:
+                value = value.split("?", 1)[0] + "?[REDACTED]"
+            yield name, value
+
+    def _check_overrides(self, kwargs: dict[str, Any]) -> None:
+        """Per-call values of constructor fields (``max_tokens=...``) obey the same rules."""
+        for name, value in kwargs.items():
+            if name in type(self).model_fields:
+                try:
+                    self.__pydantic_validator__.validate_assignment(
+                        self.model_copy(), name, value
+                    )
+                except ValueError as exc:
+                    raise InvalidInputError(f"invalid {name}={value!r}: {exc}") from None
+
     def _secrets(self) -> tuple[str, ...]:
         return (self.api_key.get_secret_value(),) if self.api_key is not None else ()
 
@@ -221,7 +239,8 @@ class HTTPModel(BaseModel):
         every generator a chunk passes through costs about a microsecond.
         """
         client = self._client()
-        url = f"{self.base_url}{self._path}"
+        base = httpx.URL(self.base_url or "")
+        url = base.copy_with(path=base.path.rstrip("/") + self._path)
         payload = self._payload(prompt, self._stop_for(stop), kwargs)
 
         def build() -> httpx.Request:
@@ -239,6 +258,7 @@ class HTTPLLM(HTTPModel, BaseLLM):
         self, prepared: str, stop: list[str] | None, kwargs: dict[str, Any]
     ) -> Observable[GenerationChunk]:
         self._check_ready()
+        self._check_overrides(kwargs)
         return super()._observe_prepared(prepared, stop, kwargs)
 
     def _astream(
@@ -256,6 +276,7 @@ class HTTPChatModel(HTTPModel, BaseChatModel):
         self, prepared: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> Observable[AIMessageChunk]:
         self._check_ready()
+        self._check_overrides(kwargs)
         return super()._observe_prepared(prepared, stop, kwargs)
 
     def _astream(

@@ -14,6 +14,7 @@ model take turns. Closing a generation's iterator releases the lock at once.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import importlib.util
 import json
@@ -112,6 +113,9 @@ def _load(path: str, n_ctx: int, n_threads: int | None, llama_kwargs: dict[str, 
             options.update(llama_kwargs)
             loaded = _Loaded(llama_cpp.Llama(model_path=path, **options), threading.Lock())
             _loaded[key] = loaded
+            # Freed while the interpreter still works: llama.cpp's own finalizer, left to
+            # run at teardown, calls functions already gone and prints a TypeError.
+            atexit.register(loaded.llama.close)
     return loaded
 
 

@@ -254,3 +254,22 @@ def test_wait_idle_waits_for_a_running_generation() -> None:
     next(stream)
     stream.close()
     wait_until(lambda: llm.wait_idle(timeout=0))
+
+
+def test_a_script_using_the_model_exits_cleanly(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent.parent
+    script = tmp_path / "script.py"
+    script.write_text(
+        "from rxllm.llms import LlamaCpp\n"
+        "print(LlamaCpp(max_tokens=3, temperature=0, seed=1).invoke('Hi') != '')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+        env={"PYTHONPATH": str(root), "PATH": ""},
+    )  # fmt: skip
+    assert result.stdout == "True\n"
+    assert result.stderr == ""
