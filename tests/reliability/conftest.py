@@ -20,7 +20,3 @@ def leaks() -> LeakTracker:
     return LeakTracker().start()
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "load: bounded load tests (1,000 concurrent streams, a short soak)"
-    )
