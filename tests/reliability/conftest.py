@@ -18,5 +18,3 @@ __all__ = ["fast_retries", "leaks", "server"]
 def leaks() -> LeakTracker:
     """A started tracker: call ``leaks.check()`` (or ``await leaks.acheck()``) at the end."""
     return LeakTracker().start()
-
-
