@@ -116,3 +116,24 @@ async def test_structured_operators_through_stream_and_astream(name: str) -> Non
     astreamed = [item async for item in llm.pipe(_sample(name)).astream("hi")]
     assert streamed == astreamed
     assert streamed[-1] == ([{"a": 1}, {"b": [2, 3]}] if name == "partial_json" else {"b": [2, 3]})
+
+
+@pytest.mark.parametrize("name", [*PRESERVING, "partial_json", "json_items"])
+async def test_every_operator_through_astream_events(name: str) -> None:
+    """The operator is a step of the pipeline's run tree; its output is the chain's."""
+    reply = '[{"a": 1}, {"b": [2, 3]}]' if name in ("partial_json", "json_items") else REPLY
+    piped = FakeStreamingListLLM(responses=[reply], chunking="char").pipe(_sample(name))
+    events = [event async for event in piped.astream_events("hi")]
+    root = events[0]["run_id"]
+    step = [e for e in events if e["name"] == name and e["event"] == "on_chain_start"]
+    assert len(step) == 1
+    assert step[0]["tags"] == ["seq:step:2"]
+    assert step[0]["parent_ids"] == [root]
+    outputs = [e["data"]["chunk"] for e in events if e["event"] == "on_chain_stream"
+               and e["name"] == name]  # fmt: skip
+    chain = [e["data"]["chunk"] for e in events if e["event"] == "on_chain_stream"
+             and e["run_id"] == root]  # fmt: skip
+    assert outputs
+    assert outputs == chain
+    assert events[-1]["event"] == "on_chain_end"
+    assert events[-1]["data"]["output"] == await piped.ainvoke("hi")
