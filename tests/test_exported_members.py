@@ -7,8 +7,18 @@ from typing import TypeVar
 
 import pytest
 
-PUBLIC = ["rxllm", "rxllm.schema", "rxllm.errors", "rxllm.config", "rxllm.runnable",
-          "rxllm.llms", "rxllm.testing", "rxllm.events", "rxllm.operators", "rxllm.notebook"]  # fmt: skip
+PUBLIC = [
+    "rxllm",
+    "rxllm.schema",
+    "rxllm.errors",
+    "rxllm.config",
+    "rxllm.runnable",
+    "rxllm.llms",
+    "rxllm.testing",
+    "rxllm.events",
+    "rxllm.operators",
+    "rxllm.notebook",
+]
 
 
 @pytest.mark.parametrize("name", PUBLIC)
