@@ -265,9 +265,10 @@ class LlamaCpp(_LlamaCppBase, BaseLLM):
     usually better.
 
     Examples:
-        >>> llm = LlamaCpp(temperature=0, seed=1, max_tokens=8)  # doctest: +SKIP
-        >>> for chunk in llm.stream("The sky is"):  # doctest: +SKIP
-        ...     print(chunk, end="|", flush=True)
+        >>> llm = LlamaCpp(temperature=0, seed=1, max_tokens=8)
+        >>> chunks = list(llm.stream("The sky is"))  # one token a chunk
+        >>> len(chunks) > 1 and "".join(chunks) == llm.invoke("The sky is")
+        True
     """
 
     _ls_model_type = "llm"
@@ -291,9 +292,11 @@ class ChatLlamaCpp(_LlamaCppBase, BaseChatModel):
     With no ``model_path`` it is the embedded SmolLM2-135M-Instruct.
 
     Examples:
-        >>> chat = ChatLlamaCpp(temperature=0, seed=1, max_tokens=32)  # doctest: +SKIP
-        >>> for chunk in chat.stream("Write me a 1 verse song about sparkling water."):
-        ...     print(chunk.content, end="|", flush=True)  # doctest: +SKIP
+        >>> chat = ChatLlamaCpp(temperature=0, seed=1, max_tokens=16)
+        >>> song = "Write me a 1 verse song about sparkling water."
+        >>> chunks = list(chat.stream(song))
+        >>> "".join(c.content for c in chunks) == chat.invoke(song).content != ""
+        True
     """
 
     _ls_model_type = "chat"
