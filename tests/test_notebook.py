@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -16,13 +15,10 @@ from typing import Any
 import pytest
 from reactivex import operators as ops
 
-from rxllm import RunnableLambda
+from rxllm import RunnableLambda, notebook
 from rxllm.errors import InvalidInputError
 from rxllm.llms import FakeStreamingListLLM
 from rxllm.operators import StreamMetrics, words
-
-notebook = pytest.importorskip("rxllm.notebook")
-pytest.importorskip("matplotlib")
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -267,11 +263,8 @@ report(live, cancelled=slow.calls.cancelled, in_flight=slow.calls.in_flight)
 @pytest.fixture(scope="module")
 def kernel_run() -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
     """Run ``KERNEL_CELLS`` in one kernel: each cell's report and its iopub messages."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
-    if importlib.util.find_spec("llama_cpp") is None:  # not imported: it leaks /dev/null
-        pytest.skip("needs llama-cpp-python")
+    import nbclient
+    import nbformat
 
     messages: dict[int, list[dict[str, Any]]] = {}
 

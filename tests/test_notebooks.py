@@ -14,15 +14,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import nbformat
 import pytest
-
-nbformat = pytest.importorskip("nbformat")
-pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
-pytest.importorskip("matplotlib")
-pytest.importorskip("ipywidgets")
-if importlib.util.find_spec("llama_cpp") is None:  # looked up: importing leaks /dev/null
-    pytest.skip("the notebooks need llama-cpp-python", allow_module_level=True)
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 EXPECTED = [
