@@ -91,7 +91,9 @@ def response(chat: bool, chunks: int, usage: bool) -> bytes:
     return head + b"%x\r\n" % len(payload) + payload + b"\r\n0\r\n\r\n"
 
 
-NOT_FOUND = b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+NOT_FOUND = (
+    b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+)
 
 
 class OpenAIStreams(asyncio.Protocol):

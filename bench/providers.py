@@ -207,15 +207,20 @@ def raw_sync(client: httpx.Client, url: str, endpoint: Endpoint, parse: bool = T
                     pass
                 return n, 0.0
             lines = DataLines()
+            done = False
             for read in response.iter_bytes():
+                if done:
+                    continue  # read to the end, so the connection goes back to the pool
                 for data in lines.feed(read):
                     if data == b"[DONE]":
-                        return count, first
-                    if text_of(json.loads(data)):
+                        done = True
+                    elif text_of(json.loads(data)):
                         if not count:
                             first = time.perf_counter() - start
                         count += 1
-        raise RuntimeError("no [DONE]")
+        if not done:
+            raise RuntimeError("no [DONE]")
+        return count, first
 
     return run
 
@@ -230,15 +235,20 @@ def raw_async(client: httpx.AsyncClient, url: str, endpoint: Endpoint) -> Any:
         async with client.stream("POST", path, json=payload_of(endpoint, n)) as response:
             response.raise_for_status()
             lines = DataLines()
+            done = False
             async for read in response.aiter_bytes():
+                if done:
+                    continue  # read to the end, so the connection goes back to the pool
                 for data in lines.feed(read):
                     if data == b"[DONE]":
-                        return count, first
-                    if text_of(json.loads(data)):
+                        done = True
+                    elif text_of(json.loads(data)):
                         if not count:
                             first = time.perf_counter() - start
                         count += 1
-        raise RuntimeError("no [DONE]")
+        if not done:
+            raise RuntimeError("no [DONE]")
+        return count, first
 
     return run
 
@@ -344,7 +354,11 @@ def per_size(make: Callable[[int], Any]) -> Callable[[int], Any]:
 
 
 def lc_llm_stream(url: str) -> Callable[[int], Result]:
-    llm = per_size(lambda n: langchain_openai.OpenAI(model=MODEL, base_url=url, api_key=KEY, max_tokens=n, max_retries=0))  # fmt: skip
+    llm = per_size(
+        lambda n: langchain_openai.OpenAI(
+            model=MODEL, base_url=url, api_key=KEY, max_tokens=n, max_retries=0
+        )
+    )
 
     def run(n: int) -> Result:
         start = time.perf_counter()
@@ -354,7 +368,11 @@ def lc_llm_stream(url: str) -> Callable[[int], Result]:
 
 
 def lc_chat(url: str) -> Callable[[int], Any]:
-    return per_size(lambda n: langchain_openai.ChatOpenAI(model=MODEL, base_url=url, api_key=KEY, max_tokens=n, max_retries=0))  # fmt: skip
+    return per_size(
+        lambda n: langchain_openai.ChatOpenAI(
+            model=MODEL, base_url=url, api_key=KEY, max_tokens=n, max_retries=0
+        )
+    )
 
 
 def lc_chat_stream(url: str) -> Callable[[int], Result]:
@@ -424,11 +442,15 @@ def litellm_achat(url: str) -> Callable[[int], Awaitable[Result]]:
 
 
 def rx_llm(url: str) -> Callable[[int], Any]:
-    return per_size(lambda n: rxllm.llms.OpenAI(model=MODEL, base_url=url, api_key=KEY, max_tokens=n))  # fmt: skip
+    return per_size(
+        lambda n: rxllm.llms.OpenAI(model=MODEL, base_url=url, api_key=KEY, max_tokens=n)
+    )
 
 
 def rx_chat(url: str) -> Callable[[int], Any]:
-    return per_size(lambda n: rxllm.llms.ChatOpenAI(model=MODEL, base_url=url, api_key=KEY, max_tokens=n))  # fmt: skip
+    return per_size(
+        lambda n: rxllm.llms.ChatOpenAI(model=MODEL, base_url=url, api_key=KEY, max_tokens=n)
+    )
 
 
 def rx_llm_stream(url: str) -> Callable[[int], Result]:
@@ -538,11 +560,41 @@ def rx_chat_observe(url: str) -> Callable[[int], Result]:
 
 def clients() -> list[Client]:
     found = [
-        Client("raw httpx (reference)", "sync", "completions", lambda u: raw_sync(httpx.Client(), u, "completions"), reference=True),  # fmt: skip
-        Client("raw httpx (reference)", "sync", "chat", lambda u: raw_sync(httpx.Client(), u, "chat"), reference=True),  # fmt: skip
-        Client("raw httpx (reference)", "async", "completions", lambda u: raw_async(httpx.AsyncClient(), u, "completions"), reference=True),  # fmt: skip
-        Client("raw httpx (reference)", "async", "chat", lambda u: raw_async(httpx.AsyncClient(), u, "chat"), reference=True),  # fmt: skip
-        Client("httpx, bytes only (server check)", "sync", "chat", lambda u: raw_sync(httpx.Client(), u, "chat", parse=False), note="no parsing: the server's and HTTP's share"),  # fmt: skip
+        Client(
+            "raw httpx (reference)",
+            "sync",
+            "completions",
+            lambda u: raw_sync(httpx.Client(), u, "completions"),
+            reference=True,
+        ),
+        Client(
+            "raw httpx (reference)",
+            "sync",
+            "chat",
+            lambda u: raw_sync(httpx.Client(), u, "chat"),
+            reference=True,
+        ),
+        Client(
+            "raw httpx (reference)",
+            "async",
+            "completions",
+            lambda u: raw_async(httpx.AsyncClient(), u, "completions"),
+            reference=True,
+        ),
+        Client(
+            "raw httpx (reference)",
+            "async",
+            "chat",
+            lambda u: raw_async(httpx.AsyncClient(), u, "chat"),
+            reference=True,
+        ),
+        Client(
+            "httpx, bytes only (server check)",
+            "sync",
+            "chat",
+            lambda u: raw_sync(httpx.Client(), u, "chat", parse=False),
+            note="no parsing: the server's and HTTP's share",
+        ),
         Client("httpx-sse `iter_sse`", "sync", "chat", httpx_sse_sync),
         Client("httpx-sse `aiter_sse`", "async", "chat", httpx_sse_async),
         Client("openai `completions.create`", "sync", "completions", openai_completions),
@@ -551,7 +603,7 @@ def clients() -> list[Client]:
         Client("langchain-openai `OpenAI.stream`", "sync", "completions", lc_llm_stream),
         Client("langchain-openai `ChatOpenAI.stream`", "sync", "chat", lc_chat_stream),
         Client("langchain-openai `ChatOpenAI.astream`", "async", "chat", lc_chat_astream),
-        Client("langchain-openai `ChatOpenAI.astream_events` v2", "async", "chat", lc_chat_events),  # fmt: skip
+        Client("langchain-openai `ChatOpenAI.astream_events` v2", "async", "chat", lc_chat_events),
     ]
     if litellm is not None:
         found += [
@@ -566,8 +618,14 @@ def clients() -> list[Client]:
         Client("rxllm `ChatOpenAI.astream`", "async", "chat", rx_chat_astream),
         Client("rxllm `ChatOpenAI.astream_events` v2", "async", "chat", rx_chat_events),
         Client("rxllm `ChatOpenAI.stream_events` v2", "sync", "chat", rx_chat_sync_events),
-        Client("rxllm `ChatOpenAI.pipe(map, filter, map).stream`", "sync", "chat", rx_chat_pipe),  # fmt: skip
-        Client("rxllm `ChatOpenAI.observe().subscribe`", "sync", "chat", rx_chat_observe, note="no bridge"),  # fmt: skip
+        Client("rxllm `ChatOpenAI.pipe(map, filter, map).stream`", "sync", "chat", rx_chat_pipe),
+        Client(
+            "rxllm `ChatOpenAI.observe().subscribe`",
+            "sync",
+            "chat",
+            rx_chat_observe,
+            note="no bridge",
+        ),
     ]
     return found
 
@@ -656,7 +714,10 @@ def measure(found: list[Candidate], rounds: int, timeout: float) -> None:
 def reference_of(candidate: Candidate, found: list[Candidate]) -> Candidate:
     for other in found:
         c = other.client
-        if c.reference and (c.kind, c.endpoint) == (candidate.client.kind, candidate.client.endpoint):  # fmt: skip
+        if c.reference and (c.kind, c.endpoint) == (
+            candidate.client.kind,
+            candidate.client.endpoint,
+        ):
             return other
     raise LookupError(candidate.client.name)
 
@@ -709,7 +770,9 @@ def main(argv: list[str] | None = None) -> None:
         Workload("2,000", 2_000, 2, False, False),
         Workload("200 × 200", 200, 200, True, False),
     ]
-    chosen = [c for c in clients() if c.reference or not args.only or any(o in c.name for o in args.only)]  # fmt: skip
+    chosen = [
+        c for c in clients() if c.reference or not args.only or any(o in c.name for o in args.only)
+    ]
     big = workloads[2]
 
     warnings.simplefilter("ignore")  # the peers' deprecation warnings
@@ -728,7 +791,9 @@ def main(argv: list[str] | None = None) -> None:
         print("peak memory:", file=sys.stderr, flush=True)
         for c in chosen:
             one = Workload("1 stream", big.tokens, 1, False, False)
-            memory[c.name + c.kind + c.endpoint] = peak_memory(timed(c, runs[id(c)], one, runner.run))  # fmt: skip
+            memory[c.name + c.kind + c.endpoint] = peak_memory(
+                timed(c, runs[id(c)], one, runner.run)
+            )
 
     text = report(chosen, workloads, found, memory, args)
     print(text)
@@ -750,7 +815,14 @@ def report(
     big = "2,000"
     header = ["client", "kind", "endpoint"]
     header += [f"{w.label} ×" for w in workloads]
-    header += ["µs/call (1 chunk)", "µs/chunk (2,000)", "chunks/s (2,000)", "first chunk ms (2,000)", "peak MiB (2,000)", "note"]  # fmt: skip
+    header += [
+        "µs/call (1 chunk)",
+        "µs/chunk (2,000)",
+        "chunks/s (2,000)",
+        "first chunk ms (2,000)",
+        "peak MiB (2,000)",
+        "note",
+    ]
     body = []
     for client in chosen:
         row = [client.name, client.kind, client.endpoint]
@@ -781,7 +853,8 @@ def report(
             continue
         reference = reference_of(bare, found[w.label])
         added = statistics.median(
-            (p - b) / r for p, b, r in zip(piped.seconds, bare.seconds, reference.seconds, strict=True)  # fmt: skip
+            (p - b) / r
+            for p, b, r in zip(piped.seconds, bare.seconds, reference.seconds, strict=True)
         )
         notes.append(f"{w.label}: {added:+.2f}×")
     command = " ".join(["python", "bench/providers.py", *sys.argv[1:]])
