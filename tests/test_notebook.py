@@ -278,10 +278,13 @@ def kernel_run() -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
     RecordingClient(notebook_node, timeout=120, kernel_name="python3").execute()
     results = {}
     for index, name in enumerate(KERNEL_CELLS):
-        printed = [
+        # A display update can land between a print's text and its newline, so one
+        # print may arrive as two stdout outputs: read the lines, not the outputs.
+        printed = "".join(
             o["text"] for o in notebook_node.cells[index].outputs if o.get("name") == "stdout"
-        ]
-        report = json.loads(printed[-1]) if printed else {}
+        )
+        lines = [line for line in printed.splitlines() if line.strip()]
+        report = json.loads(lines[-1]) if lines else {}
         results[name] = (report, messages.get(index, []))
     return results
 
