@@ -18,6 +18,7 @@ Every error is an ``RxLLMError``; the tree below is the whole of it::
     │       └── TotalTimeoutError        the whole call took too long
     ├── StreamInterruptedError   the stream broke off, or ended without its terminal marker
     └── ProtocolError            the server sent malformed SSE/JSON (``.line`` has it)
+        └── EventTooLargeError       one event is larger than ``max_event_bytes``
 
 Any error raised after the first chunk carries ``.partial``: the text received so far,
 so a failed stream never loses what it already had.
@@ -33,6 +34,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "EventTooLargeError",
     "FirstTokenTimeoutError",
     "InternalServerError",
     "InvalidInputError",
@@ -151,6 +153,29 @@ class ProtocolError(RxLLMError):
     ) -> None:
         super().__init__(message, partial=partial)
         self.line = line
+
+
+class EventTooLargeError(ProtocolError):
+    """One event (an SSE event's data, an NDJSON line) passed the size limit.
+
+    The stream is abandoned instead of buffered without bound; raise the model's
+    ``max_event_bytes`` if the server's events really are that large.
+
+    Args:
+        limit: the limit that was passed, in bytes.
+        line: the start of the oversized event.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: int,
+        line: str | None = None,
+        partial: str | None = None,
+    ) -> None:
+        super().__init__(message, line=line, partial=partial)
+        self.limit = limit
 
 
 def attach_partial(exc: BaseException, partial: str) -> None:

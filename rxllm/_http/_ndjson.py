@@ -8,7 +8,9 @@ skipped.
 
 The decoder is linear in the input: a read only scans its own bytes, and the pieces
 of an incomplete line are joined once, when the line completes, so a 10 MiB line
-arriving in 4 KiB reads costs no more than one arriving whole.
+arriving in 4 KiB reads costs no more than one arriving whole. Its memory is bounded
+too: a line longer than ``max_event_bytes`` fails with ``EventTooLargeError`` as soon as
+the limit is passed, not once the line ends.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import json
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any
 
-from ..errors import ProtocolError
+from .._constants import MAX_EVENT_BYTES
+from ..errors import EventTooLargeError, ProtocolError
 
 __all__ = ["NDJSONDecoder", "aiter_ndjson", "iter_ndjson"]
 
@@ -35,6 +38,9 @@ class NDJSONDecoder:
     stream. After a ``ProtocolError`` the decoder's state is unspecified: the stream
     is broken and should be abandoned.
 
+    Args:
+        max_event_bytes: the longest line accepted, in bytes.
+
     Example:
         >>> decoder = NDJSONDecoder()
         >>> decoder.feed(b'{"done": fal')
@@ -43,10 +49,12 @@ class NDJSONDecoder:
         [{'done': False}]
     """
 
-    __slots__ = ("_partial",)
+    __slots__ = ("_max", "_partial", "_partial_size")
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+        self._max = max_event_bytes
         self._partial: list[bytes] = []  # pieces of the incomplete last line
+        self._partial_size = 0  # their total length
 
     def feed(self, chunk: bytes) -> list[Any]:
         """Decode one read of the stream.
@@ -59,11 +67,15 @@ class NDJSONDecoder:
 
         Raises:
             ProtocolError: a complete line is not valid UTF-8 or not valid JSON.
+            EventTooLargeError: a line passed ``max_event_bytes``.
         """
         end = chunk.rfind(b"\n")
         if end < 0:
             if chunk:
                 self._partial.append(chunk)
+                self._partial_size += len(chunk)
+                if self._partial_size > self._max:
+                    raise _too_large(self._max, self._partial[0])
             return []
         if self._partial:
             self._partial.append(chunk[:end])
@@ -72,6 +84,11 @@ class NDJSONDecoder:
             block = chunk[:end]
         rest = chunk[end + 1 :]
         self._partial = [rest] if rest else []
+        self._partial_size = len(rest)
+        if len(block) > self._max:  # one of these lines may be too long
+            longest = max(block.split(b"\n"), key=len)
+            if len(longest.removesuffix(b"\r")) > self._max:
+                raise _too_large(self._max, longest)
         # One decode for all the complete lines of the read: LF never occurs inside
         # a UTF-8 multi-byte sequence, so this is the same as decoding line by line.
         return _values(_decode(block).split("\n"))
@@ -88,6 +105,7 @@ class NDJSONDecoder:
             ProtocolError: the last line is not valid UTF-8 or not valid JSON.
         """
         pieces, self._partial = self._partial, []
+        self._partial_size = 0
         return _values([_decode(b"".join(pieces))]) if pieces else []
 
 
@@ -124,39 +142,51 @@ def _decode(block: bytes) -> str:
         ) from None
 
 
-def iter_ndjson(chunks: Iterable[bytes]) -> Iterator[Any]:
+def _too_large(limit: int, start: bytes) -> EventTooLargeError:
+    return EventTooLargeError(
+        f"an NDJSON line of more than {limit:,} bytes (max_event_bytes): abandoned",
+        limit=limit,
+        line=start[:_MAX_QUOTE].decode("utf-8", "replace"),
+    )
+
+
+def iter_ndjson(chunks: Iterable[bytes], max_event_bytes: int = MAX_EVENT_BYTES) -> Iterator[Any]:
     """Decode a whole NDJSON stream given as an iterable of reads.
 
     Args:
         chunks: the bytes of the stream, cut anywhere.
+        max_event_bytes: the longest line accepted, in bytes.
 
     Yields:
         The value of each non-blank line, as soon as the line is complete.
 
     Raises:
-        ProtocolError: a line is not valid UTF-8 or not valid JSON.
+        ProtocolError: a line is not valid UTF-8 or not valid JSON, or too long.
     """
-    decoder = NDJSONDecoder()
+    decoder = NDJSONDecoder(max_event_bytes)
     for chunk in chunks:
         yield from decoder.feed(chunk)
     yield from decoder.flush()
 
 
-async def aiter_ndjson(chunks: AsyncIterable[bytes]) -> AsyncIterator[Any]:
+async def aiter_ndjson(
+    chunks: AsyncIterable[bytes], max_event_bytes: int = MAX_EVENT_BYTES
+) -> AsyncIterator[Any]:
     """Decode a whole NDJSON stream given as an async iterable of reads.
 
     The async twin of ``iter_ndjson``.
 
     Args:
         chunks: the bytes of the stream, cut anywhere.
+        max_event_bytes: the longest line accepted, in bytes.
 
     Yields:
         The value of each non-blank line, as soon as the line is complete.
 
     Raises:
-        ProtocolError: a line is not valid UTF-8 or not valid JSON.
+        ProtocolError: a line is not valid UTF-8 or not valid JSON, or too long.
     """
-    decoder = NDJSONDecoder()
+    decoder = NDJSONDecoder(max_event_bytes)
     async for chunk in chunks:
         for value in decoder.feed(chunk):
             yield value

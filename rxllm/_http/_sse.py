@@ -18,7 +18,9 @@ the corners wrong:
 
 The decoder is linear in the input: a read only scans its own bytes, and the pieces
 of an incomplete line are joined once, when the line completes, so a 10 MiB event
-arriving in 4 KiB reads costs no more than one arriving whole.
+arriving in 4 KiB reads costs no more than one arriving whole. Its memory is bounded
+too: an event whose data, or a line still arriving, passes ``max_event_bytes`` fails
+with ``EventTooLargeError`` as soon as the limit is passed, not once the event ends.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from typing import Any
 
 from pydantic_core import from_json as _from_json
 
-from ..errors import ProtocolError
+from .._constants import MAX_EVENT_BYTES
+from ..errors import EventTooLargeError, ProtocolError
 
 __all__ = ["SSEDecoder", "ServerSentEvent", "aiter_sse", "iter_sse"]
 
@@ -114,6 +117,11 @@ class SSEDecoder:
     stream. After a ``ProtocolError`` the decoder's state is unspecified: the stream
     is broken and should be abandoned.
 
+    Args:
+        max_event_bytes: the most data one event may have, and the longest line that
+            may be held while it arrives (the field name and a multi-byte character
+            count once each, so the two measures agree to a few bytes).
+
     Example:
         >>> decoder = SSEDecoder()
         >>> decoder.feed(b"data: hel")
@@ -127,21 +135,27 @@ class SSEDecoder:
         "_event",
         "_head",
         "_last_id",
+        "_max",
         "_partial",
+        "_partial_size",
         "_pending_cr",
         "_reconnect",
         "_retry",
+        "_size",
         "_started",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+        self._max = max_event_bytes
         # Line splitting.
         self._started = False  # past the place where a BOM may be
         self._head = b""  # the first bytes, while they could still be a split BOM
         self._pending_cr = False  # the last read ended with CR; an LF next is part of it
         self._partial: list[bytes] = []  # pieces of the incomplete last line
+        self._partial_size = 0  # their total length
         # Event parsing (the spec's buffers).
         self._data: list[str] = []  # joined once at dispatch, not appended to a str
+        self._size = 0  # the characters in _data
         self._event = ""
         self._retry: int | None = None
         self._last_id: str | None = None
@@ -173,6 +187,7 @@ class SSEDecoder:
 
         Raises:
             ProtocolError: a complete line is not valid UTF-8.
+            EventTooLargeError: an event passed ``max_event_bytes``.
         """
         if not self._started:
             # The BOM may itself arrive in pieces: hold on to a prefix of it.
@@ -201,6 +216,9 @@ class SSEDecoder:
         end = chunk.rfind(b"\n")
         if end < 0:
             self._partial.append(chunk)
+            self._partial_size += len(chunk)
+            if self._size + self._partial_size > self._max:
+                raise _too_large(self._max, self._partial[0])
             return []
         if self._partial:
             self._partial.append(chunk[:end])
@@ -209,6 +227,7 @@ class SSEDecoder:
             block = chunk[:end]
         rest = chunk[end + 1 :]
         self._partial = [rest] if rest else []
+        self._partial_size = len(rest)
         # One decode for all the complete lines of the read: LF never occurs inside
         # a UTF-8 multi-byte sequence, so this is the same as decoding line by line.
         return self._lines(_decode(block).split("\n"))
@@ -227,6 +246,7 @@ class SSEDecoder:
 
         Raises:
             ProtocolError: the last line is not valid UTF-8.
+            EventTooLargeError: the last line passed ``max_event_bytes``.
         """
         pieces = self._partial
         if self._head:
@@ -235,10 +255,12 @@ class SSEDecoder:
         self._head = b""
         self._pending_cr = False
         self._partial = []
+        self._partial_size = 0
         try:
             events = self._lines([_decode(b"".join(pieces))]) if pieces else []
         finally:
             self._data = []
+            self._size = 0
             self._event = ""
             self._retry = None
         return events
@@ -247,9 +269,12 @@ class SSEDecoder:
         """Interpret complete lines, returning the events they dispatch."""
         events: list[ServerSentEvent] = []
         data = self._data
+        size = self._size
         for line in lines:
             if not line:
                 if data:
+                    if size > self._max:
+                        raise _too_large(self._max, data[0])
                     events.append(
                         _make_event(
                             self._event or "message",
@@ -259,14 +284,20 @@ class SSEDecoder:
                         )
                     )
                     data = self._data = []
+                    size = 0
                 # The spec resets the type even when nothing is dispatched.
                 self._event = ""
                 self._retry = None
             elif line.startswith("data:"):
                 # The overwhelmingly common line, so it skips the general parsing.
-                data.append(line[6:] if line.startswith(" ", 5) else line[5:])
+                value = line[6:] if line.startswith(" ", 5) else line[5:]
+                data.append(value)
+                size += len(value)
             elif line[0] != ":":  # lines starting with a colon are comments
                 self._field(line)
+        if size > self._max:
+            raise _too_large(self._max, data[0])
+        self._size = size
         return events
 
     def _field(self, line: str) -> None:
@@ -306,39 +337,55 @@ def _decode(block: bytes) -> str:
         ) from None
 
 
-def iter_sse(chunks: Iterable[bytes]) -> Iterator[ServerSentEvent]:
+def _too_large(limit: int, start: str | bytes) -> EventTooLargeError:
+    if isinstance(start, bytes):
+        start = start[:_MAX_QUOTE].decode("utf-8", "replace")
+    return EventTooLargeError(
+        f"an SSE event of more than {limit:,} bytes (max_event_bytes): abandoned",
+        limit=limit,
+        line=start[:_MAX_QUOTE],
+    )
+
+
+def iter_sse(
+    chunks: Iterable[bytes], max_event_bytes: int = MAX_EVENT_BYTES
+) -> Iterator[ServerSentEvent]:
     """Decode a whole stream given as an iterable of reads.
 
     Args:
         chunks: the bytes of the stream, cut anywhere.
+        max_event_bytes: see ``SSEDecoder``.
 
     Yields:
         Each event, as soon as its terminating blank line has been read.
 
     Raises:
-        ProtocolError: the stream is not valid UTF-8.
+        ProtocolError: the stream is not valid UTF-8, or an event is too large.
     """
-    decoder = SSEDecoder()
+    decoder = SSEDecoder(max_event_bytes)
     for chunk in chunks:
         yield from decoder.feed(chunk)
     yield from decoder.flush()
 
 
-async def aiter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[ServerSentEvent]:
+async def aiter_sse(
+    chunks: AsyncIterable[bytes], max_event_bytes: int = MAX_EVENT_BYTES
+) -> AsyncIterator[ServerSentEvent]:
     """Decode a whole stream given as an async iterable of reads.
 
     The async twin of ``iter_sse``.
 
     Args:
         chunks: the bytes of the stream, cut anywhere.
+        max_event_bytes: see ``SSEDecoder``.
 
     Yields:
         Each event, as soon as its terminating blank line has been read.
 
     Raises:
-        ProtocolError: the stream is not valid UTF-8.
+        ProtocolError: the stream is not valid UTF-8, or an event is too large.
     """
-    decoder = SSEDecoder()
+    decoder = SSEDecoder(max_event_bytes)
     async for chunk in chunks:
         for event in decoder.feed(chunk):
             yield event

@@ -8,7 +8,7 @@ per attempt) and ``parse`` (an open, successful ``httpx.Response`` in, chunks ou
   end, error, and ``aclose()``/cancellation by the consumer (the server sees the
   disconnect);
 - maps every failure to the tree in ``rxllm.errors``: an HTTP status to its
-  ``APIError`` subclass (with status, decoded body and request id), an
+  ``APIError`` subclass (with status, decoded body, read up to 1 MiB, and request id), an
   ``httpx.ConnectError`` to ``APIConnectionError``, an httpx timeout to
   ``APITimeoutError``, a connection lost while reading the body to
   ``StreamInterruptedError``; ``parse`` raises the in-band and protocol errors itself,
@@ -44,11 +44,11 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import httpx
 
-from .._constants import CLOSE_TIMEOUT
+from .._constants import CLOSE_TIMEOUT, MAX_ERROR_BODY_BYTES
 from .._loop import on_loop_thread
 from ..errors import (
     APIConnectionError,
@@ -264,6 +264,22 @@ def error_from_response(
     )
 
 
+async def _read_body(response: httpx.Response) -> bytes:
+    """An error response's body, up to ``MAX_ERROR_BODY_BYTES`` (the rest is not read)."""
+    pieces: list[bytes] = []
+    size = 0
+    # httpx declares an AsyncIterator; it is a generator, closed here rather than by
+    # the garbage collector (which would start a task on the loop to do it).
+    reads = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
+    async with contextlib.aclosing(reads):
+        async for read in reads:
+            pieces.append(read)
+            size += len(read)
+            if size >= MAX_ERROR_BODY_BYTES:
+                break
+    return b"".join(pieces)[:MAX_ERROR_BODY_BYTES]
+
+
 def _retry_after(headers: httpx.Headers | None) -> float | None:
     """The wait a server asked for, in seconds, if it asked for a sane one."""
     if headers is None:
@@ -424,7 +440,7 @@ async def _attempts(
             try:
                 if response.status_code >= 400:
                     headers = response.headers
-                    content = await response.aread()
+                    content = await _read_body(response)
                     raise error_from_response(response, content, secrets=policy.secrets)
                 async for item in parse(response):
                     emitted = True

@@ -243,7 +243,7 @@ class ChatAnthropic(HTTPChatModel):
 
     async def _parse(self, response: httpx.Response) -> AsyncIterator[AIMessageChunk]:
         translator = AnthropicTranslator(self._secrets(), request_id_of(response))
-        async for event in aiter_sse(response.aiter_bytes()):
+        async for event in aiter_sse(response.aiter_bytes(), self.max_event_bytes):
             if translator.finished:
                 continue  # drained, so the connection can go back to the pool
             payload = event.json()

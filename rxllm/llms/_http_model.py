@@ -9,12 +9,17 @@ own ``httpx.AsyncClient`` (see ``LoopClients``), unless the user injected
 
 There is deliberately no sync ``http_client`` parameter: all I/O is async, so a sync
 ``httpx.Client`` would never be used.
+
+Bad constructor arguments raise pydantic's ``ValidationError`` (a ``ValueError``), as
+LangChain's models do; its text, ``errors()`` and ``json()`` never hold the values given,
+which may be keys (``api_key=["sk-..."]``, a ``base_url`` with ``?key=``).
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from types import TracebackType
@@ -22,9 +27,21 @@ from typing import Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
 from reactivex import Observable
 
+from .._constants import MAX_EVENT_BYTES
 from .._http._transport import LoopClients, StreamPolicy, stream_call
 from ..errors import InvalidInputError
 from ..schema import AIMessageChunk, BaseMessage, GenerationChunk
@@ -32,21 +49,62 @@ from ._base import BaseChatModel, BaseLLM
 
 __all__ = ["HTTPChatModel", "HTTPLLM", "HTTPModel"]
 
+#: Fields whose per-call values are never echoed in an error.
+_SECRET_FIELDS = frozenset({"api_key", "base_url", "default_headers"})
+
 
 #: Connecting never waits longer than this, whatever ``timeout`` says: a host that does
 #: not answer in that time is down, and a retry is more useful than more patience.
 _MAX_CONNECT_TIMEOUT = 10.0
 
 
-def _new_client(timeout: float | None) -> httpx.AsyncClient:
+#: httpx keeps at most this many idle connections per client by default.
+_MAX_KEEPALIVE = 20
+
+# RFC 9110 5.1 and 5.5 (a token; visible ASCII, inner spaces and tabs), and what h11
+# enforces when sending, whose error would quote the value: refused here instead.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"(?:[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*)?")
+_KEY = re.compile(r"[\x21-\x7e]+")
+#: httpx frames the body itself; a header saying otherwise would corrupt the request.
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
+#: Header values at least this long are scrubbed from error text a server echoes back;
+#: shorter ones are no credential, and replacing every ``1`` would garble the message.
+_MIN_SCRUBBED = 8
+
+
+def _new_client(timeout: float | None, max_connections: int) -> httpx.AsyncClient:
     connect = _MAX_CONNECT_TIMEOUT if timeout is None else min(timeout, _MAX_CONNECT_TIMEOUT)
-    return httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=connect))
+    limits = httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=min(max_connections, _MAX_KEEPALIVE),
+    )
+    return httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=connect), limits=limits)
+
+
+def _without_query(url: str) -> str:
+    """``url`` with its query string, which may carry a key, replaced."""
+    return url.split("?", 1)[0] + "?[REDACTED]" if "?" in url else url
+
+
+def _check_key(key: str) -> None:
+    if not _KEY.fullmatch(key):
+        # Sent as it is, h11 would refuse it with an error quoting the whole header.
+        raise ValueError(
+            "api_key must be printable ASCII without spaces or line breaks "
+            "(a trailing newline read from a file?)"
+        )
 
 
 class HTTPModel(BaseModel):
     """Constructor parameters and plumbing common to the HTTP providers."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())
+    model_config = ConfigDict(
+        extra="forbid",
+        arbitrary_types_allowed=True,
+        protected_namespaces=(),
+        hide_input_in_errors=True,
+    )
 
     # What each provider declares.
     _ls_provider: ClassVar[str]
@@ -84,10 +142,61 @@ class HTTPModel(BaseModel):
     total_timeout: float | None = Field(default=None, gt=0)
     #: Extra request fields, passed through to the payload as they are.
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    #: Headers sent with every request. They win over the provider's own (auth,
+    #: ``anthropic-version``...), as in the OpenAI and Anthropic SDKs, so a gateway can
+    #: take its own ``Authorization``. Values are secrets: never shown.
+    default_headers: dict[str, SecretStr] | None = None
+    #: The most connections the model's own client opens at once (httpx's default);
+    #: more concurrent calls wait for one, within ``timeout``. An injected client keeps
+    #: its own limits.
+    max_connections: int = Field(default=100, ge=1)
+    #: The largest server event accepted (an SSE event's data, an NDJSON line), in
+    #: bytes; a larger one fails the stream with ``EventTooLargeError``.
+    max_event_bytes: int = Field(default=MAX_EVENT_BYTES, ge=1)
     #: A client to use instead of rxllm's own (one per event loop); never closed by rxllm.
     http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True, repr=False)
 
     _clients: LoopClients = PrivateAttr()
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _hide_inputs(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """Re-raise a validation error without the inputs, which may be secrets.
+
+        ``hide_input_in_errors`` keeps them out of the text only; ``errors()`` and
+        ``json()``, which applications log or return, would still hold them.
+        """
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            details: list[InitErrorDetails] = [
+                {"type": e["type"], "loc": e["loc"], "input": "[hidden]", "ctx": e.get("ctx", {})}
+                for e in exc.errors(include_url=False, include_input=False)
+            ]
+            error = ValidationError.from_exception_data(exc.title, details, hide_input=True)
+        raise error
+
+    @field_validator("api_key")
+    @classmethod
+    def _check_api_key(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None:
+            _check_key(key.get_secret_value())
+        return key
+
+    @field_validator("default_headers")
+    @classmethod
+    def _check_headers(cls, headers: dict[str, SecretStr] | None) -> dict[str, SecretStr] | None:
+        for name, value in (headers or {}).items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a valid header name")
+            if name.lower() in _FRAMING_HEADERS:
+                raise ValueError(f"{name} is set by httpx from the body, not by default_headers")
+            if not _HEADER_VALUE.fullmatch(value.get_secret_value()):
+                raise ValueError(
+                    f"the value of {name} must be printable ASCII, without line breaks "
+                    "or spaces at either end"
+                )
+        return headers
 
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
@@ -97,13 +206,19 @@ class HTTPModel(BaseModel):
         else:
             self.base_url = self._normalize_base_url(self.base_url)
         if urlsplit(self.base_url).scheme not in ("http", "https"):
-            raise ValueError(f"base_url must be an http:// or https:// URL, not {self.base_url!r}")
+            raise ValueError(
+                "base_url must be an http:// or https:// URL, "
+                f"not {_without_query(self.base_url)!r}"
+            )
         if self.api_key is None and self._api_key_env:
             key = os.environ.get(self._api_key_env)
             if key:
+                _check_key(key)
                 self.api_key = SecretStr(key)
         # The factory must not refer to the model, or the finalizer would keep it alive.
-        self._clients = LoopClients(functools.partial(_new_client, self.timeout))
+        self._clients = LoopClients(
+            functools.partial(_new_client, self.timeout, self.max_connections)
+        )
         # Dropping a model without close() still closes its connections.
         weakref.finalize(self, self._clients.close_soon)
 
@@ -130,8 +245,8 @@ class HTTPModel(BaseModel):
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # A query string in base_url may carry a key (``?key=...``): not in reprs.
         for name, value in super().__repr_args__():
-            if name == "base_url" and isinstance(value, str) and "?" in value:
-                value = value.split("?", 1)[0] + "?[REDACTED]"
+            if name == "base_url" and isinstance(value, str):
+                value = _without_query(value)
             yield name, value
 
     def _check_overrides(self, kwargs: dict[str, Any]) -> None:
@@ -139,14 +254,17 @@ class HTTPModel(BaseModel):
         for name, value in kwargs.items():
             if name in type(self).model_fields:
                 try:
-                    self.__pydantic_validator__.validate_assignment(
-                        self.model_copy(), name, value
-                    )
+                    self.__pydantic_validator__.validate_assignment(self.model_copy(), name, value)
                 except ValueError as exc:
-                    raise InvalidInputError(f"invalid {name}={value!r}: {exc}") from None
+                    shown = "" if name in _SECRET_FIELDS else f"={value!r}"
+                    raise InvalidInputError(f"invalid {name}{shown}: {exc}") from None
 
     def _secrets(self) -> tuple[str, ...]:
-        return (self.api_key.get_secret_value(),) if self.api_key is not None else ()
+        secrets = [self.api_key.get_secret_value()] if self.api_key is not None else []
+        for value in (self.default_headers or {}).values():
+            if len(value.get_secret_value()) >= _MIN_SCRUBBED:
+                secrets.append(value.get_secret_value())
+        return tuple(secrets)
 
     def _policy(self) -> StreamPolicy:
         return StreamPolicy(
@@ -226,8 +344,15 @@ class HTTPModel(BaseModel):
         raise NotImplementedError
 
     def _headers(self) -> dict[str, str]:
-        """Headers for one request, built from the secret each time (never stored)."""
+        """The provider's headers for one request, built from the secret each time."""
         return {}
+
+    def _request_headers(self) -> httpx.Headers:
+        """The provider's headers, with ``default_headers`` over them."""
+        headers = httpx.Headers(self._headers())
+        if self.default_headers:
+            headers.update({k: v.get_secret_value() for k, v in self.default_headers.items()})
+        return headers
 
     def _call_stream(
         self, prompt: Any, stop: list[str] | None, kwargs: dict[str, Any]
@@ -244,7 +369,7 @@ class HTTPModel(BaseModel):
         payload = self._payload(prompt, self._stop_for(stop), kwargs)
 
         def build() -> httpx.Request:
-            return client.build_request("POST", url, json=payload, headers=self._headers())
+            return client.build_request("POST", url, json=payload, headers=self._request_headers())
 
         return stream_call(client, build, self._parse, self._policy())
 

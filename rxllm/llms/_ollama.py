@@ -102,8 +102,9 @@ async def _records(
     response: httpx.Response,
     translator: GenerateTranslator | ChatTranslator,
     secrets: tuple[str, ...],
+    max_event_bytes: int,
 ) -> AsyncIterator[Any]:
-    async for record in aiter_ndjson(response.aiter_bytes()):
+    async for record in aiter_ndjson(response.aiter_bytes(), max_event_bytes):
         if translator.finished:
             continue  # drained, so the connection can go back to the pool
         if not isinstance(record, dict):
@@ -192,7 +193,7 @@ class Ollama(_OllamaBase, HTTPLLM):
         return payload
 
     def _parse(self, response: httpx.Response) -> AsyncIterator[GenerationChunk]:
-        return _records(response, GenerateTranslator(), self._secrets())
+        return _records(response, GenerateTranslator(), self._secrets(), self.max_event_bytes)
 
 
 class ChatOllama(_OllamaBase, HTTPChatModel):
@@ -212,4 +213,4 @@ class ChatOllama(_OllamaBase, HTTPChatModel):
         return payload
 
     def _parse(self, response: httpx.Response) -> AsyncIterator[AIMessageChunk]:
-        return _records(response, ChatTranslator(), self._secrets())
+        return _records(response, ChatTranslator(), self._secrets(), self.max_event_bytes)

@@ -162,12 +162,13 @@ async def _events(
     response: httpx.Response,
     translator: CompletionTranslator | ChatTranslator,
     secrets: tuple[str, ...],
+    max_event_bytes: int,
 ) -> AsyncIterator[Any]:
     """The chunks of an OpenAI stream, up to ``[DONE]``."""
     done = False
     # The decoder is driven here rather than through ``aiter_sse``, to spare every chunk
     # a generator.
-    decoder = SSEDecoder()
+    decoder = SSEDecoder(max_event_bytes)
     async for read in response.aiter_bytes():
         for event in decoder.feed(read):
             if done:
@@ -276,7 +277,7 @@ class OpenAI(_OpenAIBase, HTTPLLM):
         return payload
 
     def _parse(self, response: httpx.Response) -> AsyncIterator[GenerationChunk]:
-        return _events(response, CompletionTranslator(), self._secrets())
+        return _events(response, CompletionTranslator(), self._secrets(), self.max_event_bytes)
 
 
 class ChatOpenAI(_OpenAIBase, HTTPChatModel):
@@ -310,4 +311,4 @@ class ChatOpenAI(_OpenAIBase, HTTPChatModel):
         return payload
 
     def _parse(self, response: httpx.Response) -> AsyncIterator[AIMessageChunk]:
-        return _events(response, ChatTranslator(), self._secrets())
+        return _events(response, ChatTranslator(), self._secrets(), self.max_event_bytes)
