@@ -75,7 +75,7 @@ class NDJSONDecoder:
                 self._partial.append(chunk)
                 self._partial_size += len(chunk)
                 if self._partial_size > self._max:
-                    raise _too_large(self._max, self._partial[0])
+                    raise _too_large(self._max, _start(self._partial))
             return []
         if self._partial:
             self._partial.append(chunk[:end])
@@ -89,6 +89,8 @@ class NDJSONDecoder:
             longest = max(block.split(b"\n"), key=len)
             if len(longest.removesuffix(b"\r")) > self._max:
                 raise _too_large(self._max, longest)
+        if len(rest) > self._max:
+            raise _too_large(self._max, rest)
         # One decode for all the complete lines of the read: LF never occurs inside
         # a UTF-8 multi-byte sequence, so this is the same as decoding line by line.
         return _values(_decode(block).split("\n"))
@@ -140,6 +142,16 @@ def _decode(block: bytes) -> str:
             "invalid UTF-8 in NDJSON stream",
             line=line.decode("utf-8", "replace")[:_MAX_QUOTE],
         ) from None
+
+
+def _start(pieces: list[bytes]) -> bytes:
+    """The first bytes of a line held in pieces, enough to quote."""
+    start = b""
+    for piece in pieces:
+        start += piece[:_MAX_QUOTE]
+        if len(start) >= _MAX_QUOTE:
+            break
+    return start
 
 
 def _too_large(limit: int, start: bytes) -> EventTooLargeError:

@@ -218,7 +218,7 @@ class SSEDecoder:
             self._partial.append(chunk)
             self._partial_size += len(chunk)
             if self._size + self._partial_size > self._max:
-                raise _too_large(self._max, self._partial[0])
+                raise _too_large(self._max, _start(self._partial))
             return []
         if self._partial:
             self._partial.append(chunk[:end])
@@ -335,6 +335,16 @@ def _decode(block: bytes) -> str:
             "invalid UTF-8 in event stream",
             line=line.decode("utf-8", "replace")[:_MAX_QUOTE],
         ) from None
+
+
+def _start(pieces: list[bytes]) -> bytes:
+    """The first bytes of a line held in pieces, enough to quote."""
+    start = b""
+    for piece in pieces:
+        start += piece[:_MAX_QUOTE]
+        if len(start) >= _MAX_QUOTE:
+            break
+    return start
 
 
 def _too_large(limit: int, start: str | bytes) -> EventTooLargeError:

@@ -11,13 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rxllm._constants import MAX_EVENT_BYTES
 from rxllm._http._ndjson import NDJSONDecoder, aiter_ndjson, iter_ndjson
-from rxllm.errors import ProtocolError
+from rxllm.errors import EventTooLargeError, ProtocolError
 
 
-def decode(*chunks: bytes) -> list[Any]:
+def decode(*chunks: bytes, limit: int = MAX_EVENT_BYTES) -> list[Any]:
     """Feed ``chunks`` to a fresh decoder, then flush it."""
-    decoder = NDJSONDecoder()
+    decoder = NDJSONDecoder(limit)
     values: list[Any] = []
     for chunk in chunks:
         values += decoder.feed(chunk)
@@ -157,6 +158,91 @@ def test_ten_mebibyte_line_in_small_pieces() -> None:
     stream = json.dumps({"response": text}, ensure_ascii=False).encode() + b"\n[1]\n"
     chunks = [stream[i : i + 4096] for i in range(0, len(stream), 4096)]
     assert decode(*chunks) == [{"response": text}, [1]]
+
+
+# Size limit
+
+LIMIT = 1000
+
+
+def cut(stream: bytes, cuts: list[int]) -> list[bytes]:
+    cuts = sorted(cuts)
+    return [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+
+
+def line_of(size: int) -> bytes:
+    """A JSON line of exactly ``size`` bytes (at least 2)."""
+    return json.dumps("x" * (size - 2)).encode()
+
+
+@settings(database=None, max_examples=100)
+@given(
+    sizes=st.lists(st.integers(2, LIMIT), min_size=1, max_size=5),
+    crlf=st.booleans(),
+    data=st.data(),
+)
+def test_lines_within_the_limit_pass_however_they_are_cut(
+    sizes: list[int], crlf: bool, data: st.DataObject
+) -> None:
+    stream = b"".join(line_of(n) + (b"\r\n" if crlf else b"\n") for n in sizes)
+    cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=20), label="cuts")
+    assert decode(*cut(stream, cuts), limit=LIMIT) == ["x" * (n - 2) for n in sizes]
+
+
+@settings(database=None, max_examples=100)
+@given(
+    size=st.integers(LIMIT + 1, 3 * LIMIT),
+    before=st.integers(0, 3),
+    newline=st.booleans(),
+    data=st.data(),
+)
+def test_a_line_past_the_limit_fails_however_it_is_cut(
+    size: int, before: int, newline: bool, data: st.DataObject
+) -> None:
+    stream = b"[1]\n" * before + line_of(size) + (b"\n[2]\n" if newline else b"")
+    cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=20), label="cuts")
+    with pytest.raises(EventTooLargeError) as info:
+        decode(*cut(stream, cuts), limit=LIMIT)
+    assert isinstance(info.value, ProtocolError)
+    assert info.value.limit == LIMIT
+    assert f"{LIMIT:,} bytes" in str(info.value)
+    assert (info.value.line or "").startswith('"x')
+
+
+def test_an_endless_line_fails_once_past_the_limit_not_at_its_end() -> None:
+    decoder = NDJSONDecoder(10_000)
+    fed = 0
+    with pytest.raises(EventTooLargeError) as info:
+        while fed < 1_000_000:
+            fed += 1000
+            decoder.feed(b"7" * 1000)
+    assert 10_000 < fed <= 11_000  # memory held: the limit, plus at most one read
+    assert info.value.line == "7" * 500  # quoted, shortened
+
+
+def test_the_default_limit_is_the_constant() -> None:
+    decoder = NDJSONDecoder()
+    with pytest.raises(EventTooLargeError) as info:
+        for _ in range(65):
+            decoder.feed(b"v" * 1024 * 1024)
+    assert info.value.limit == MAX_EVENT_BYTES == 64 * 1024 * 1024
+
+
+def test_iter_ndjson_and_aiter_ndjson_take_the_limit() -> None:
+    stream = [b"[", b"1" * 600, b"]\n"]
+    assert list(iter_ndjson(stream, 602)) == [[int("1" * 600)]]
+    with pytest.raises(EventTooLargeError):
+        list(iter_ndjson(stream, 601))
+
+    async def source() -> AsyncIterator[bytes]:
+        for chunk in stream:
+            yield chunk
+
+    async def collect() -> list[Any]:
+        return [value async for value in aiter_ndjson(source(), 601)]
+
+    with pytest.raises(EventTooLargeError):
+        asyncio.run(collect())
 
 
 def test_iter_ndjson() -> None:

@@ -10,15 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rxllm._constants import MAX_EVENT_BYTES
 from rxllm._http._sse import ServerSentEvent, SSEDecoder, aiter_sse, iter_sse
-from rxllm.errors import ProtocolError
+from rxllm.errors import EventTooLargeError, ProtocolError
 
 E = ServerSentEvent
 
 
-def decode(*chunks: bytes) -> list[ServerSentEvent]:
+def decode(*chunks: bytes, limit: int = MAX_EVENT_BYTES) -> list[ServerSentEvent]:
     """Feed ``chunks`` to a fresh decoder, then flush it."""
-    decoder = SSEDecoder()
+    decoder = SSEDecoder(limit)
     events: list[ServerSentEvent] = []
     for chunk in chunks:
         events += decoder.feed(chunk)
@@ -276,6 +277,113 @@ def test_many_small_events_in_one_feed() -> None:
     stream = b"".join(b'data: {"i": %d}\n\n' % i for i in range(1000))
     events = decode(stream)
     assert [event.json() for event in events] == [{"i": i} for i in range(1000)]
+
+
+# Size limit
+
+
+def cut(stream: bytes, cuts: list[int]) -> list[bytes]:
+    cuts = sorted(cuts)
+    return [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+
+
+LIMIT = 1000
+# A line still arriving counts with its "data: " and the data lines of its event.
+SLACK = len("data: ")
+
+
+@settings(database=None, max_examples=100)
+@given(
+    sizes=st.lists(st.integers(0, LIMIT - SLACK), min_size=1, max_size=3).filter(
+        lambda sizes: sum(sizes) <= LIMIT - SLACK
+    ),
+    events=st.integers(1, 4),
+    data=st.data(),
+)
+def test_events_within_the_limit_pass_however_they_are_cut(
+    sizes: list[int], events: int, data: st.DataObject
+) -> None:
+    lines = "".join(f"data: {'x' * n}\n" for n in sizes)
+    stream = (lines + "\n").encode() * events
+    expected = [E(data="\n".join("x" * n for n in sizes))] * events
+    cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=20), label="cuts")
+    assert decode(*cut(stream, cuts), limit=LIMIT) == expected
+
+
+@settings(database=None, max_examples=100)
+@given(
+    sizes=st.lists(st.integers(0, 2 * LIMIT), min_size=1, max_size=4).filter(
+        lambda sizes: sum(sizes) > LIMIT
+    ),
+    before=st.booleans(),
+    data=st.data(),
+)
+def test_an_event_past_the_limit_fails_however_it_is_cut(
+    sizes: list[int], before: bool, data: st.DataObject
+) -> None:
+    head = b"data: small\n\n" if before else b""
+    stream = head + "".join(f"data: {'y' * n}\n" for n in sizes).encode() + b"\n"
+    cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=20), label="cuts")
+    with pytest.raises(EventTooLargeError) as info:
+        decode(*cut(stream, cuts), limit=LIMIT)
+    assert isinstance(info.value, ProtocolError)
+    assert info.value.limit == LIMIT
+    assert f"{LIMIT:,} bytes" in str(info.value)
+    assert set(info.value.line or "y") <= set("data: y")
+
+
+def test_an_endless_line_fails_once_past_the_limit_not_at_its_end() -> None:
+    decoder = SSEDecoder(10_000)
+    decoder.feed(b"data: ")
+    fed = 6
+    with pytest.raises(EventTooLargeError) as info:
+        while fed < 1_000_000:
+            fed += 1000
+            decoder.feed(b"z" * 1000)
+    assert 10_000 < fed <= 11_000  # memory held: the limit, plus at most one read
+    assert info.value.line == "data: " + "z" * 494  # quoted, shortened
+
+
+def test_endless_data_lines_without_a_blank_line_fail_once_past_the_limit() -> None:
+    decoder = SSEDecoder(10_000)
+    data = 0
+    with pytest.raises(EventTooLargeError):
+        while data < 1_000_000:
+            data += 90
+            decoder.feed(b"data: 123456789\n" * 10)
+    assert 10_000 < data <= 10_090  # the data held: the limit, plus at most one read
+
+
+def test_comments_and_dispatched_events_do_not_count() -> None:
+    stream = b": ping\n" * 300 + b"data: " + b"w" * 900 + b"\n\n"
+    assert decode(stream * 20, limit=LIMIT) == [E(data="w" * 900)] * 20
+
+
+def test_the_default_limit_is_the_constant() -> None:
+    assert MAX_EVENT_BYTES == 64 * 1024 * 1024
+    decoder = SSEDecoder()
+    decoder.feed(b"data: ")
+    with pytest.raises(EventTooLargeError) as info:
+        for _ in range(65):
+            decoder.feed(b"v" * 1024 * 1024)
+    assert info.value.limit == MAX_EVENT_BYTES
+
+
+def test_iter_sse_and_aiter_sse_take_the_limit() -> None:
+    stream = [b"data: ", b"q" * 600, b"\n\n"]
+    assert list(iter_sse(stream, 700)) == [E(data="q" * 600)]
+    with pytest.raises(EventTooLargeError):
+        list(iter_sse(stream, 500))
+
+    async def source() -> AsyncIterator[bytes]:
+        for chunk in stream:
+            yield chunk
+
+    async def collect() -> list[ServerSentEvent]:
+        return [event async for event in aiter_sse(source(), 500)]
+
+    with pytest.raises(EventTooLargeError):
+        asyncio.run(collect())
 
 
 # The record
