@@ -88,24 +88,21 @@ def parse_model_spec(text: str) -> ModelSpec:
     raise argparse.ArgumentTypeError(f"unknown model {text!r}; expected {_MODEL_HELP}")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
-    return value
+def _whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``minimum``."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(
+                f"expected a number of at least {minimum}, got {value}"
+            )
+        return value
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 0, got {value}")
-    return value
+    return parse
 
 
 def _temperature(text: str) -> float:
@@ -136,13 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argument("--base-url", help="the API root of an HTTP provider")
     options.add_argument("--temperature", "-t", type=_temperature, help="sampling temperature")
     options.add_argument(
-        "--max-tokens", "-n", type=_positive_int, help="the most tokens to generate"
+        "--max-tokens", "-n", type=_whole_number(1), help="the most tokens to generate"
     )
     options.add_argument("--system", "-s", help="a system message (chat models)")
     options.add_argument("--seed", type=int, help="sampling seed (local, openai, ollama)")
     options.add_argument(
         "--max-retries",
-        type=_count,
+        type=_whole_number(0),
         help="retries before the first token, for HTTP providers (default 2)",
     )
     options.add_argument(
@@ -191,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument(
         "--max-concurrency",
         "-c",
-        type=_positive_int,
+        type=_whole_number(1),
         default=DEFAULT_BATCH_CONCURRENCY,
         help=f"prompts run at once (default {DEFAULT_BATCH_CONCURRENCY})",
     )

@@ -151,7 +151,12 @@ def test_bad_model_is_a_usage_error() -> None:
 
 
 def test_bad_options_are_usage_errors() -> None:
-    assert "--max-tokens" in assert_clean_error(rxllm("stream", "hi", "--max-tokens", "0"), 2)
+    line = assert_clean_error(rxllm("stream", "hi", "--max-tokens", "0"), 2)
+    assert "--max-tokens" in line
+    assert "at least 1, got 0" in line
+    line = assert_clean_error(rxllm("stream", "hi", "--max-retries", "-1"), 2)
+    assert "at least 0, got -1" in line
+    assert "whole number, got 'x'" in assert_clean_error(rxllm("stream", "hi", "-n", "x"), 2)
     assert "--system needs a chat model" in assert_clean_error(
         rxllm("stream", "hi", "-m", "openai:x", "--system", "be brief"), 2
     )
