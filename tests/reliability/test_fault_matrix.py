@@ -23,6 +23,7 @@ import pytest
 
 from rxllm.errors import (
     APIError,
+    EventTooLargeError,
     FirstTokenTimeoutError,
     InternalServerError,
     ProtocolError,
@@ -57,6 +58,17 @@ NOT_UTF8 = {
     "openai": b'data: {"x": "\xff\xfe"}\n\n',
     "anthropic": b'event: content_block_delta\ndata: {"x": "\xff\xfe"}\n\n',
     "ollama": b'{"x": "\xff\xfe"}\n',
+}
+
+
+#: The start of a text event that never ends, past a 1 MiB ``max_event_bytes``.
+HUGE = b"y" * (2 * 1024 * 1024)
+OVERSIZED = {
+    "openai": b'data: {"choices": [{"index": 0, "delta": {"content": "' + HUGE,
+    "anthropic": b"event: content_block_delta\n"
+    b'data: {"type": "content_block_delta", "index": 0, '
+    b'"delta": {"type": "text_delta", "text": "' + HUGE,
+    "ollama": b'{"message": {"role": "assistant", "content": "' + HUGE,
 }
 
 
@@ -195,6 +207,13 @@ FAULTS: dict[str, Fault] = {
         None,
         f"<{BIG}>",
         1,
+    ),
+    "an event past max_event_bytes after 2 chunks": Fault(
+        lambda w, name: [w.reply([*w.partial(AB), OVERSIZED[name]], end="hang")],
+        EventTooLargeError,
+        "ab",
+        1,
+        {"max_event_bytes": 1024 * 1024},
     ),
     "a line that is not UTF-8": Fault(
         lambda w, name: [w.reply([*w.partial(["a"]), NOT_UTF8[name], *w.ok(["b"])])],
