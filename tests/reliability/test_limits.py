@@ -7,7 +7,9 @@ that never ends its event, and an error body larger than rxllm reads.
 
 from __future__ import annotations
 
+import gc
 import json
+from collections.abc import Iterator
 
 import pytest
 
@@ -22,6 +24,14 @@ from .harness import run
 from .test_fault_matrix import AB, OVERSIZED
 
 MIB = 1024 * 1024
+
+
+@pytest.fixture(autouse=True)
+def collected() -> Iterator[None]:
+    """Collect these tests' large garbage now, not in the middle of a later ``ast.parse``:
+    CPython 3.11.7 then fails with "AST constructor recursion depth mismatch", at random."""
+    yield
+    gc.collect()
 
 
 @pytest.mark.parametrize("wire_name", list(WIRES))
