@@ -1,11 +1,14 @@
 """Structured output: JSON values parsed as their text streams in.
 
-The parser is tolerant of an unfinished document, never of a wrong one: it returns the
-value so far, with every member that has begun (a string cut mid-way appears as the
-prefix received, an object as the members received) and says which members are
-complete. A number or ``true``/``false``/``null`` appears only once it is certainly
-whole (``12`` may become ``123``). Text before the first ``{`` or ``[`` (a preamble, a
-```` ```json ```` fence) is skipped, and so is text after the value.
+The parser is tolerant of an unfinished document, never of a wrong one: the value so
+far has every member that has begun (a string cut mid-way appears as the prefix
+received, an object as the members received). A number or ``true``/``false``/``null``
+appears only once it is certainly whole (``12`` may become ``123``). Text before the
+first ``{`` or ``[`` (a preamble, a ```` ```json ```` fence) is skipped, and so is text
+after the value.
+
+Both operators read each character once, as it arrives, so parsing a document costs time
+in proportion to its length however it is cut into chunks.
 """
 
 from __future__ import annotations
@@ -26,181 +29,254 @@ __all__ = ["json_items", "partial_json"]
 M = TypeVar("M", bound=BaseModel)
 
 _SPACE = re.compile(r"[ \t\n\r]*")
-_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
-_NUMBER_PREFIX = re.compile(r"-?\d*(?:\.\d*)?(?:[eE][-+]?\d*)?")
+# ``[0-9]``, not ``\d``, which also matches digits of other scripts.
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_NUMBER_PREFIX = re.compile(r"-?[0-9]*(?:\.[0-9]*)?(?:[eE][-+]?[0-9]*)?")
 _NUMBER_START = frozenset("-0123456789")
-_STRING_BODY = re.compile(r'(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*')
-_PARTIAL_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{0,3})?\Z")
+_FLOAT_MARKS = re.compile(r"[.eE]")
+# The characters and escapes of a string, and what may end a chunk inside one: an escape
+# cut short, or a high surrogate escape and what has come of the escape after it. That
+# one is not decoded yet: alone, without the low half that may follow, it would be half a
+# character.
+_CUT_SHORT = r"\\(?:u[0-9a-fA-F]{0,3})?"
+_HIGH_HALF = r"[dD][89abAB][0-9a-fA-F]{2}"
+_STRING_BODY = re.compile(
+    r'(?:[^"\\\x00-\x1f]++|\\(?:["\\/bfnrt]'
+    rf"|u(?!{_HIGH_HALF}(?:{_CUT_SHORT})?\Z)[0-9a-fA-F]{{4}}))*+"
+)
+_UNFINISHED_ESCAPE = re.compile(rf"(?:{_CUT_SHORT}|\\u{_HIGH_HALF}(?:{_CUT_SHORT})?)\Z")
 _LITERALS = (("true", True), ("false", False), ("null", None))
 _START = re.compile(r"[\[{]")
 
+# What an open container expects next.
+_FIRST = 0  # just opened: a member, or the closing bracket
+_KEY = 1  # after a comma in an object
+_COLON = 2  # after a key
+_VALUE = 3  # after a colon, or after a comma in an array
+_NEXT = 4  # after a member: a comma, or the closing bracket
 
-class _Missing(Exception):
-    """The text ends before any usable part of a value."""
+_NOTHING: Any = object()
 
 
 def _fail(message: str, text: str, at: int) -> json.JSONDecodeError:
     return json.JSONDecodeError(message, text, at)
 
 
-#: Where the parse of a container can resume: after the comma that followed its last
-#: complete member, with the members so far (and the top level's complete keys).
-Progress = dict[int, tuple[int, Any, frozenset[str]]]
+class _Open:
+    """A container still open: its complete members, and what it expects next."""
+
+    __slots__ = ("members", "key", "expect")
+
+    def __init__(self, members: dict[str, Any] | list[Any]) -> None:
+        self.members = members
+        self.key = ""  # in an object, the key whose value is being read
+        self.expect = _FIRST
 
 
-class _Parser:
-    """One parse of a buffer; ``final`` once no more text will come.
+class _PartialParser:
+    """Parses one JSON text as it is fed, chunk by chunk, reading each character once.
 
-    With a ``progress`` kept from the parses of earlier, shorter versions of the same
-    text, containers resume after their last complete member instead of starting over,
-    so a parse costs about the length of the unfinished members rather than the text.
+    Consumed text is dropped: all the parser keeps between chunks is the open containers
+    (with their complete members), the string being read (decoded so far) and the few
+    characters of a token cut short (a number, a literal or an escape), which are read
+    again with the next chunk. ``scanned`` counts the characters read.
     """
 
-    __slots__ = ("text", "size", "final", "done", "progress")
+    __slots__ = ("texts", "buffer", "offset", "stack", "string", "in_key", "value",
+                 "complete", "changed", "recheck", "fields", "scanned")  # fmt: skip
 
-    def __init__(self, text: str, final: bool, progress: Progress | None = None) -> None:
-        self.text = text
-        self.size = len(text)
-        self.final = final
-        #: Keys of the top-level object whose values are complete.
-        self.done: set[str] = set()
-        self.progress: Progress = {} if progress is None else progress
+    def __init__(self) -> None:
+        self.texts: list[str] = []  # everything fed, for errors and ``.partial``
+        self.buffer = ""  # the token cut short at the end of the last chunk
+        self.offset = 0  # where ``buffer`` begins in the whole text
+        self.stack: list[_Open] = []  # the open containers, outermost first
+        self.string: str | None = None  # the string being read, decoded so far
+        self.in_key = False  # that string is a key
+        self.value: Any = None  # the whole value, once complete
+        self.complete = False
+        self.changed = False  # the value so far changed since the last ``snapshot``
+        #: A repeated key's value began: it may equal the one it replaces.
+        self.recheck = False
+        self.fields = 0  # how many top-level members are complete
+        self.scanned = 0
 
-    def skip(self, at: int) -> int:
-        return _SPACE.match(self.text, at).end()  # type: ignore[union-attr]
+    def text(self) -> str:
+        return "".join(self.texts)
 
-    def value(self, at: int, top: bool = False) -> tuple[Any, int, bool]:
-        """The value at ``at``, where it ends, and whether it is complete."""
-        text, size = self.text, self.size
-        at = self.skip(at)
-        if at >= size:
-            raise _Missing
-        char = text[at]
-        if char == "{":
-            return self.object(at, top)
-        if char == "[":
-            return self.array(at)
-        if char == '"':
-            return self.string(at)
-        if char in _NUMBER_START:
-            # What could still grow into a number ("-", "1.", "2e") is not one yet.
-            end = _NUMBER_PREFIX.match(text, at).end()  # type: ignore[union-attr]
-            if end >= size and not self.final:
-                raise _Missing
-            number = _NUMBER.match(text, at)
-            if number is None or number.end() != end:
-                raise _fail("Invalid number", text, at)
-            return json.loads(number.group()), end, True
-        for word, meaning in _LITERALS:
-            if text.startswith(word, at):
-                return meaning, at + len(word), True
-            if word.startswith(text[at:]) and not self.final:
-                raise _Missing
-        raise _fail("Expecting value", text, at)
+    def fail(self, message: str, at: int) -> json.JSONDecodeError:
+        return _fail(message, self.text(), self.offset + at)
 
-    def string(self, at: int) -> tuple[str, int, bool]:
-        text, size = self.text, self.size
-        end = _STRING_BODY.match(text, at + 1).end()  # type: ignore[union-attr]
-        if end < size and text[end] == '"':
-            return json.loads(text[at : end + 1]), end + 1, True
-        if end == size or _PARTIAL_ESCAPE.match(text, end):
-            return json.loads(text[at:end] + '"'), size, False
-        raise _fail("Invalid character in string", text, end)
+    def feed(self, text: str, final: bool = False) -> None:
+        """Parse ``text``, the next part of the document; ``final``: nothing follows.
 
-    def object(self, at: int, top: bool) -> tuple[dict[str, Any], int, bool]:
-        text, size, begin = self.text, self.size, at
-        saved = self.progress.get(begin)
-        result: dict[str, Any]
-        if saved is not None:
-            # Copies: the values emitted before must not change under their consumers.
-            at, result = saved[0], dict(saved[1])
-            if top:
-                self.done = set(saved[2])
+        Raises:
+            json.JSONDecodeError: if the text so far cannot begin a JSON value.
+        """
+        self.texts.append(text)
+        if self.complete:
+            return
+        buffer = self.buffer + text if self.buffer else text
+        if not self.stack:
+            found = _START.search(buffer)
+            self.scanned += len(buffer) if found is None else found.end()
+            if found is None:
+                self.offset += len(buffer)
+                return
+            self.stack.append(_Open({} if found.group() == "{" else []))
+            self.changed = True
+            self.offset += found.end()
+            buffer = buffer[found.end() :]
+        self.scanned += len(buffer)
+        at = self._consume(buffer, final)
+        self.offset += at
+        self.buffer = buffer[at:]
+
+    def _consume(self, text: str, final: bool) -> int:
+        """Parse ``text`` as far as it goes; return where the unfinished token begins."""
+        size, at, stack = len(text), 0, self.stack
+        while at < size:
+            if self.string is not None:
+                at, closed = self._string(text, at)
+                if not closed:
+                    return at
+                continue
+            at = _SPACE.match(text, at).end()  # type: ignore[union-attr]
+            if at >= size:
+                break
+            char, frame = text[at], stack[-1]
+            members, expect = frame.members, frame.expect
+            if expect == _NEXT:
+                if char == ",":
+                    frame.expect = _KEY if type(members) is dict else _VALUE
+                elif char == ("}" if type(members) is dict else "]"):
+                    self._close()
+                    if self.complete:
+                        return at + 1
+                else:
+                    raise self.fail("Expecting ',' delimiter", at)
+                at += 1
+                continue
+            if type(members) is dict and expect != _VALUE:
+                if expect == _COLON:
+                    if char != ":":
+                        raise self.fail("Expecting ':' delimiter", at)
+                    frame.expect = _VALUE
+                elif char == "}" and expect == _FIRST:
+                    self._close()
+                    if self.complete:
+                        return at + 1
+                elif char == '"':
+                    self.string, self.in_key = "", True
+                else:
+                    raise self.fail("Expecting property name enclosed in double quotes", at)
+                at += 1
+                continue
+            # A value: after a colon, or as an array's element.
+            if char == "]" and expect == _FIRST:
+                self._close()
+                if self.complete:
+                    return at + 1
+                at += 1
+            elif char == "{" or char == "[" or char == '"':
+                self._begin(frame)
+                if char == '"':
+                    self.string, self.in_key = "", False
+                else:
+                    stack.append(_Open({} if char == "{" else []))
+                at += 1
+            elif char in _NUMBER_START:
+                # What could still grow into a number ("-", "1.", "2e") is not one yet.
+                end = _NUMBER_PREFIX.match(text, at).end()  # type: ignore[union-attr]
+                if end >= size and not final:
+                    return at
+                number = _NUMBER.match(text, at)
+                if number is None or number.end() != end:
+                    raise self.fail("Invalid number", at)
+                found = number.group()
+                # What json.loads makes of a number: an int, unless it has a fraction or
+                # an exponent.
+                self._begin(frame)
+                self._member(float(found) if _FLOAT_MARKS.search(found) else int(found))
+                at = end
+            else:
+                for word, meaning in _LITERALS:
+                    if text.startswith(word, at):
+                        self._begin(frame)
+                        self._member(meaning)
+                        at += len(word)
+                        break
+                    if word.startswith(text[at : at + len(word)]) and not final:
+                        return at
+                else:
+                    raise self.fail("Expecting value", at)
+        return at
+
+    def _string(self, text: str, at: int) -> tuple[int, bool]:
+        """Read on in the string from ``at``: where reading stopped, and whether it ended."""
+        end = _STRING_BODY.match(text, at).end()  # type: ignore[union-attr]
+        closed = end < len(text) and text[end] == '"'
+        if not closed and end < len(text) and _UNFINISHED_ESCAPE.match(text, end) is None:
+            raise self.fail("Invalid character in string", end)
+        if end > at:
+            piece = text[at:end]
+            if "\\" in piece:
+                piece = json.loads(f'"{piece}"')
+            if piece:
+                self.string += piece  # type: ignore[operator]
+                self.changed = self.changed or not self.in_key
+        if not closed:
+            return end, False
+        string, self.string = self.string, None
+        frame = self.stack[-1]
+        if self.in_key:
+            frame.key, frame.expect = string, _COLON  # type: ignore[assignment]
         else:
-            result = {}
-            at = self.skip(at + 1)
-            if at < size and text[at] == "}":
-                return result, at + 1, True
-        while True:
-            at = self.skip(at)
-            if at >= size:
-                return result, size, False
-            if text[at] != '"':
-                raise _fail("Expecting property name enclosed in double quotes", text, at)
-            key, at, complete = self.string(at)
-            at = self.skip(at)
-            if not complete or at >= size:
-                return result, size, False
-            if text[at] != ":":
-                raise _fail("Expecting ':' delimiter", text, at)
-            try:
-                item, at, complete = self.value(at + 1)
-            except _Missing:
-                return result, size, False
-            result[key] = item
-            if not complete:
-                return result, size, False
-            if top:
-                self.done.add(key)
-            at = self.skip(at)
-            if at >= size:
-                return result, size, False
-            if text[at] == "}":
-                return result, at + 1, True
-            if text[at] != ",":
-                raise _fail("Expecting ',' delimiter", text, at)
-            at += 1
-            self.progress[begin] = (at, dict(result), frozenset(self.done if top else ()))
+            self._member(string)
+        return end + 1, True
 
-    def array(self, at: int) -> tuple[list[Any], int, bool]:
-        text, size, begin = self.text, self.size, at
-        saved = self.progress.get(begin)
-        result: list[Any]
-        if saved is not None:
-            at, result = saved[0], list(saved[1])
+    def _begin(self, frame: _Open) -> None:
+        """A member of ``frame`` begins: the value so far changes."""
+        self.changed = True
+        if type(frame.members) is dict and frame.key in frame.members:
+            self.recheck = True
+
+    def _member(self, value: Any) -> None:
+        """``value``, complete, is the next member of the innermost open container."""
+        frame = self.stack[-1]
+        if isinstance(frame.members, dict):
+            frame.members[frame.key] = value
         else:
-            result = []
-            at = self.skip(at + 1)
-            if at < size and text[at] == "]":
-                return result, at + 1, True
-        while True:
-            try:
-                item, at, complete = self.value(at)
-            except _Missing:
-                return result, size, False
-            result.append(item)
-            if not complete:
-                return result, size, False
-            at = self.skip(at)
-            if at >= size:
-                return result, size, False
-            if text[at] == "]":
-                return result, at + 1, True
-            if text[at] != ",":
-                raise _fail("Expecting ',' delimiter", text, at)
-            at += 1
-            self.progress[begin] = (at, list(result), frozenset())
+            frame.members.append(value)
+        frame.expect = _NEXT
+        if len(self.stack) == 1:
+            self.fields += 1
 
+    def _close(self) -> None:
+        value = self.stack.pop().members
+        if self.stack:
+            self._member(value)
+        else:
+            self.value, self.complete = value, True
 
-def parse_partial(
-    text: str, final: bool = False, start: int = 0, progress: Progress | None = None
-) -> tuple[Any, bool, set[str]]:
-    """The JSON value beginning at ``start``, whether it is complete, and the complete
-    keys of a top-level object.
+    def snapshot(self) -> Any:
+        """The value so far, a copy that later chunks do not change; ``None`` before it.
 
-    Args:
-        progress: kept between calls on successive versions of one growing text, so
-            each call resumes its containers where the last one's left off.
-
-    Raises:
-        json.JSONDecodeError: if ``text`` cannot be the beginning of a JSON value.
-    """
-    parser = _Parser(text, final, progress)
-    try:
-        value, _, complete = parser.value(start, top=True)
-    except _Missing:
-        return None, False, set()
-    return value, complete, parser.done
+        Members complete so far are shared with earlier snapshots (nothing changes them
+        any more); the containers still open are copied, with the member being read.
+        """
+        self.changed = self.recheck = False
+        if self.complete:
+            return self.value
+        child = self.string if self.string is not None and not self.in_key else _NOTHING
+        for frame in reversed(self.stack):
+            members = frame.members.copy()
+            if child is not _NOTHING:
+                if isinstance(members, dict):
+                    members[frame.key] = child
+                else:
+                    members.append(child)
+            child = members
+        return None if child is _NOTHING else child
 
 
 class _PartialModel:
@@ -216,15 +292,15 @@ class _PartialModel:
         }
         self.validated: dict[str, Any] = {}
 
-    def build(self, value: dict[str, Any], done: set[str]) -> BaseModel | None:
-        """A partial model with the fields completed so far; ``None`` if none is new."""
-        new = [key for key in done if key in self.names and self.names[key] not in self.validated]
+    def build(self, fields: dict[str, Any]) -> BaseModel | None:
+        """A partial model with the complete ``fields`` so far; ``None`` if none is new."""
+        new = [key for key in fields if key in self.names and self.names[key] not in self.validated]
         if not new:
             return None
         for key in new:
             # Assignment validation runs the field's own validators, on this field alone.
             name, holder = self.names[key], self.model.model_construct()
-            self.model.__pydantic_validator__.validate_assignment(holder, name, value[key])
+            self.model.__pydantic_validator__.validate_assignment(holder, name, fields[key])
             self.validated[name] = getattr(holder, name)
         return self.model.model_construct(_fields_set=set(self.validated), **self.validated)
 
@@ -234,7 +310,10 @@ def partial_json(model: type[M] | None = None) -> Operator:
     """Parse streamed JSON text into progressively complete values.
 
     Without ``model``, emits a new ``dict`` (or ``list``) each time a chunk changes the
-    value so far: strings grow as they stream, members appear as they begin. With a
+    value so far: strings grow as they stream, members appear as they begin. Each is a
+    value of its own, which later chunks leave as it was: the containers still open are
+    copied for it (complete members are shared), so for a long array, where that copy
+    grows with every element, ``json_items`` emits each element once instead. With a
     pydantic ``model``, emits a partial model each time a top-level field completes:
     complete fields are validated (a bad one fails the stream at once), incomplete ones
     are left out (``model_fields_set`` names the fields present), and the last item is
@@ -261,52 +340,49 @@ def partial_json(model: type[M] | None = None) -> Operator:
         def subscribe(
             observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            texts: list[str] = []
-            start: int | None = None
+            parser = _PartialParser()
+            builder = _PartialModel(model) if model is not None else None
             finished = False
             last: Any = None
-            builder = _PartialModel(model) if model is not None else None
-            progress: Progress = {}
+            fields = 0  # the complete top-level members the builder has seen
 
             def fail(error: Exception) -> None:
                 nonlocal finished
                 finished = True
-                attach_partial(error, "".join(texts))
+                attach_partial(error, parser.text())
                 observer.on_error(error)
 
-            def step(final: bool) -> bool:
-                """Parse what has come; emit if it changed. True once the value is whole."""
-                nonlocal start, last
-                buffer = "".join(texts)
-                if start is None:
-                    found = _START.search(buffer)
-                    if found is None:
-                        return False
-                    start = found.start()
-                value, complete, done = parse_partial(buffer, final, start, progress)
-                if value is None:
-                    return False
+            def step(text: str, final: bool) -> bool:
+                """Parse ``text``; emit if the value changed. True once the value is whole."""
+                nonlocal last, fields
+                parser.feed(text, final)
                 if builder is None:
-                    if value != last:
-                        last = value
-                        observer.on_next(value)
-                    return complete
-                if complete:
-                    observer.on_next(builder.model.model_validate(value))
+                    if parser.changed:
+                        recheck = parser.recheck
+                        value = parser.snapshot()
+                        if not recheck or value != last:
+                            last = value
+                            observer.on_next(value)
+                    return parser.complete
+                if parser.complete:
+                    observer.on_next(builder.model.model_validate(parser.value))
                     return True
-                if isinstance(value, dict):
-                    partial = builder.build(value, done)
-                    if partial is not None:
-                        observer.on_next(partial)
+                if parser.fields != fields:
+                    fields = parser.fields
+                    top = parser.stack[0].members
+                    if type(top) is dict:
+                        partial = builder.build(top)
+                        if partial is not None:
+                            observer.on_next(partial)
                 return False
 
             def on_next(item: Any) -> None:
                 nonlocal finished
                 if finished:
                     return
-                texts.append(text_of(item))
+                text = text_of(item)
                 try:
-                    finished = step(False)
+                    finished = step(text, False)
                 except ValueError as error:  # JSONDecodeError and ValidationError
                     fail(error)
 
@@ -315,14 +391,14 @@ def partial_json(model: type[M] | None = None) -> Operator:
                     observer.on_completed()
                     return
                 try:
-                    if step(True):
+                    if step("", True):
                         observer.on_completed()
                         return
                 except ValueError as error:
                     fail(error)
                     return
-                buffer = "".join(texts)
-                fail(_fail("the stream ended before the JSON value did", buffer, len(buffer)))
+                text = parser.text()
+                fail(_fail("the stream ended before the JSON value did", text, len(text)))
 
             def on_error(error: Exception) -> None:
                 if not finished:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -12,7 +13,7 @@ from reactivex.testing import TestScheduler
 
 from rxllm.llms import FakeListChatModel, FakeStreamingListLLM
 from rxllm.operators import json_items, partial_json
-from rxllm.operators._json import parse_partial
+from rxllm.operators._json import _PartialParser
 
 from .helpers import on_completed, on_next, run, split_at, subscribe
 
@@ -88,13 +89,55 @@ def test_partial_json_model_fails_fast_on_an_invalid_complete_field() -> None:
     assert xs.subscriptions == [subscribe(200, 210)]
 
 
-def test_parse_partial_handles_escapes_cut_anywhere() -> None:
+def parse(text: str) -> tuple[Any, bool]:
+    """The value so far of ``text`` parsed in one piece, and whether it is complete."""
+    parser = _PartialParser()
+    parser.feed(text)
+    return parser.snapshot(), parser.complete
+
+
+def test_partial_values_of_escapes_cut_anywhere_are_prefixes() -> None:
     text = json.dumps({"s": 'a "quoted" \\ path \u00e9 \U0001f600', "n": [1.5e3, True, None]})
+    whole = json.loads(text)["s"]
     for cut in range(len(text) + 1):
-        value, complete, _ = parse_partial(text[:cut])
+        value, complete = parse(text[:cut])
         assert complete == (cut == len(text))
         if isinstance(value, dict) and "s" in value:
-            assert json.loads(text)["s"].startswith(value["s"][: len(value["s"]) - 1])
+            # Never half an escape, nor half of a surrogate pair (its "\\ud83d" alone).
+            assert whole.startswith(value["s"])
+            value["s"].encode("utf-8")
+
+
+def test_partial_json_never_emits_half_a_surrogate_pair() -> None:
+    text = json.dumps({"s": "\U0001f600!"})  # {"s": "\\ud83d\\ude00!"}
+    for cut in range(1, len(text)):
+        for value in run(partial_json(), [text[:cut], text[cut:]]):
+            assert value.get("s", "") in ("", "\U0001f600", "\U0001f600!")
+
+
+def test_partial_json_emits_a_repeated_key_only_if_its_value_changes() -> None:
+    assert run(partial_json(), ['{"a": 1, ', '"a": 1', "}"]) == [{"a": 1}]
+    assert run(partial_json(), ['{"a": "x", "a": ', '"y"}']) == [{"a": "x"}, {"a": "y"}]
+
+
+def test_partial_json_reads_each_character_once_however_the_text_is_cut() -> None:
+    # The work is counted in characters read, not timed. Re-parsing the text so far at
+    # each chunk would read about n * n / (2 * size) characters; this reads each one
+    # once, plus the few of a number, literal or escape cut short by a chunk boundary.
+    for repeats in (10, 100, 1000):
+        value = {
+            "text": 'a long string value, with "escapes" \u00e9 ' * repeats,
+            "items": [{"id": i, "ok": i % 2 == 0, "tags": ["x", None]} for i in range(repeats)],
+        }
+        text = "Sure! Here it is: " + json.dumps(value)
+        for size in (1, 3, 16):
+            parser = _PartialParser()
+            for at in range(0, len(text), size):
+                parser.feed(text[at : at + size])
+                parser.snapshot()
+            assert parser.complete
+            assert parser.value == value
+            assert parser.scanned <= 1.5 * len(text)
 
 
 json_values = st.recursive(
@@ -173,16 +216,20 @@ async def test_json_items_through_chat_astream() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(value=json_values, data=st.data())
-def test_resumed_parses_equal_fresh_ones_and_never_change_what_was_emitted(
+def test_fed_in_chunks_equals_parsed_whole_and_never_changes_what_was_emitted(
     value: object, data: st.DataObject
 ) -> None:
     text = json.dumps([value, {"k": value}])
     cuts = sorted(data.draw(st.lists(st.integers(min_value=1, max_value=len(text)), max_size=12)))
-    progress: dict[int, tuple[int, object, frozenset[str]]] = {}
+    parser = _PartialParser()
     emitted: list[tuple[str, object]] = []
+    fed = 0
     for cut in [*cuts, len(text)]:
-        resumed = parse_partial(text[:cut], progress=progress)
-        assert resumed == parse_partial(text[:cut])
-        emitted.append((text[:cut], resumed[0]))  # the very object, not a copy
-    for prefix, snapshot in emitted:  # later parses did not change what went out before
-        assert snapshot == parse_partial(prefix)[0]
+        parser.feed(text[fed:cut])
+        fed = max(fed, cut)
+        snapshot = parser.snapshot()
+        assert (snapshot, parser.complete) == parse(text[:fed])
+        emitted.append((text[:fed], snapshot))  # the very object, not a copy
+    assert parser.value == [value, {"k": value}]
+    for prefix, snapshot in emitted:  # later chunks did not change what went out before
+        assert snapshot == parse(prefix)[0]
