@@ -11,7 +11,7 @@ import pytest
 
 from rxllm.llms import ChatOpenAI
 from tests.conftest import await_until, wait_until
-from tests.servers.scripted import Pause, Reply, ScriptedServer
+from tests.servers.scripted import Pause, Reply, ScriptedServer, Until
 from tests.servers.wire import openai_chat
 
 from .conftest import assert_all_closed
@@ -128,3 +128,34 @@ def test_nothing_is_sent_before_subscription(server: ScriptedServer) -> None:
     assert server.requests == []
     del observable, stream
     chat.close()
+
+
+async def _hold_until_open(server: ScriptedServer, calls: int, max_connections: int) -> None:
+    """``calls`` concurrent streams, each held until ``max_connections`` are open at once."""
+
+    def respond(request: object) -> Reply:
+        events = openai_chat(["held ", "open"])
+        at_once = Until(lambda: server.open_connections >= max_connections, timeout=10)
+        return Reply(body=[events[0], at_once, *events[1:]])
+
+    server.respond = respond
+    chat = chat_for(server, max_connections=max_connections)
+    texts = await asyncio.gather(*(chat.ainvoke("x") for _ in range(calls)))
+    assert [t.content for t in texts] == ["held open"] * calls
+    await chat.aclose()
+    await await_until(lambda: server.open_connections == 0)
+
+
+async def test_max_connections_caps_the_connections_open_at_once(server: ScriptedServer) -> None:
+    await _hold_until_open(server, 6, 3)
+    assert server.peak_connections == 3  # the other three waited for a free connection
+
+
+async def test_max_connections_past_httpx_default_of_100(server: ScriptedServer) -> None:
+    await _hold_until_open(server, 150, 150)
+    assert server.peak_connections == 150
+
+
+def test_max_connections_must_be_positive(server: ScriptedServer) -> None:
+    with pytest.raises(ValueError, match="max_connections"):
+        chat_for(server, max_connections=0)
