@@ -24,7 +24,7 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from types import TracebackType
 from typing import Any, ClassVar, Literal, Self
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 from pydantic import (
@@ -35,6 +35,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     ValidatorFunctionWrapHandler,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -68,8 +69,9 @@ _HEADER_VALUE = re.compile(r"(?:[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*)?")
 _KEY = re.compile(r"[\x21-\x7e]+")
 #: httpx frames the body itself; a header saying otherwise would corrupt the request.
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
-#: Header values at least this long are scrubbed from error text a server echoes back;
-#: shorter ones are no credential, and replacing every ``1`` would garble the message.
+#: Secrets at least this long are scrubbed from error text a server echoes back; shorter
+#: ones are no credential (a placeholder key like "ollama"), and replacing every ``1``
+#: or "ollama" would garble the message.
 _MIN_SCRUBBED = 8
 
 
@@ -176,6 +178,12 @@ class HTTPModel(BaseModel):
             error = ValidationError.from_exception_data(exc.title, details, hide_input=True)
         raise error
 
+    @field_serializer("base_url")
+    def _dump_base_url(self, url: str | None) -> str | None:
+        # A query string may carry a key (``?key=...``): dumps hide it, as they hide
+        # ``api_key``, so a dumped model can be logged or shown in a notebook.
+        return None if url is None else _without_query(url)
+
     @field_validator("api_key")
     @classmethod
     def _check_api_key(cls, key: SecretStr | None) -> SecretStr | None:
@@ -260,11 +268,12 @@ class HTTPModel(BaseModel):
                     raise InvalidInputError(f"invalid {name}{shown}: {exc}") from None
 
     def _secrets(self) -> tuple[str, ...]:
+        """What to scrub from error text a server echoes: the key, header values and
+        ``base_url`` query values (``?key=...``)."""
         secrets = [self.api_key.get_secret_value()] if self.api_key is not None else []
-        for value in (self.default_headers or {}).values():
-            if len(value.get_secret_value()) >= _MIN_SCRUBBED:
-                secrets.append(value.get_secret_value())
-        return tuple(secrets)
+        secrets += [v.get_secret_value() for v in (self.default_headers or {}).values()]
+        secrets += [v for _, v in parse_qsl(urlsplit(self.base_url or "").query)]
+        return tuple(s for s in secrets if len(s) >= _MIN_SCRUBBED)
 
     def _policy(self) -> StreamPolicy:
         return StreamPolicy(
