@@ -27,6 +27,7 @@ from rxllm import errors
         (errors.TotalTimeoutError, errors.APITimeoutError),
         (errors.StreamInterruptedError, errors.RxLLMError),
         (errors.ProtocolError, errors.RxLLMError),
+        (errors.EventTooLargeError, errors.ProtocolError),
     ],
 )
 def test_tree(child: type[Exception], parent: type[Exception]) -> None:
@@ -54,6 +55,12 @@ def test_api_error_carries_its_context() -> None:
 
 def test_protocol_error_keeps_the_line() -> None:
     assert errors.ProtocolError("bad", line="data: {").line == "data: {"
+
+
+def test_event_too_large_error_keeps_the_limit_the_line_and_the_partial() -> None:
+    error = errors.EventTooLargeError("too big", limit=1024, line="data: xx", partial="ab")
+    assert (error.limit, error.line, error.partial) == (1024, "data: xx", "ab")
+    assert str(error) == "too big"
 
 
 def test_attach_partial() -> None:

@@ -20,8 +20,6 @@ import time
 import tracemalloc
 from dataclasses import dataclass, field
 
-import httpx
-
 from rxllm.llms import ChatOpenAI
 from rxllm.testing import LeakError, LeakTracker
 from tests.servers.scripted import Recorded, Reply, ScriptedServer, Until
@@ -87,7 +85,7 @@ async def concurrent_streams(n: int, *, models: int = 10, hold: float = 60.0) ->
     request scans them all), so 1,000 streams through one client take about a minute
     on two cores, and through ten clients of 100 (httpx's default limit, so the models
     keep their default configuration) a few seconds. ``models=1`` measures the former
-    (with the pool's limit raised to ``n``).
+    (with ``max_connections=n``).
     """
     figures = Figures(n)
     gc.collect()
@@ -111,12 +109,9 @@ async def concurrent_streams(n: int, *, models: int = 10, hold: float = 60.0) ->
         server.record = False
         url = f"{server.url}/v1"
         if models == 1:
-            # httpx's default pool opens at most 100 connections; one client needs n.
-            limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
-            client = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(hold + 30))
-            pool = [ChatOpenAI(base_url=url, http_async_client=client)]
+            # httpx's default pool opens at most 100 connections; one model needs n.
+            pool = [ChatOpenAI(base_url=url, max_connections=n, timeout=hold + 30)]
         else:
-            client = None
             pool = [ChatOpenAI(base_url=url) for _ in range(models)]
 
         async def one(index: int) -> bool:
@@ -133,8 +128,6 @@ async def concurrent_streams(n: int, *, models: int = 10, hold: float = 60.0) ->
         figures.rss_peak = peak[0] if peak else rss()
         for model in pool:
             await model.aclose()
-        if client is not None:
-            await client.aclose()
         deadline = time.monotonic() + 10
         # A counter kept by the server's thread: there is no event to wait on.
         while server.open_connections and time.monotonic() < deadline:  # noqa: ASYNC110
