@@ -1,7 +1,10 @@
 """Bad input fails with a clear typed error, before anything is sent.
 
-Every provider, every way of calling it: the server never sees a connection. Bad bytes
-from a server (not UTF-8) are in the fault matrix (``test_fault_matrix.py``).
+Every provider, every way of calling it: the server never sees a connection. Calls raise
+``InvalidInputError``; constructors raise pydantic's ``ValidationError`` (a ``ValueError``,
+as LangChain's models do), which never echoes the values given (``test_secrets.py``).
+Bad bytes from a server (not UTF-8) are in the fault matrix (``test_fault_matrix.py``),
+oversized ones in ``test_limits.py``.
 """
 
 from __future__ import annotations
