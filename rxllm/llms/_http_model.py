@@ -148,9 +148,9 @@ class HTTPModel(BaseModel):
     #: ``anthropic-version``...), as in the OpenAI and Anthropic SDKs, so a gateway can
     #: take its own ``Authorization``. Values are secrets: never shown.
     default_headers: dict[str, SecretStr] | None = None
-    #: The most connections the model's own client opens at once (httpx's default);
-    #: more concurrent calls wait for one, within ``timeout``. An injected client keeps
-    #: its own limits.
+    #: The most connections the model's own client (one per event loop) opens at once,
+    #: httpx's default; more concurrent calls wait for one, within ``timeout``. An
+    #: injected client keeps its own limits.
     max_connections: int = Field(default=100, ge=1)
     #: The largest server event accepted (an SSE event's data, an NDJSON line), in
     #: bytes; a larger one fails the stream with ``EventTooLargeError``.
