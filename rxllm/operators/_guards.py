@@ -278,6 +278,9 @@ def _string_stops(stops: list[str]) -> Callable[[], Callable[[str, bool], tuple[
         else r"(?!)"
     )
     longest = max(len(s) for s in stops) - 1
+    # The characters a beginning of a stop string can end with: text ending otherwise
+    # holds nothing back, which settles most chunks without the search.
+    ends = frozenset("".join(s[:-1] for s in stops))
 
     def make() -> Callable[[str, bool], tuple[str, bool]]:
         held = ""
@@ -288,7 +291,7 @@ def _string_stops(stops: list[str]) -> Callable[[], Callable[[str, bool], tuple[
             size = len(buffer)
             found = finder.search(buffer)
             hold = size
-            if not final:
+            if not final and buffer[-1:] in ends:
                 started = partial.search(buffer, max(size - longest, 0))
                 if started is not None:
                     hold = started.start()

@@ -106,7 +106,8 @@ def accumulate() -> Operator:
     Text (``str`` or ``GenerationChunk``) accumulates into a ``Snapshot``, a ``str``;
     message chunks into the ``AIMessage`` so far (with the tool calls that parse so
     far), as ``invoke`` would return it if the stream stopped there. Either way the
-    last item is the final output, and ``invoke`` returns it.
+    last item is the final output, and ``invoke`` returns it. Each item is a copy of
+    everything so far, so its cost grows with the length of the text.
 
     .. code-block:: text
 
@@ -134,11 +135,16 @@ def accumulate() -> Operator:
                     observer.on_next(message.to_message())
                     return
                 try:
-                    total += text_of(item)
+                    piece = text_of(item)
                 except TypeError as error:
                     observer.on_error(error)
                     return
-                observer.on_next(Snapshot(total))
+                # Taken out of the closure first, the text so far has one reference, so
+                # CPython appends to it in place: the Snapshot is the one copy per item.
+                so_far, total = total, ""
+                so_far += piece
+                total = so_far
+                observer.on_next(Snapshot(so_far))
 
             return source.subscribe(
                 on_next, observer.on_error, observer.on_completed, scheduler=scheduler

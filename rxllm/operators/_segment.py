@@ -141,12 +141,52 @@ _SENTENCE_END = (
     r"|[\u3002\uff01\uff1f\uff61]+[\u300d\u300f\uff09\u3011\u3015\u300b\u3009\u201d\u2019\"']*\s*"
     r"|\n\s*"
 )
-# Runs of ordinary characters are taken whole and never given back (possessive, new in
-# Python 3.11): the scan is linear, with no backtracking over a long unfinished sentence.
+# What a sentence is: the text up to the first end of a sentence, which is greedy (all
+# the closing quotes and whitespace after it). ``_SentenceCutter`` finds the same
+# segments without reading the unfinished sentence again at every chunk.
 _SENTENCE = re.compile(
     rf"(?:[^{_TERMINATORS}]++|(?!{_SENTENCE_END})[{_TERMINATORS}])*+(?:{_SENTENCE_END})"
     r"|[\s\S]+"
 )
+# Where the current sentence ends, or may yet end: at a terminator run reaching the end
+# of the text so far, which whitespace may still follow.
+_SENTENCE_BOUNDARY = re.compile(
+    rf"(?:{_SENTENCE_END})|[.!?\u2026\u203c\u2047-\u2049]+[\"'\u201d\u2019\u00bb)\]]*\Z"
+)
+
+
+class _SentenceCutter:
+    """Sentences, each character read once (``_SENTENCE`` would read the tail again).
+
+    A sentence ends at the first match of ``_SENTENCE_END``, whole once a character
+    follows it. Text before ``checked`` holds no such match, nor the start of one.
+    """
+
+    __slots__ = ("tail", "checked")
+
+    def __init__(self) -> None:
+        self.tail = ""
+        self.checked = 0
+
+    def push(self, text: str) -> list[str]:
+        buffer = self.tail + text if self.tail else text
+        size, start, at = len(buffer), 0, self.checked
+        segments: list[str] = []
+        while (found := _SENTENCE_BOUNDARY.search(buffer, at)) is not None:
+            end = found.end()
+            if end == size:  # what follows decides where it ends
+                at = found.start()
+                break
+            segments.append(buffer[start:end])
+            start = at = end
+        else:
+            at = size
+        self.tail, self.checked = buffer[start:], at - start
+        return segments
+
+    def flush(self) -> str:
+        tail, self.tail, self.checked = self.tail, "", 0
+        return tail
 
 
 class _LiteralCutter:
@@ -252,7 +292,7 @@ def sentences() -> Operator:
         ...     sentences(), ops.to_list()).run()
         ['Hi. ', 'How are you? ', '好。', '是']
     """
-    return segmenting(lambda: RegexCutter(_SENTENCE))
+    return segmenting(_SentenceCutter)
 
 
 @named

@@ -12,7 +12,7 @@ from reactivex.testing import TestScheduler
 from rxllm.errors import InvalidInputError
 from rxllm.llms import FakeListChatModel, FakeStreamingListLLM
 from rxllm.operators import lines, markdown_blocks, sentences, split_on, words
-from rxllm.operators._segment import _SENTENCE, _WORD
+from rxllm.operators._segment import _SENTENCE, _WORD, RegexCutter, segmenting
 from rxllm.schema import AIMessageChunk, GenerationChunk, ToolCallChunk, Usage
 
 from .helpers import (
@@ -251,6 +251,24 @@ def test_each_sentence_but_the_tail_ends_at_a_boundary(case: tuple[str, list[str
     for segment in segments[:-1]:
         assert _whole(_SENTENCE, segment)
         assert ends.search(segment), segment
+
+
+sentence_texts = st.lists(
+    st.sampled_from(
+        [*"ab .!?\u2026\u203c\"')]\u201d\u00bb\n\t\u3002\uff01\u300d\uff09", "  ", "\u0301"]
+    ),
+    max_size=40,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=split_texts(sentence_texts))
+def test_sentences_are_the_matches_of_the_sentence_pattern(case: tuple[str, list[str]]) -> None:
+    # sentences() reads each character once; _SENTENCE, matched again over the
+    # unfinished sentence at every chunk, is the definition it must agree with.
+    _, chunks = case
+    reference = segmenting(lambda: RegexCutter(_SENTENCE))
+    assert run(sentences(), chunks) == run(reference, chunks)
 
 
 markdown = st.lists(
