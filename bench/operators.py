@@ -4,13 +4,19 @@ What it measures, in µs per input chunk, on a stream of ``--chunks`` word-sized
 chunks (20,000 by default; an LLM's tokens as ``FakeStreamingListLLM`` splits them):
 
 1. the source alone: ``reactivex.from_iterable(chunks)`` subscribed with a counter, and
-   ``ops.map(identity)`` on it, the baseline any operator is compared with;
+   ``ops.map(identity)`` on it, the baseline every operator is compared with: "× map" is
+   an operator's time over ``ops.map(identity)``'s on the same chunks in the same round
+   (median over the rounds), which says what the operator costs whatever the load on
+   the machine; ``tap(identity)``, an rxllm operator that does nothing, is the floor of
+   any operator of ours;
 2. every operator subscribed directly, ``from_iterable(chunks).pipe(op)``: once with
    ``str`` chunks and once with ``GenerationChunk`` chunks (an LLM's ``observe``), where
-   re-chunking operators build new chunk models. "added" is the cost over the source
-   alone; the target is under 1 µs/chunk added for the operators that are not
-   time-based, on ``str`` chunks;
-3. RxPY's ``ops.buffer_with_count(5)`` beside ``buffer_tokens(5)``;
+   re-chunking operators build new chunk models. The target is under 1 µs/chunk for the
+   operators that are not time-based, on ``str`` chunks;
+3. RxPY's peers where there is one: ``ops.buffer_with_count(5)`` beside
+   ``buffer_tokens(5)``, and ``ops.scan`` summing strings beside ``accumulate()`` (both
+   copy the whole text so far for every item, so their cost per chunk grows with the
+   text: about 100 KB by the end here);
 4. through a model: ``FakeStreamingListLLM(...).pipe(op).stream(prompt)`` against the
    same model's plain ``stream``, so "added" is what the operator costs in a real
    pipeline.
@@ -19,21 +25,20 @@ Time-based operators (``buffer_time``, ``smooth``, ``throttle_text``, the deadli
 ``metrics``) are subscribed with an ``AsyncIOScheduler`` on an event loop that is not
 running, with intervals long enough that no timer fires during the burst: their rows
 measure the per-chunk bookkeeping, not the pacing. The structured-output operators run
-on a JSON text cut into word-sized chunks (``partial_json`` re-parses the value so far
-at every chunk, so its cost grows with the document: its row uses ``--json-chunks``,
-2,000 by default).
+on a JSON array of small objects cut into ``--json-chunks`` word-sized chunks (20,000 by
+default), compared with ``ops.map`` on those chunks.
 
 How: each candidate runs once to warm up, then all candidates run in turn for
-``--rounds`` rounds; the table shows each candidate's median. Each run checks that the
-operator emitted something.
+``--rounds`` rounds, with the garbage collector off during each run; the table shows
+each candidate's median. Each run checks that the operator emitted something.
 
 Run from the repository root::
 
-    python bench/operators.py            # 5 rounds of 20,000 chunks
+    python bench/operators.py            # 9 rounds of 20,000 chunks
     python bench/operators.py --quick    # smoke test: 2 rounds of 2,000 chunks
 
-The table is printed and also written, as markdown with the versions and the command,
-to ``bench/results/operators.md`` (``--output`` to change).
+The table is printed and also written, as markdown with the versions, the command and
+the load average, to ``bench/results/operators.md`` (``--output`` to change).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import platform
 import statistics
 import sys
@@ -101,6 +107,7 @@ class Candidate:
     make: Callable[[], Operator] | None  # None: the source alone
     timed: bool = False
     json: bool = False
+    strs_only: bool = False  # RxPY's peers: they know nothing of chunks
 
 
 CANDIDATES = [
@@ -109,8 +116,19 @@ CANDIDATES = [
     Candidate("text()", "mapping", rx.text),
     Candidate("map_text(str.upper)", "mapping", lambda: rx.map_text(str.upper)),
     Candidate("accumulate()", "mapping", rx.accumulate),
+    Candidate(
+        "ops.scan(str.__add__) (RxPY)",
+        "mapping",
+        lambda: ops.scan(str.__add__, ""),
+        strs_only=True,
+    ),
     Candidate("buffer_tokens(5)", "buffering", lambda: rx.buffer_tokens(5)),
-    Candidate("ops.buffer_with_count(5) (RxPY)", "buffering", lambda: ops.buffer_with_count(5)),
+    Candidate(
+        "ops.buffer_with_count(5) (RxPY)",
+        "buffering",
+        lambda: ops.buffer_with_count(5),
+        strs_only=True,
+    ),
     Candidate("buffer_time(60)", "buffering", lambda: rx.buffer_time(60), timed=True),
     Candidate(
         "buffer_time_or_count(60, 5)",
@@ -203,13 +221,14 @@ def run_pipeline(make: Callable[[], Operator] | None, text: str, chunks: int) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chunks", type=int, default=20_000)
-    parser.add_argument("--json-chunks", type=int, default=2_000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--json-chunks", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--quick", action="store_true", help="2 rounds of 2,000 chunks")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.quick:
-        args.chunks, args.json_chunks, args.rounds = 2_000, 500, 2
+        args.chunks, args.json_chunks, args.rounds = 2_000, 2_000, 2
+    load_before = os.getloadavg()
 
     texts = text_of_chunks(args.chunks)
     generations = [GenerationChunk(text=t) for t in texts]
@@ -221,18 +240,29 @@ def main() -> None:
         "text": (texts, generations),
         "json": (jsons, json_generations),
     }
+    baseline = Candidate("ops.map(identity)", "baseline", lambda: ops.map(identity))
     timings: dict[tuple[str, str], list[float]] = {}
+    ratios: dict[tuple[str, str], list[float]] = {}
     for warm in (True, False):
         for _ in range(1 if warm else args.rounds):
-            for candidate in CANDIDATES:
-                as_str, as_chunks = inputs["json" if candidate.json else "text"]
+            # ops.map on each input, every round: the yardstick of that round's rows.
+            base: dict[tuple[str, str], float] = {}
+            for source, (as_str, as_chunks) in inputs.items():
                 for kind, chunks in (("str", as_str), ("chunk", as_chunks)):
-                    if kind == "chunk" and candidate.name.startswith("ops.buffer_with_count"):
+                    base[source, kind] = run_once(baseline, chunks, loop) / len(chunks) * 1e6
+            for candidate in CANDIDATES:
+                source = "json" if candidate.json else "text"
+                as_str, as_chunks = inputs[source]
+                for kind, chunks in (("str", as_str), ("chunk", as_chunks)):
+                    if kind == "chunk" and candidate.strs_only:
                         continue
                     seconds = run_once(candidate, chunks, loop)
                     if not warm:
                         per_chunk = seconds / len(chunks) * 1e6
                         timings.setdefault((candidate.name, kind), []).append(per_chunk)
+                        ratios.setdefault((candidate.name, kind), []).append(
+                            per_chunk / base[source, kind]
+                        )
     loop.close()
 
     pipeline_text = "".join(texts)
@@ -245,40 +275,27 @@ def main() -> None:
                 if not warm:
                     per_chunk = seconds / pipeline_chunks * 1e6
                     pipeline_timings.setdefault(name, []).append(per_chunk)
+    load_after = os.getloadavg()
 
-    def median(key: tuple[str, str]) -> float | None:
-        values = timings.get(key)
-        return statistics.median(values) if values else None
+    def cell(values: list[float] | None, unit: str = "") -> str:
+        return f"{statistics.median(values):.2f}{unit}" if values else "n/a"
 
-    source_str = median(("from_iterable (source alone)", "str")) or 0.0
-    source_chunk = median(("from_iterable (source alone)", "chunk")) or 0.0
     lines = [
         f"Operators on a stream of {args.chunks:,} word-sized chunks "
-        f"(JSON rows: {len(jsons):,} chunks); median of {args.rounds} rounds, µs per chunk.",
+        f"(JSON rows: {len(jsons):,} chunks); median of {args.rounds} rounds, µs per chunk, "
+        "and × map: the time over `ops.map(identity)`'s on the same chunks in the same round.",
         "",
-        "| operator | family | str: µs/chunk | str: added | GenerationChunk: µs/chunk "
-        "| GenerationChunk: added | time-based |",
+        "| operator | family | str: µs/chunk | str: × map | GenerationChunk: µs/chunk "
+        "| GenerationChunk: × map | time-based |",
         "|---|---|---:|---:|---:|---:|:---:|",
     ]
     for candidate in CANDIDATES:
-        on_str = median((candidate.name, "str"))
-        on_chunk = median((candidate.name, "chunk"))
-
-        def cell(value: float | None, base: float, added: bool) -> str:
-            if value is None:
-                return "n/a"
-            return f"{value - base:.2f}" if added else f"{value:.2f}"
-
-        base_str = 0.0 if candidate.make is None else source_str
-        base_chunk = 0.0 if candidate.make is None else source_chunk
-        if candidate.json:  # a different source: compare with itself, not the text source
-            base_str = base_chunk = 0.0
+        on_str = (candidate.name, "str")
+        on_chunk = (candidate.name, "chunk")
         lines.append(
-            f"| `{candidate.name}` | {candidate.family} | {cell(on_str, 0, False)} "
-            f"| {cell(on_str, base_str, True) if base_str else '–'} "
-            f"| {cell(on_chunk, 0, False)} "
-            f"| {cell(on_chunk, base_chunk, True) if base_chunk else '–'} "
-            f"| {'yes' if candidate.timed else ''} |"
+            f"| `{candidate.name}` | {candidate.family} | {cell(timings.get(on_str))} "
+            f"| {cell(ratios.get(on_str), '×')} | {cell(timings.get(on_chunk))} "
+            f"| {cell(ratios.get(on_chunk), '×')} | {'yes' if candidate.timed else ''} |"
         )
     lines += [
         "",
@@ -293,6 +310,8 @@ def main() -> None:
         value = statistics.median(pipeline_timings[name])
         added = "–" if name.startswith("llm.stream ") else f"{value - plain:.2f}"
         lines.append(f"| `{name}` | {value:.2f} | {added} |")
+    load = " / ".join(f"{a:.2f}" for a in load_before[:1] + load_after[:1])
+    lines += ["", f"Load average (1 min) before / after: {load} on {os.cpu_count()} CPUs."]
     table = "\n".join(lines)
     print(table)
 

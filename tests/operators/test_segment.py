@@ -12,7 +12,7 @@ from reactivex.testing import TestScheduler
 from rxllm.errors import InvalidInputError
 from rxllm.llms import FakeListChatModel, FakeStreamingListLLM
 from rxllm.operators import lines, markdown_blocks, sentences, split_on, words
-from rxllm.operators._segment import _SENTENCE, _WORD, RegexCutter, segmenting
+from rxllm.operators._segment import _SENTENCE, _WORD, RegexCutter, _SentenceCutter, segmenting
 from rxllm.schema import AIMessageChunk, GenerationChunk, ToolCallChunk, Usage
 
 from .helpers import (
@@ -269,6 +269,19 @@ def test_sentences_are_the_matches_of_the_sentence_pattern(case: tuple[str, list
     _, chunks = case
     reference = segmenting(lambda: RegexCutter(_SENTENCE))
     assert run(sentences(), chunks) == run(reference, chunks)
+
+
+def test_sentences_do_not_read_an_unfinished_sentence_again() -> None:
+    cutter = _SentenceCutter()
+    for _ in range(1000):
+        assert cutter.push("word, ") == []
+    # The next chunk's search starts at its own text: the 6,000 characters before it
+    # are known to hold no end of a sentence.
+    assert cutter.checked == len(cutter.tail) == 6000
+    assert cutter.push("end.") == []
+    assert cutter.checked == 6003  # the "." may end the sentence, if a space follows
+    assert cutter.push(' "Next') == ["word, " * 1000 + "end. "]
+    assert (cutter.tail, cutter.checked) == ('"Next', 5)
 
 
 markdown = st.lists(
