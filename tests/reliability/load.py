@@ -81,11 +81,8 @@ def _prompt(request: Recorded) -> str:
 async def concurrent_streams(n: int, *, models: int = 10, hold: float = 60.0) -> Figures:
     """``n`` concurrent ``astream`` calls, all open at once, spread over ``models`` models.
 
-    httpcore's connection pool costs time quadratic in the connections it holds (each
-    request scans them all), so 1,000 streams through one client take about a minute
-    on two cores, and through ten clients of 100 (httpx's default limit, so the models
-    keep their default configuration) a few seconds. ``models=1`` measures the former
-    (with ``max_connections=n``).
+    Ten models by default, so that each keeps its default ``max_connections`` (100);
+    ``models=1`` runs them all through one model with ``max_connections=n``.
     """
     figures = Figures(n)
     gc.collect()
