@@ -118,9 +118,10 @@ class SSEDecoder:
     is broken and should be abandoned.
 
     Args:
-        max_event_bytes: the most data one event may have, and the longest line that
-            may be held while it arrives (the field name and a multi-byte character
-            count once each, so the two measures agree to a few bytes).
+        max_event_bytes: the most one event's ``data`` lines may hold together, field
+            names included and line endings not: what the decoder keeps while the event
+            arrives. Complete lines count in characters, a line still arriving in bytes
+            (the same for ASCII).
 
     Example:
         >>> decoder = SSEDecoder()
@@ -155,7 +156,7 @@ class SSEDecoder:
         self._partial_size = 0  # their total length
         # Event parsing (the spec's buffers).
         self._data: list[str] = []  # joined once at dispatch, not appended to a str
-        self._size = 0  # the characters in _data
+        self._size = 0  # the length of the lines in _data, "data: " included
         self._event = ""
         self._retry: int | None = None
         self._last_id: str | None = None
@@ -270,11 +271,12 @@ class SSEDecoder:
         events: list[ServerSentEvent] = []
         data = self._data
         size = self._size
+        limit = self._max
         for line in lines:
             if not line:
                 if data:
-                    if size > self._max:
-                        raise _too_large(self._max, data[0])
+                    if size > limit:
+                        raise _too_large(limit, data[0])
                     events.append(
                         _make_event(
                             self._event or "message",
@@ -290,13 +292,12 @@ class SSEDecoder:
                 self._retry = None
             elif line.startswith("data:"):
                 # The overwhelmingly common line, so it skips the general parsing.
-                value = line[6:] if line.startswith(" ", 5) else line[5:]
-                data.append(value)
-                size += len(value)
+                data.append(line[6:] if line.startswith(" ", 5) else line[5:])
+                size += len(line)
             elif line[0] != ":":  # lines starting with a colon are comments
                 self._field(line)
-        if size > self._max:
-            raise _too_large(self._max, data[0])
+        if size > limit:
+            raise _too_large(limit, data[0])
         self._size = size
         return events
 

@@ -288,8 +288,7 @@ def cut(stream: bytes, cuts: list[int]) -> list[bytes]:
 
 
 LIMIT = 1000
-# A line still arriving counts with its "data: " and the data lines of its event.
-SLACK = len("data: ")
+PREFIX = len("data: ")  # counted with each line's data
 
 
 def refused_after(decoder: SSEDecoder, read: bytes) -> tuple[int, EventTooLargeError]:
@@ -306,8 +305,8 @@ def refused_after(decoder: SSEDecoder, read: bytes) -> tuple[int, EventTooLargeE
 
 @settings(database=None, max_examples=100)
 @given(
-    sizes=st.lists(st.integers(0, LIMIT - SLACK), min_size=1, max_size=3).filter(
-        lambda sizes: sum(sizes) <= LIMIT - SLACK
+    sizes=st.lists(st.integers(0, LIMIT - PREFIX), min_size=1, max_size=3).filter(
+        lambda sizes: sum(sizes) + PREFIX * len(sizes) <= LIMIT
     ),
     events=st.integers(1, 4),
     data=st.data(),
@@ -325,7 +324,7 @@ def test_events_within_the_limit_pass_however_they_are_cut(
 @settings(database=None, max_examples=100)
 @given(
     sizes=st.lists(st.integers(0, 2 * LIMIT), min_size=1, max_size=4).filter(
-        lambda sizes: sum(sizes) > LIMIT
+        lambda sizes: sum(sizes) + PREFIX * len(sizes) > LIMIT
     ),
     before=st.booleans(),
     data=st.data(),
@@ -344,6 +343,17 @@ def test_an_event_past_the_limit_fails_however_it_is_cut(
     assert set(info.value.line or "y") <= set("data: y")
 
 
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_the_limit_is_exact_whole_or_byte_by_byte(eol: str) -> None:
+    fits = f"data: {'x' * (LIMIT - PREFIX)}{eol}{eol}".encode()
+    assert decode(fits, limit=LIMIT) == decode(*bytewise(fits), limit=LIMIT) != []
+    over = f"data: {'x' * (LIMIT - PREFIX + 1)}{eol}{eol}".encode()
+    with pytest.raises(EventTooLargeError):
+        decode(over, limit=LIMIT)
+    with pytest.raises(EventTooLargeError):
+        decode(*bytewise(over), limit=LIMIT)
+
+
 def test_an_endless_line_fails_once_past_the_limit_not_at_its_end() -> None:
     decoder = SSEDecoder(10_000)
     decoder.feed(b"data: ")
@@ -354,8 +364,8 @@ def test_an_endless_line_fails_once_past_the_limit_not_at_its_end() -> None:
 
 def test_endless_data_lines_without_a_blank_line_fail_once_past_the_limit() -> None:
     fed, _ = refused_after(SSEDecoder(10_000), b"data: 123456789\n" * 10)
-    data = fed // 16 * 9  # 9 characters of data a line
-    assert 10_000 < data <= 10_090  # the data held: the limit, plus at most one read
+    held = fed // 16 * 15  # "data: 123456789" a line
+    assert 10_000 < held <= 10_150  # the limit, plus at most one read
 
 
 def test_comments_and_dispatched_events_do_not_count() -> None:
