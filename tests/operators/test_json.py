@@ -120,6 +120,15 @@ def test_partial_json_emits_a_repeated_key_only_if_its_value_changes() -> None:
     assert run(partial_json(), ['{"a": "x", "a": ', '"y"}']) == [{"a": "x"}, {"a": "y"}]
 
 
+def test_partial_json_parses_deep_nesting_without_recursion() -> None:
+    # The parser before this one recursed per level and failed with RecursionError.
+    out = run(partial_json(), ["[" * 5000, "]" * 5000])
+    value, depth = out[-1], 0
+    while value:
+        value, depth = value[0], depth + 1
+    assert depth == 4999
+
+
 def test_partial_json_reads_each_character_once_however_the_text_is_cut() -> None:
     # The work is counted in characters read, not timed. Re-parsing the text so far at
     # each chunk would read about n * n / (2 * size) characters; this reads each one
