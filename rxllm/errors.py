@@ -22,6 +22,10 @@ Every error is an ``RxLLMError``; the tree below is the whole of it::
 
 Any error raised after the first chunk carries ``.partial``: the text received so far,
 so a failed stream never loses what it already had.
+
+Constructing a model with bad arguments raises pydantic's ``ValidationError`` instead, a
+``ValueError`` like ``InvalidInputError``, as LangChain's models and every pydantic model
+do; for the HTTP models it never holds the values given, which may be keys.
 """
 
 from __future__ import annotations
