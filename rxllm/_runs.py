@@ -29,10 +29,11 @@ from .errors import InvalidInputError
 from .schema import (
     AIMessageChunk,
     GenerationChunk,
+    _Aggregate,
+    _GenerationSum,
+    _MessageSum,
     coerce_messages,
     coerce_prompt,
-    merge_generation_chunks,
-    merge_message_chunks,
 )
 
 if TYPE_CHECKING:
@@ -276,13 +277,24 @@ def _format(run: _Run, input: Any) -> _ChainFormatter:
 
 
 class _ChainFormatter:
-    """Event payloads of a chain (pipeline, lambda, operator step)."""
+    """Event payloads of a chain (pipeline, lambda, operator step).
 
-    __slots__ = ("run", "input")
+    A formatter sums the run's chunks as they pass (``add``) for the end event's output,
+    rather than keeping them all until the end.
+    """
+
+    __slots__ = ("run", "input", "total")
 
     def __init__(self, run: _Run, input: Any) -> None:
         self.run = run
         self.input = input
+        self.total = self._new_total()
+
+    def _new_total(self) -> Any:
+        return _Aggregate()
+
+    def add(self, item: Any) -> None:
+        self.total.add(item)
 
     def start(self) -> dict[str, Any]:
         # A step's input streams in, so LangChain reports it at the end only.
@@ -291,15 +303,18 @@ class _ChainFormatter:
     def chunk(self, item: Any) -> Any:
         return item.text if type(item) is GenerationChunk else item
 
-    def end(self, items: list[Any]) -> dict[str, Any]:
-        from .runnable import aggregate
-
-        output = aggregate(items)
+    def end(self) -> dict[str, Any]:
+        output = self.total.result()
         return {"output": output} if self.run.is_root else {"output": output, "input": self.input}
 
 
 class _LLMFormatter(_ChainFormatter):
     """Payloads of a text-completion model: LangChain's ``{"prompts": ...}`` shapes."""
+
+    __slots__ = ()
+
+    def _new_total(self) -> Any:
+        return _GenerationSum()
 
     def start(self) -> dict[str, Any]:
         if self.run.is_root:
@@ -311,8 +326,8 @@ class _LLMFormatter(_ChainFormatter):
             return item.text
         return item
 
-    def end(self, items: list[Any]) -> dict[str, Any]:
-        total = merge_generation_chunks(items)
+    def end(self) -> dict[str, Any]:
+        total: GenerationChunk = self.total.total()
         if self.run.is_root and self.run.listener.version == "v1":
             return {"output": total.text}
         result: dict[str, Any] = {
@@ -337,6 +352,11 @@ class _LLMFormatter(_ChainFormatter):
 class _ChatFormatter(_ChainFormatter):
     """Payloads of a chat model: message chunks in, the merged chunk out."""
 
+    __slots__ = ()
+
+    def _new_total(self) -> Any:
+        return _MessageSum()
+
     def start(self) -> dict[str, Any]:
         if self.run.is_root:
             return {"input": self.input}
@@ -345,8 +365,8 @@ class _ChatFormatter(_ChainFormatter):
     def chunk(self, item: Any) -> Any:
         return item
 
-    def end(self, items: list[Any]) -> dict[str, Any]:
-        output: AIMessageChunk = merge_message_chunks(items)
+    def end(self) -> dict[str, Any]:
+        output: AIMessageChunk = self.total.total()
         if self.run.is_root:
             return {"output": output}
         return {"output": output, "input": {"messages": [coerce_messages(self.input)]}}
@@ -392,24 +412,24 @@ def _subscribe_run(
     scheduler: abc.SchedulerBase | None,
     start_now: bool,
 ) -> abc.DisposableBase:
-    items: list[Any] = []
     started = start_now
     if start_now:
         run.emit("start", formatter.start())
+    add, chunk_of, observer_on_next = formatter.add, formatter.chunk, observer.on_next
 
     def on_next(item: Any) -> None:
         nonlocal started
         if not started:
             started = True
             run.emit("start", formatter.start())
-        items.append(item)
-        run.emit("stream", {"chunk": formatter.chunk(item)})
-        observer.on_next(item)
+        add(item)
+        run.emit("stream", {"chunk": chunk_of(item)})
+        observer_on_next(item)
 
     def on_completed() -> None:
         if not started:
             run.emit("start", formatter.start())
-        run.emit("end", formatter.end(items))
+        run.emit("end", formatter.end())
         observer.on_completed()
 
     token = _parent.set(_Parent(run.listener, run))
@@ -460,13 +480,13 @@ def operator_step(
         observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         run = parent.child(name, "chain", config, {}, f"seq:step:{index}")
-        received: list[Any] = []
+        received = _Aggregate()
         formatter = _ChainFormatter(run, None)
         inner_parent = _Parent(run.listener, run)
 
         def tapped(inner: abc.ObserverBase[Any], sched: abc.SchedulerBase | None) -> Any:
             def on_next(item: Any) -> None:
-                received.append(item)
+                received.add(item)
                 # The operator's own code runs now: custom events belong to this step.
                 token = _parent.set(inner_parent)
                 try:
@@ -477,9 +497,7 @@ def operator_step(
             return upstream.subscribe(on_next, inner.on_error, inner.on_completed, scheduler=sched)
 
         def ended() -> None:
-            from .runnable import aggregate
-
-            formatter.input = aggregate(received)
+            formatter.input = received.result()
 
         transformed = operator(Observable(tapped))
         return _subscribe_run(

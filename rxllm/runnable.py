@@ -45,12 +45,7 @@ from ._runs import (
 from ._source import from_callables
 from .config import RunConfig, ensure_config
 from .errors import InvalidInputError
-from .schema import (
-    AIMessageChunk,
-    GenerationChunk,
-    merge_generation_chunks,
-    merge_message_chunks,
-)
+from .schema import GenerationChunk, _Aggregate
 
 __all__ = ["Config", "Operator", "Pipeline", "Runnable", "RunnableLambda", "aggregate", "present"]
 
@@ -81,18 +76,10 @@ def aggregate(items: Sequence[Any]) -> Any:
     ``AIMessage``, lists concatenate; for anything else (parsed objects, snapshots) the
     last item is the final output. An empty stream has no output: ``None``.
     """
-    if not items:
-        return None
-    kinds = {type(item) for item in items}
-    if kinds == {str}:
-        return "".join(items)
-    if kinds == {GenerationChunk}:
-        return merge_generation_chunks(items).text
-    if kinds == {AIMessageChunk}:
-        return merge_message_chunks(items).to_message()
-    if kinds == {list}:
-        return [element for item in items for element in item]
-    return items[-1]
+    total = _Aggregate()
+    for item in items:
+        total.add(item)
+    return total.result()
 
 
 class Runnable(ABC, Generic[In, Chunk, Out]):

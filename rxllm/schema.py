@@ -133,14 +133,34 @@ def _text_chunk(text: str) -> GenerationChunk:
     )
 
 
+class _GenerationSum:
+    """A running ``merge_generation_chunks``: chunks added one at a time, summed at the end.
+
+    It keeps each chunk's text, not the chunk: strings are invisible to the cyclic garbage
+    collector, so a run that sums a long stream for its end event costs no collections.
+    """
+
+    __slots__ = ("texts", "info")
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.info: dict[str, Any] | None = None
+
+    def add(self, chunk: GenerationChunk) -> None:
+        self.texts.append(chunk.text)
+        if chunk.generation_info:
+            self.info = _merge_dicts(self.info, chunk.generation_info)
+
+    def total(self) -> GenerationChunk:
+        return GenerationChunk(text="".join(self.texts), generation_info=self.info)
+
+
 def merge_generation_chunks(chunks: Iterable[GenerationChunk]) -> GenerationChunk:
     """Sum many chunks in linear time (``+`` in a loop would copy the text each step)."""
-    texts: list[str] = []
-    info: dict[str, Any] | None = None
+    total = _GenerationSum()
     for chunk in chunks:
-        texts.append(chunk.text)
-        info = _merge_dicts(info, chunk.generation_info)
-    return GenerationChunk(text="".join(texts), generation_info=info)
+        total.add(chunk)
+    return total.total()
 
 
 class BaseMessage(BaseModel):
@@ -312,38 +332,103 @@ def _merge_tool_call_chunks(
     return merged
 
 
-def merge_message_chunks(chunks: Iterable[AIMessageChunk]) -> AIMessageChunk:
-    """Sum many message chunks in linear time in the length of the content."""
-    contents: list[str] = []
-    msg_id: str | None = None
-    name: str | None = None
-    tool_call_chunks: list[ToolCallChunk] = []
-    tool_calls: list[ToolCall] = []
-    usage: Usage | None = None
-    metadata: dict[str, Any] | None = None
-    for chunk in chunks:
-        contents.append(chunk.content)
-        msg_id = msg_id or chunk.id
-        name = name or chunk.name
+class _MessageSum:
+    """A running ``merge_message_chunks``; like ``_GenerationSum``, it keeps no chunk."""
+
+    __slots__ = ("contents", "id", "name", "tool_call_chunks", "tool_calls", "usage", "metadata")
+
+    def __init__(self) -> None:
+        self.contents: list[str] = []
+        self.id: str | None = None
+        self.name: str | None = None
+        self.tool_call_chunks: list[ToolCallChunk] = []
+        self.tool_calls: list[ToolCall] = []
+        self.usage: Usage | None = None
+        self.metadata: dict[str, Any] | None = None
+
+    def add(self, chunk: AIMessageChunk) -> None:
+        self.contents.append(chunk.content)
+        self.id = self.id or chunk.id
+        self.name = self.name or chunk.name
         # Most chunks carry content only: the merges below are skipped for them.
         if chunk.tool_call_chunks:
-            tool_call_chunks = _merge_tool_call_chunks(tool_call_chunks, chunk.tool_call_chunks)
+            self.tool_call_chunks = _merge_tool_call_chunks(
+                self.tool_call_chunks, chunk.tool_call_chunks
+            )
         if chunk.tool_calls:
-            tool_calls += chunk.tool_calls
+            self.tool_calls = self.tool_calls + chunk.tool_calls
         if chunk.usage_metadata is not None:
-            usage = _add_usage(usage, chunk.usage_metadata)
+            self.usage = _add_usage(self.usage, chunk.usage_metadata)
         if chunk.response_metadata:
-            metadata = _merge_dicts(metadata, chunk.response_metadata)
-    return AIMessageChunk(
-        content="".join(contents),
-        id=msg_id,
-        name=name,
-        tool_call_chunks=tool_call_chunks,
-        tool_calls=tool_calls,
-        invalid_tool_calls=[],
-        usage_metadata=usage,
-        response_metadata=metadata or {},
-    )
+            self.metadata = _merge_dicts(self.metadata, chunk.response_metadata)
+
+    def total(self) -> AIMessageChunk:
+        return AIMessageChunk(
+            content="".join(self.contents),
+            id=self.id,
+            name=self.name,
+            tool_call_chunks=self.tool_call_chunks,
+            tool_calls=self.tool_calls,
+            invalid_tool_calls=[],
+            usage_metadata=self.usage,
+            response_metadata=self.metadata or {},
+        )
+
+
+def merge_message_chunks(chunks: Iterable[AIMessageChunk]) -> AIMessageChunk:
+    """Sum many message chunks in linear time in the length of the content."""
+    total = _MessageSum()
+    for chunk in chunks:
+        total.add(chunk)
+    return total.total()
+
+
+class _Aggregate:
+    """``aggregate`` as a running total: items added one at a time, the same result at the
+    end, keeping texts rather than chunks (see ``_GenerationSum``).
+
+    Items of one summable type (``str``, ``list``, text or message chunks) are summed as
+    they come; an item of another type makes the output the last item.
+    """
+
+    __slots__ = ("kind", "parts", "chunks", "last", "count")
+
+    def __init__(self) -> None:
+        self.kind: type | None = None  # ``None`` once the types are mixed
+        self.parts: list[Any] = []  # strs or lists
+        self.chunks: _GenerationSum | _MessageSum | None = None
+        self.last: Any = None
+        self.count = 0
+
+    def add(self, item: Any) -> None:
+        kind = type(item)
+        self.count += 1
+        self.last = item
+        if self.count == 1:
+            self.kind = kind
+            if kind is GenerationChunk:
+                self.chunks = _GenerationSum()
+            elif kind is AIMessageChunk:
+                self.chunks = _MessageSum()
+        elif kind is not self.kind:
+            self.kind, self.parts, self.chunks = None, [], None
+            return
+        if self.chunks is not None:
+            self.chunks.add(item)
+        elif kind is str or kind is list:
+            self.parts.append(item)
+
+    def result(self) -> Any:
+        kind = self.kind
+        if kind is str:
+            return "".join(self.parts)
+        if kind is list:
+            return [element for part in self.parts for element in part]
+        if isinstance(self.chunks, _GenerationSum):
+            return self.chunks.total().text
+        if isinstance(self.chunks, _MessageSum):
+            return self.chunks.total().to_message()
+        return self.last  # ``None`` when there were no items
 
 
 MessageLike = BaseMessage | tuple[str, str] | Mapping[str, Any] | str

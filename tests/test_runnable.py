@@ -5,13 +5,25 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from reactivex import operators as ops
 
-from rxllm import AIMessage, InvalidInputError, Pipeline, Runnable, RunnableLambda
+from rxllm import (
+    AIMessage,
+    AIMessageChunk,
+    GenerationChunk,
+    InvalidInputError,
+    Pipeline,
+    Runnable,
+    RunnableLambda,
+)
 from rxllm.llms import FakeListChatModel, FakeStreamingListLLM
 from rxllm.runnable import aggregate
+from rxllm.schema import merge_message_chunks
 
 
 def test_pipe_applies_reactivex_operators_to_the_chunks() -> None:
@@ -144,6 +156,42 @@ def test_aggregate_rules() -> None:
     assert aggregate(["a", "b"]) == "ab"
     assert aggregate([[1], [2, 3]]) == [1, 2, 3]
     assert aggregate([{"a": 1}, {"a": 2}]) == {"a": 2}
+    assert aggregate(["a", GenerationChunk(text="b"), "c"]) == "c"  # mixed: the last item
+    assert aggregate([GenerationChunk(text="a"), GenerationChunk(text="b")]) == "ab"
+    assert aggregate([AIMessageChunk(content="a"), AIMessageChunk(content="b")]) == AIMessage(
+        content="ab"
+    )
+
+
+def _aggregate_by_the_rules(items: list[Any]) -> Any:
+    """``aggregate`` as its docstring states it, on the whole list at once."""
+    if not items:
+        return None
+    kinds = {type(item) for item in items}
+    if kinds == {str}:
+        return "".join(items)
+    if kinds == {GenerationChunk}:
+        return "".join(item.text for item in items)
+    if kinds == {AIMessageChunk}:
+        return merge_message_chunks(items).to_message()
+    if kinds == {list}:
+        return [element for item in items for element in item]
+    return items[-1]
+
+
+_ITEMS = st.one_of(
+    st.text(max_size=3),
+    st.lists(st.integers(), max_size=2),
+    st.builds(GenerationChunk, text=st.text(max_size=3)),
+    st.builds(AIMessageChunk, content=st.text(max_size=3)),
+    st.dictionaries(st.text(max_size=1), st.integers(), max_size=1),
+)
+
+
+@given(st.lists(_ITEMS, max_size=6) | st.lists(st.text(max_size=3), max_size=6))
+def test_aggregate_sums_as_it_goes_with_the_same_result(items: list[Any]) -> None:
+    # ``aggregate`` keeps a running total (so events need not keep every chunk).
+    assert aggregate(items) == _aggregate_by_the_rules(items)
 
 
 def test_pipeline_repr_names_its_steps() -> None:
