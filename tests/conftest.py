@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Callable
 
 import pytest
+from hypothesis import settings
 
 from rxllm._loop import library_loop
+
+# The suite is deterministic: hypothesis draws the same examples on every run and never
+# fails an example for being slow on a shared machine. To search wider on your own
+# machine, run with HYPOTHESIS_PROFILE=explore, and pin what it finds as a plain test.
+settings.register_profile("deterministic", derandomize=True, database=None, deadline=None)
+settings.register_profile("explore", max_examples=1000, database=None, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -74,7 +74,7 @@ class NDJSONDecoder:
             if chunk:
                 self._partial.append(chunk)
                 self._partial_size += len(chunk)
-                if self._partial_size > self._max:
+                if self._partial_size - chunk.endswith(b"\r") > self._max:  # CR of a CRLF
                     raise _too_large(self._max, _start(self._partial))
             return []
         if self._partial:
@@ -89,7 +89,7 @@ class NDJSONDecoder:
             longest = max(block.split(b"\n"), key=len)
             if len(longest.removesuffix(b"\r")) > self._max:
                 raise _too_large(self._max, longest)
-        if len(rest) > self._max:
+        if len(rest) - rest.endswith(b"\r") > self._max:
             raise _too_large(self._max, rest)
         # One decode for all the complete lines of the read: LF never occurs inside
         # a UTF-8 multi-byte sequence, so this is the same as decoding line by line.

@@ -187,6 +187,16 @@ def line_of(size: int) -> bytes:
     return json.dumps("x" * (size - 2)).encode()
 
 
+@pytest.mark.parametrize("before", [b"", b"[1]\n"])
+def test_a_line_at_the_limit_passes_when_its_crlf_is_cut_between_cr_and_lf(
+    before: bytes,
+) -> None:
+    # The CR is the line's ending, not part of it: found by the property test below.
+    assert decode(before + line_of(LIMIT) + b"\r", b"\n", limit=LIMIT)[-1] == "x" * (LIMIT - 2)
+    with pytest.raises(EventTooLargeError):
+        decode(before + line_of(LIMIT + 1) + b"\r", b"\n", limit=LIMIT)
+
+
 @settings(database=None, max_examples=100)
 @given(
     sizes=st.lists(st.integers(2, LIMIT), min_size=1, max_size=5),
