@@ -7,8 +7,9 @@ appears only once it is certainly whole (``12`` may become ``123``). Text before
 first ``{`` or ``[`` (a preamble, a ```` ```json ```` fence) is skipped, and so is text
 after the value.
 
-Both operators read each character once, as it arrives, so parsing a document costs time
-in proportion to its length however it is cut into chunks.
+Neither operator reads text again at each chunk: ``partial_json`` reads each character
+once, ``json_items`` twice (to split the array, then to parse the element), so parsing a
+document costs time in proportion to its length however it is cut into chunks.
 """
 
 from __future__ import annotations
@@ -82,15 +83,16 @@ class _PartialParser:
     again with the next chunk. ``scanned`` counts the characters read.
     """
 
-    __slots__ = ("texts", "buffer", "offset", "stack", "string", "in_key", "value",
-                 "complete", "changed", "recheck", "fields", "scanned")  # fmt: skip
+    __slots__ = ("texts", "buffer", "offset", "stack", "in_string", "string", "in_key",
+                 "value", "complete", "changed", "recheck", "fields", "scanned")  # fmt: skip
 
     def __init__(self) -> None:
         self.texts: list[str] = []  # everything fed, for errors and ``.partial``
         self.buffer = ""  # the token cut short at the end of the last chunk
         self.offset = 0  # where ``buffer`` begins in the whole text
         self.stack: list[_Open] = []  # the open containers, outermost first
-        self.string: str | None = None  # the string being read, decoded so far
+        self.in_string = False
+        self.string = ""  # the string being read, decoded so far
         self.in_key = False  # that string is a key
         self.value: Any = None  # the whole value, once complete
         self.complete = False
@@ -135,7 +137,7 @@ class _PartialParser:
         """Parse ``text`` as far as it goes; return where the unfinished token begins."""
         size, at, stack = len(text), 0, self.stack
         while at < size:
-            if self.string is not None:
+            if self.in_string:
                 at, closed = self._string(text, at)
                 if not closed:
                     return at
@@ -166,7 +168,7 @@ class _PartialParser:
                     if self.complete:
                         return at + 1
                 elif char == '"':
-                    self.string, self.in_key = "", True
+                    self.in_string, self.string, self.in_key = True, "", True
                 else:
                     raise self.fail("Expecting property name enclosed in double quotes", at)
                 at += 1
@@ -180,7 +182,7 @@ class _PartialParser:
             elif char == "{" or char == "[" or char == '"':
                 self._begin(frame)
                 if char == '"':
-                    self.string, self.in_key = "", False
+                    self.in_string, self.string, self.in_key = True, "", False
                 else:
                     stack.append(_Open({} if char == "{" else []))
                 at += 1
@@ -222,16 +224,16 @@ class _PartialParser:
             if "\\" in piece:
                 piece = json.loads(f'"{piece}"')
             if piece:
-                self.string += piece  # type: ignore[operator]
+                self.string += piece
                 self.changed = self.changed or not self.in_key
         if not closed:
             return end, False
-        string, self.string = self.string, None
+        self.in_string = False
         frame = self.stack[-1]
         if self.in_key:
-            frame.key, frame.expect = string, _COLON  # type: ignore[assignment]
+            frame.key, frame.expect = self.string, _COLON
         else:
-            self._member(string)
+            self._member(self.string)
         return end + 1, True
 
     def _begin(self, frame: _Open) -> None:
@@ -267,7 +269,7 @@ class _PartialParser:
         self.changed = self.recheck = False
         if self.complete:
             return self.value
-        child = self.string if self.string is not None and not self.in_key else _NOTHING
+        child = self.string if self.in_string and not self.in_key else _NOTHING
         for frame in reversed(self.stack):
             members = frame.members.copy()
             if child is not _NOTHING:
