@@ -66,6 +66,13 @@ def test_partial_json_fails_when_the_stream_ends_too_soon() -> None:
         run(partial_json(), ['{"n": 1.5e'])
 
 
+def test_partial_json_numbers_are_ascii_digits_and_errors_point_into_the_text() -> None:
+    with pytest.raises(json.JSONDecodeError) as caught:
+        run(partial_json(), ['{"n": [1', "\u0661]}"])  # ARABIC-INDIC DIGIT ONE
+    assert (caught.value.msg, caught.value.pos) == ("Expecting ',' delimiter", 8)
+    assert caught.value.doc == '{"n": [1\u0661]}'
+
+
 def test_partial_json_accepts_a_number_at_the_very_end() -> None:
     assert run(partial_json(), ["[1, 2", "]"]) == [[1], [1, 2]]
 
