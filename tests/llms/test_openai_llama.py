@@ -138,6 +138,7 @@ def test_breaking_out_closes_the_connection(llama_base_url: str, mode: str) -> N
 
 def test_same_text_as_the_official_sdk(llama_base_url: str) -> None:
     import openai
+
     sdk = openai.OpenAI(base_url=llama_base_url, api_key="unused", max_retries=0)
     try:
         sdk_text = "".join(
