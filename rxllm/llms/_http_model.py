@@ -50,8 +50,24 @@ from ._base import BaseChatModel, BaseLLM
 
 __all__ = ["HTTPChatModel", "HTTPLLM", "HTTPModel"]
 
-#: Fields whose per-call values are never echoed in an error.
-_SECRET_FIELDS = frozenset({"api_key", "base_url", "default_headers"})
+#: Fields that set up the model's client and policy, not the request: refused per call,
+#: where they would otherwise be sent in the request's body (a key included) and ignored.
+_MODEL_ONLY = frozenset(
+    {
+        "api_key",
+        "base_url",
+        "default_headers",
+        "http_async_client",
+        "max_connections",
+        "max_event_bytes",
+        "max_retries",
+        "timeout",
+        "first_token_timeout",
+        "stall_timeout",
+        "total_timeout",
+        "model_kwargs",
+    }
+)
 
 
 #: Connecting never waits longer than this, whatever ``timeout`` says: a host that does
@@ -258,14 +274,19 @@ class HTTPModel(BaseModel):
             yield name, value
 
     def _check_overrides(self, kwargs: dict[str, Any]) -> None:
-        """Per-call values of constructor fields (``max_tokens=...``) obey the same rules."""
+        """Per-call values of constructor fields (``max_tokens=...``) obey the same rules;
+        the model's own settings (key, URL, headers, limits, timeouts) are refused."""
         for name, value in kwargs.items():
+            if name in _MODEL_ONLY:
+                raise InvalidInputError(
+                    f"{name} is a setting of the model, not of one call: give it to "
+                    f"{type(self).__name__}(...)"
+                )
             if name in type(self).model_fields:
                 try:
                     self.__pydantic_validator__.validate_assignment(self.model_copy(), name, value)
                 except ValueError as exc:
-                    shown = "" if name in _SECRET_FIELDS else f"={value!r}"
-                    raise InvalidInputError(f"invalid {name}{shown}: {exc}") from None
+                    raise InvalidInputError(f"invalid {name}={value!r}: {exc}") from None
 
     def _secrets(self) -> tuple[str, ...]:
         """What to scrub from error text a server echoes: the key, header values and

@@ -113,6 +113,31 @@ def test_bad_constructor_parameters(
     assert server.opened == 0
 
 
+@pytest.mark.parametrize("provider", list(PROVIDERS))
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"api_key": "sk-per-call"},
+        {"base_url": "http://elsewhere"},
+        {"default_headers": {"X-A": "b"}},
+        {"max_event_bytes": 10},
+        {"stall_timeout": 1.0},
+        {"max_retries": 0},
+        {"model_kwargs": {"seed": 1}},
+    ],
+)
+def test_model_settings_per_call_are_refused_not_sent(
+    server: ScriptedServer, provider: str, override: dict[str, Any]
+) -> None:
+    # Taken as request fields, they would go out in the body (a key included) and do nothing.
+    model = PROVIDERS[provider](server.url)
+    [name] = override
+    with pytest.raises(InvalidInputError, match=f"{name} is a setting of the model"):
+        model.invoke("hi", **override)  # type: ignore[attr-defined]
+    assert server.opened == 0
+    model.close()
+
+
 @pytest.mark.parametrize("url", ["ftp://example.com", "example.com/v1", "file:///etc/passwd"])
 def test_base_url_must_be_http(url: str) -> None:
     with pytest.raises(ValidationError, match="must be an http:// or https:// URL"):

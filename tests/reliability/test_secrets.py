@@ -212,7 +212,12 @@ def test_no_canary_in_constructor_errors(wire_name: str, case: str) -> None:
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"api_key": [CANARY]}, {"default_headers": {"X": [HEADER_CANARY]}}, {"base_url": [CANARY]}],
+    [
+        {"api_key": [CANARY]},
+        {"api_key": CANARY},
+        {"default_headers": {"X": [HEADER_CANARY]}},
+        {"base_url": [CANARY]},
+    ],
 )
 def test_no_canary_in_per_call_validation_errors(
     server: ScriptedServer, overrides: dict[str, Any]
