@@ -158,11 +158,16 @@ class _OllamaBase(HTTPModel):
         return {"Authorization": f"Bearer {self.api_key.get_secret_value()}"}
 
     def _ollama_payload(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        # Per-call values of these fields go where the model's own go: in the options
+        # (Ollama ignores a top-level "max_tokens").
+        kwargs = dict(kwargs)
+        temperature = kwargs.pop("temperature", self.temperature)
+        max_tokens = kwargs.pop("max_tokens", self.max_tokens)
         options: dict[str, Any] = {}
-        if self.temperature is not None:
-            options["temperature"] = self.temperature
-        if self.max_tokens is not None:
-            options["num_predict"] = self.max_tokens
+        if temperature is not None:
+            options["temperature"] = temperature
+        if max_tokens is not None:
+            options["num_predict"] = max_tokens
         if stop:
             options["stop"] = stop
         payload: dict[str, Any] = {"model": self.model}

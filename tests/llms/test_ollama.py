@@ -46,6 +46,23 @@ def test_generate(server: ScriptedServer, mode: str, split: int) -> None:
     assert_all_closed(llm, server)
 
 
+@pytest.mark.parametrize("chat", [False, True])
+def test_per_call_temperature_and_max_tokens_go_in_the_options(
+    server: ScriptedServer, chat: bool
+) -> None:
+    body = ollama_chat(["ok"]) if chat else ollama_generate(["ok"])
+    server.script(Reply(body=body, content_type=NDJSON))
+    cls = ChatOllama if chat else Ollama
+    model = cls(model="llama3.2", base_url=server.url, temperature=0.9, max_tokens=50)
+    model.invoke("hi", temperature=0.1, max_tokens=4)  # type: ignore[attr-defined]
+    sent = server.requests[0].json()
+    assert sent["options"] == {"temperature": 0.1, "num_predict": 4}
+    assert "max_tokens" not in sent
+    assert "temperature" not in sent
+    assert (model.temperature, model.max_tokens) == (0.9, 50)
+    model.close()
+
+
 def test_generate_final_record_lands_in_generation_info(server: ScriptedServer) -> None:
     server.script(Reply(body=ollama_generate(["a"]), content_type=NDJSON))
     llm = Ollama(model="llama3.2", base_url=server.url)
