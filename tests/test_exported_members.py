@@ -48,3 +48,12 @@ def test_top_level_reexports_the_public_api() -> None:
     for member in ("Runnable", "RunnableLambda", "Pipeline", "GenerationChunk", "RunConfig",
                    "RxLLMError", "InvalidInputError", "AIMessageChunk"):  # fmt: skip
         assert member in rxllm.__all__
+
+
+def test_top_level_reexports_every_error() -> None:
+    import rxllm
+    import rxllm.errors
+
+    errors = {n for n in rxllm.errors.__all__ if n.endswith("Error")}
+    assert errors
+    assert errors <= set(rxllm.__all__), errors - set(rxllm.__all__)
