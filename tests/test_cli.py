@@ -28,7 +28,6 @@ GREEDY = ["--temperature", "0", "--seed", "7"]
 EVENT_KEYS = {"event", "name", "run_id", "tags", "metadata", "data", "parent_ids"}
 
 
-
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))

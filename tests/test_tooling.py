@@ -21,6 +21,8 @@ def test_mypy_strict() -> None:
 def test_ruff() -> None:
     result = run(sys.executable, "-m", "ruff", "check", "rxllm", "tests", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
+    result = run(sys.executable, "-m", "ruff", "format", "--check", "rxllm", "tests", "bench")
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_package_is_typed() -> None:
