@@ -93,12 +93,18 @@ def iterate(observable: Observable[Any], present: Callable[[Any], T] | None = No
         except Exception as exc:
             queue.put(_End(exc))
 
+    scope.consumer_waiting = True  # for the first item: see ``FlowScope.hand_over``
     loop.call_soon_threadsafe(subscribe, context=context_with(scope))
-    get, took_one = queue.get, scope.took_one
+    get, empty, took_one = queue.get, queue.empty, scope.took_one
     ended = False
     try:
         while True:
-            item = get()
+            if empty():
+                scope.consumer_waiting = True
+                item = get()
+                scope.consumer_waiting = False
+            else:
+                item = get()
             if type(item) is _End:
                 ended = True
                 if item.error is not None:

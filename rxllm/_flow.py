@@ -32,7 +32,8 @@ __all__ = ["FlowScope", "context_with", "current_scope", "enter_scope", "exit_sc
 class FlowScope:
     """One consumer's subscription: its buffer level and the source tasks feeding it."""
 
-    __slots__ = ("produced", "consumed", "high", "low", "tasks", "_waiters", "_lock")
+    __slots__ = ("produced", "consumed", "high", "low", "tasks", "consumer_waiting",
+                 "_waiters", "_handovers", "_lock")  # fmt: skip
 
     def __init__(self, high: int = BUFFER_HIGH_WATER, low: int = BUFFER_LOW_WATER) -> None:
         #: Items the bridge buffered; written only by the producing thread.
@@ -42,7 +43,11 @@ class FlowScope:
         self.high = high
         self.low = low
         self.tasks: set[asyncio.Task[None]] = set()
+        #: Set by a consumer on another thread while it blocks for the next item
+        #: (see ``hand_over``).
+        self.consumer_waiting = False
         self._waiters: list[asyncio.Future[None]] = []
+        self._handovers: list[asyncio.Future[None]] = []
         self._lock = threading.Lock()
 
     def full(self) -> bool:
@@ -66,14 +71,39 @@ class FlowScope:
             return
         await waiter
 
+    async def hand_over(self) -> None:
+        """Wait until a consumer blocked on another thread has taken an item.
+
+        That consumer needs the GIL to run, and the loop thread would keep it until it
+        blocks or the interpreter's switch interval (5 ms) has passed: the first chunk
+        would reach a sync consumer milliseconds after an async one. Waiting here
+        blocks the loop thread, so the consumer runs now. Returns at once if the
+        consumer is not waiting for items.
+        """
+        if not self.consumer_waiting:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        with self._lock:
+            self._handovers.append(waiter)
+        # As in ``room``: once the waiter is visible, an item still buffered is one the
+        # consumer will take, seeing the waiter; with none left, nothing would wake it.
+        if self.produced - self.consumed <= 0:
+            with self._lock, contextlib.suppress(ValueError):
+                self._handovers.remove(waiter)
+            return
+        await waiter
+
     def took_one(self) -> None:
         """Called by the consumer for every item it takes off the buffer."""
         self.consumed += 1
+        if self._handovers:
+            with self._lock:
+                handovers, self._handovers = self._handovers, []
+            _resolve_all(handovers)
         if self._waiters and self.produced - self.consumed <= self.low:
             with self._lock:
                 waiters, self._waiters = self._waiters, []
-            for waiter in waiters:
-                waiter.get_loop().call_soon_threadsafe(_resolve, waiter)
+            _resolve_all(waiters)
 
     def track(self, task: asyncio.Task[None]) -> None:
         self.tasks.add(task)
@@ -84,6 +114,11 @@ class FlowScope:
         pending = [task for task in self.tasks if not task.done()]
         if pending:
             await asyncio.wait(pending, timeout=CLOSE_TIMEOUT)
+
+
+def _resolve_all(waiters: list[asyncio.Future[None]]) -> None:
+    for waiter in waiters:
+        waiter.get_loop().call_soon_threadsafe(_resolve, waiter)
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:

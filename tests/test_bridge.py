@@ -6,6 +6,7 @@ import asyncio
 import gc
 import threading
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 import reactivex
@@ -14,6 +15,8 @@ from reactivex import operators as ops
 from rxllm import RunnableLambda
 from rxllm._bridge import aiterate, iterate
 from rxllm._constants import BUFFER_HIGH_WATER, MAX_WORKER_THREADS
+from rxllm._flow import current_scope
+from rxllm._source import from_async_iterable
 from rxllm.llms import FakeListLLM, FakeStreamingListLLM
 
 from .conftest import Resources, library_tasks
@@ -197,3 +200,20 @@ def test_sync_function_steps_run_on_the_worker_pool() -> None:
 
     assert RunnableLambda(step).invoke("x") == "X"
     assert names[0].startswith("rxllm-worker")
+
+
+def test_a_sync_consumer_gets_the_first_item_before_the_source_goes_on() -> None:
+    # Else the loop thread would keep the GIL, producing on, for up to the switch
+    # interval (5 ms) while the first item waited for the consumer's thread.
+    taken_when_asked_for_the_second: list[int] = []
+
+    async def burst() -> AsyncIterator[int]:
+        scope = current_scope()
+        assert scope is not None
+        for i in range(500):
+            if i == 1:
+                taken_when_asked_for_the_second.append(scope.consumed)
+            yield i
+
+    assert list(iterate(from_async_iterable(burst))) == list(range(500))
+    assert taken_when_asked_for_the_second == [1]
