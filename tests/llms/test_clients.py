@@ -34,6 +34,21 @@ def test_sequential_calls_reuse_one_connection(server: ScriptedServer) -> None:
     assert_all_closed(chat, server)
 
 
+def test_calls_follow_base_url_when_it_changes(server: ScriptedServer) -> None:
+    server.script(*[Reply(body=openai_chat(["ok"])) for _ in range(3)])
+    chat = chat_for(server)
+    chat.invoke("x")
+    chat.invoke("x")  # the endpoint is made once, then reused
+    chat.base_url = f"{server.url}/proxy/v1/"
+    chat.invoke("x")
+    assert [r.path for r in server.requests] == [
+        "/v1/chat/completions",
+        "/v1/chat/completions",
+        "/proxy/v1/chat/completions",
+    ]
+    assert_all_closed(chat, server)
+
+
 def test_one_client_per_loop_and_close_closes_all(server: ScriptedServer) -> None:
     server.script(Reply(body=openai_chat(["sync"])), Reply(body=openai_chat(["async"])))
     chat = chat_for(server)
