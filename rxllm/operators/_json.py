@@ -30,11 +30,12 @@ __all__ = ["json_items", "partial_json"]
 M = TypeVar("M", bound=BaseModel)
 
 _SPACE = re.compile(r"[ \t\n\r]*")
+_WHITESPACE = " \t\n\r"
 # ``[0-9]``, not ``\d``, which also matches digits of other scripts.
-_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+# A fraction or an exponent (group 1 or 2) makes it a float, as ``json.loads`` does.
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _NUMBER_PREFIX = re.compile(r"-?[0-9]*(?:\.[0-9]*)?(?:[eE][-+]?[0-9]*)?")
 _NUMBER_START = frozenset("-0123456789")
-_FLOAT_MARKS = re.compile(r"[.eE]")
 # The characters and escapes of a string, and what may end a chunk inside one: an escape
 # cut short, or a high surrogate escape and what has come of the escape after it. That
 # one is not decoded yet: alone, without the low half that may follow, it would be half a
@@ -142,10 +143,13 @@ class _PartialParser:
                 if not closed:
                     return at
                 continue
-            at = _SPACE.match(text, at).end()  # type: ignore[union-attr]
-            if at >= size:
-                break
-            char, frame = text[at], stack[-1]
+            char = text[at]
+            if char in _WHITESPACE:
+                at = _SPACE.match(text, at).end()  # type: ignore[union-attr]
+                if at >= size:
+                    break
+                char = text[at]
+            frame = stack[-1]
             members, expect = frame.members, frame.expect
             if expect == _NEXT:
                 if char == ",":
@@ -195,10 +199,8 @@ class _PartialParser:
                 if number is None or number.end() != end:
                     raise self.fail("Invalid number", at)
                 found = number.group()
-                # What json.loads makes of a number: an int, unless it has a fraction or
-                # an exponent.
                 self._begin(frame)
-                self._member(float(found) if _FLOAT_MARKS.search(found) else int(found))
+                self._member(int(found) if number.lastindex is None else float(found))
                 at = end
             else:
                 for word, meaning in _LITERALS:
