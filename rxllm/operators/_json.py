@@ -139,8 +139,8 @@ class _PartialParser:
         size, at, stack = len(text), 0, self.stack
         while at < size:
             if self.in_string:
-                at, closed = self._string(text, at)
-                if not closed:
+                at = self._string(text, at)
+                if self.in_string:
                     return at
                 continue
             char = text[at]
@@ -215,28 +215,32 @@ class _PartialParser:
                     raise self.fail("Expecting value", at)
         return at
 
-    def _string(self, text: str, at: int) -> tuple[int, bool]:
-        """Read on in the string from ``at``: where reading stopped, and whether it ended."""
-        end = _STRING_BODY.match(text, at).end()  # type: ignore[union-attr]
-        closed = end < len(text) and text[end] == '"'
-        if not closed and end < len(text) and _UNFINISHED_ESCAPE.match(text, end) is None:
-            raise self.fail("Invalid character in string", end)
-        if end > at:
+    def _string(self, text: str, at: int) -> int:
+        """Read on in the string from ``at``; return where reading stopped."""
+        if text[at] == '"':
+            end = at
+        else:
+            end = _STRING_BODY.match(text, at).end()  # type: ignore[union-attr]
             piece = text[at:end]
             if "\\" in piece:
                 piece = json.loads(f'"{piece}"')
             if piece:
                 self.string += piece
-                self.changed = self.changed or not self.in_key
-        if not closed:
-            return end, False
+                if not self.in_key:
+                    self.changed = True
+        if end == len(text):
+            return end
+        if text[end] != '"':
+            if _UNFINISHED_ESCAPE.match(text, end) is None:
+                raise self.fail("Invalid character in string", end)
+            return end
         self.in_string = False
         frame = self.stack[-1]
         if self.in_key:
             frame.key, frame.expect = self.string, _COLON
         else:
             self._member(self.string)
-        return end + 1, True
+        return end + 1
 
     def _begin(self, frame: _Open) -> None:
         """A member of ``frame`` begins: the value so far changes."""
@@ -247,7 +251,7 @@ class _PartialParser:
     def _member(self, value: Any) -> None:
         """``value``, complete, is the next member of the innermost open container."""
         frame = self.stack[-1]
-        if isinstance(frame.members, dict):
+        if type(frame.members) is dict:
             frame.members[frame.key] = value
         else:
             frame.members.append(value)
