@@ -84,13 +84,12 @@ class _PartialParser:
     again with the next chunk. ``scanned`` counts the characters read.
     """
 
-    __slots__ = ("texts", "buffer", "offset", "stack", "in_string", "string", "in_key",
+    __slots__ = ("texts", "buffer", "stack", "in_string", "string", "in_key",
                  "value", "complete", "changed", "recheck", "fields", "scanned")  # fmt: skip
 
     def __init__(self) -> None:
         self.texts: list[str] = []  # everything fed, for errors and ``.partial``
         self.buffer = ""  # the token cut short at the end of the last chunk
-        self.offset = 0  # where ``buffer`` begins in the whole text
         self.stack: list[_Open] = []  # the open containers, outermost first
         self.in_string = False
         self.string = ""  # the string being read, decoded so far
@@ -106,8 +105,10 @@ class _PartialParser:
     def text(self) -> str:
         return "".join(self.texts)
 
-    def fail(self, message: str, at: int) -> json.JSONDecodeError:
-        return _fail(message, self.text(), self.offset + at)
+    def fail(self, message: str, text: str, at: int) -> json.JSONDecodeError:
+        """The error at ``at`` in ``text``, the end of the text fed so far."""
+        whole = self.text()
+        return _fail(message, whole, len(whole) - len(text) + at)
 
     def feed(self, text: str, final: bool = False) -> None:
         """Parse ``text``, the next part of the document; ``final``: nothing follows.
@@ -123,24 +124,20 @@ class _PartialParser:
             found = _START.search(buffer)
             self.scanned += len(buffer) if found is None else found.end()
             if found is None:
-                self.offset += len(buffer)
                 return
             self.stack.append(_Open({} if found.group() == "{" else []))
             self.changed = True
-            self.offset += found.end()
             buffer = buffer[found.end() :]
         self.scanned += len(buffer)
-        at = self._consume(buffer, final)
-        self.offset += at
-        self.buffer = buffer[at:]
+        self.buffer = buffer[self._consume(buffer, final) :]
 
     def _consume(self, text: str, final: bool) -> int:
         """Parse ``text`` as far as it goes; return where the unfinished token begins."""
         size, at, stack = len(text), 0, self.stack
         while at < size:
             if self.in_string:
-                at = self._string(text, at)
-                if self.in_string:
+                at, closed = self._string(text, at)
+                if not closed:
                     return at
                 continue
             char = text[at]
@@ -159,13 +156,13 @@ class _PartialParser:
                     if self.complete:
                         return at + 1
                 else:
-                    raise self.fail("Expecting ',' delimiter", at)
+                    raise self.fail("Expecting ',' delimiter", text, at)
                 at += 1
                 continue
             if type(members) is dict and expect != _VALUE:
                 if expect == _COLON:
                     if char != ":":
-                        raise self.fail("Expecting ':' delimiter", at)
+                        raise self.fail("Expecting ':' delimiter", text, at)
                     frame.expect = _VALUE
                 elif char == "}" and expect == _FIRST:
                     self._close()
@@ -174,7 +171,7 @@ class _PartialParser:
                 elif char == '"':
                     self.in_string, self.string, self.in_key = True, "", True
                 else:
-                    raise self.fail("Expecting property name enclosed in double quotes", at)
+                    raise self.fail("Expecting property name enclosed in double quotes", text, at)
                 at += 1
                 continue
             # A value: after a colon, or as an array's element.
@@ -197,7 +194,7 @@ class _PartialParser:
                     return at
                 number = _NUMBER.match(text, at)
                 if number is None or number.end() != end:
-                    raise self.fail("Invalid number", at)
+                    raise self.fail("Invalid number", text, at)
                 found = number.group()
                 self._begin(frame)
                 self._member(int(found) if number.lastindex is None else float(found))
@@ -212,11 +209,11 @@ class _PartialParser:
                     if word.startswith(text[at : at + len(word)]) and not final:
                         return at
                 else:
-                    raise self.fail("Expecting value", at)
+                    raise self.fail("Expecting value", text, at)
         return at
 
-    def _string(self, text: str, at: int) -> int:
-        """Read on in the string from ``at``; return where reading stopped."""
+    def _string(self, text: str, at: int) -> tuple[int, bool]:
+        """Read on in the string from ``at``: where reading stopped, and whether it ended."""
         if text[at] == '"':
             end = at
         else:
@@ -229,18 +226,18 @@ class _PartialParser:
                 if not self.in_key:
                     self.changed = True
         if end == len(text):
-            return end
+            return end, False
         if text[end] != '"':
             if _UNFINISHED_ESCAPE.match(text, end) is None:
-                raise self.fail("Invalid character in string", end)
-            return end
+                raise self.fail("Invalid character in string", text, end)
+            return end, False
         self.in_string = False
         frame = self.stack[-1]
         if self.in_key:
             frame.key, frame.expect = self.string, _COLON
         else:
             self._member(self.string)
-        return end + 1
+        return end + 1, True
 
     def _begin(self, frame: _Open) -> None:
         """A member of ``frame`` begins: the value so far changes."""
@@ -251,7 +248,7 @@ class _PartialParser:
     def _member(self, value: Any) -> None:
         """``value``, complete, is the next member of the innermost open container."""
         frame = self.stack[-1]
-        if type(frame.members) is dict:
+        if isinstance(frame.members, dict):
             frame.members[frame.key] = value
         else:
             frame.members.append(value)
@@ -349,6 +346,7 @@ def partial_json(model: type[M] | None = None) -> Operator:
             observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             parser = _PartialParser()
+            feed = parser.feed
             builder = _PartialModel(model) if model is not None else None
             finished = False
             last: Any = None
@@ -360,18 +358,23 @@ def partial_json(model: type[M] | None = None) -> Operator:
                 attach_partial(error, parser.text())
                 observer.on_error(error)
 
-            def step(text: str, final: bool) -> bool:
+            def step_values(text: str, final: bool) -> bool:
                 """Parse ``text``; emit if the value changed. True once the value is whole."""
-                nonlocal last, fields
-                parser.feed(text, final)
-                if builder is None:
-                    if parser.changed:
-                        recheck = parser.recheck
-                        value = parser.snapshot()
-                        if not recheck or value != last:
-                            last = value
-                            observer.on_next(value)
-                    return parser.complete
+                nonlocal last
+                feed(text, final)
+                if parser.changed:
+                    recheck = parser.recheck
+                    value = parser.snapshot()
+                    if not recheck or value != last:
+                        last = value
+                        observer.on_next(value)
+                return parser.complete
+
+            def step_models(text: str, final: bool) -> bool:
+                """Parse ``text``; emit if a field completed. True once the value is whole."""
+                nonlocal fields
+                assert builder is not None
+                feed(text, final)
                 if parser.complete:
                     observer.on_next(builder.model.model_validate(parser.value))
                     return True
@@ -383,6 +386,8 @@ def partial_json(model: type[M] | None = None) -> Operator:
                         if partial is not None:
                             observer.on_next(partial)
                 return False
+
+            step = step_values if builder is None else step_models
 
             def on_next(item: Any) -> None:
                 nonlocal finished

@@ -73,6 +73,21 @@ def test_partial_json_numbers_are_ascii_digits_and_errors_point_into_the_text() 
     assert caught.value.doc == '{"n": [1\u0661]}'
 
 
+@pytest.mark.parametrize(
+    "bad",
+    ["[1, 2 x]", '{"a": "b\x01"}', '{"a" 1}', "[1, tru3]", '{"a": -x}', '{"a": 1 2}', "{1: 2}"],
+)
+def test_partial_json_errors_point_where_json_loads_does_however_the_text_is_cut(bad: str) -> None:
+    with pytest.raises(json.JSONDecodeError) as expected:
+        json.loads(bad)
+    text = "Sure: " + bad
+    for cut in range(1, len(text)):
+        with pytest.raises(json.JSONDecodeError) as caught:
+            run(partial_json(), [text[:cut], text[cut:]])
+        assert caught.value.pos == expected.value.pos + 6
+        assert text.startswith(caught.value.doc)  # the text fed up to the error
+
+
 def test_partial_json_accepts_a_number_at_the_very_end() -> None:
     assert run(partial_json(), ["[1, 2", "]"]) == [[1], [1, 2]]
 
