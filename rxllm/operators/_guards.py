@@ -26,7 +26,7 @@ from ..errors import (
     TotalTimeoutError,
 )
 from ._operator import Operator, named
-from ._segment import _WORD, RegexCutter
+from ._segment import _WORD
 from ._text import EXTEND, Rechunker, text_of
 from ._timing import pick_scheduler, seconds_between
 
@@ -469,45 +469,58 @@ def detect_repetition(count: int, *, max_period: int = 64) -> Operator:
         raise InvalidInputError(f"detect_repetition needs a count of at least 2, not {count}")
     if max_period < 1:
         raise InvalidInputError(f"max_period must be at least 1, not {max_period}")
-    keep = max_period * count + 1
+    window = max_period + 1  # a word and the ``max_period`` words before it
+    need = count - 1
 
     def make() -> Callable[[str, bool], tuple[str, bool]]:
-        cutter = RegexCutter(_WORD)
-        history: list[str] = []
-        recent: dict[str, list[int]] = {}
-        base = 0  # the index of history[0] among all words so far
-
-        def looping() -> bool:
-            nonlocal base
-            index = base + len(history) - 1
-            word = history[-1]
-            seen = recent.setdefault(word, [])
-            for previous in seen:
-                period = index - previous
-                span = period * count
-                if period > max_period or span > len(history):
-                    continue
-                size = len(history)
-                if history[size - span : size - period] == history[size - span + period :]:
-                    return True
-            seen.insert(0, index)
-            del seen[count:]
-            if len(history) > 2 * keep:
-                del history[:keep]
-                base += keep
-            return False
+        # Word ``i`` "matches at period p" when it equals word ``i - p``: a loop of period
+        # ``p`` has just ended when the last ``(count - 1) * p`` words all match at ``p``.
+        # A word matches at the distances to its earlier occurrences, so each word walks
+        # back through those (at most ``max_period`` words) and extends, for each, the
+        # streak of consecutive matches at that period. A word not seen lately costs two
+        # dict operations, and no word is ever compared with another again.
+        tail = ""  # the last segment, which the next text may still extend
+        latest: dict[str, int] = {}  # each word's last index
+        earlier = [-window] * window  # earlier[i % window]: word i's previous index
+        matched = [-1] * window  # matched[p]: the last index that matched at period p
+        streak = [0] * window  # streak[p]: how many indices in a row, up to matched[p]
+        index = -1
 
         def cut(text: str, final: bool) -> tuple[str, bool]:
+            nonlocal tail, index
             if final:
                 return "", False
-            # Where each segment ends, counted from the start of ``text``: the cutter's
-            # tail came from earlier text, already let through.
-            end = -len(cutter.tail)
-            for segment in cutter.push(text):
-                end += len(segment)
-                history.append(segment.rstrip())
-                if looping():
-                    return text[:end], True
+            buffer = tail + text if tail else text
+            if buffer.isascii() and not buffer[:1].isspace():
+                # ``_WORD``'s segments of ASCII text that starts a word are the runs
+                # between whitespace, each with the whitespace after it: ``split`` finds
+                # them in a fraction of the time.
+                words = buffer.split()
+                if len(words) < 2:
+                    tail = buffer
+                    return text, False
+                tail = buffer[buffer.rfind(words.pop()) :]
+            else:
+                segments = _WORD.findall(buffer)
+                tail = segments.pop() if segments else ""
+                words = [segment.rstrip() for segment in segments]
+            for number, word in enumerate(words, 1):
+                index += 1
+                previous = latest.get(word, -window)
+                latest[word] = index
+                earlier[index % window] = previous
+                while index - previous <= max_period:
+                    period = index - previous
+                    run = streak[period] + 1 if matched[period] == index - 1 else 1
+                    if run >= need * period:
+                        # The cut falls after the segment of the ``number``-th word; the
+                        # buffer's first ``len(buffer) - len(text)`` characters were let
+                        # through already.
+                        end = len("".join(_WORD.findall(buffer)[:number]))
+                        return text[: end - len(buffer) + len(text)], True
+                    matched[period] = index
+                    streak[period] = run
+                    previous = earlier[previous % window]
             return text, False
 
         return cut

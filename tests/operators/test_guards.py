@@ -25,6 +25,7 @@ from rxllm.operators import (
     tap,
     total_timeout,
 )
+from rxllm.operators._segment import _WORD
 from rxllm.schema import AIMessageChunk, GenerationChunk, Usage
 from rxllm.testing import MarbleLLM
 
@@ -332,3 +333,44 @@ def test_detect_repetition_through_stream_cancels_a_looping_model() -> None:
 def test_detect_repetition_needs_two_repeats(count: int) -> None:
     with pytest.raises(InvalidInputError):
         detect_repetition(count)
+
+
+def _looping_reference(text: str, count: int, max_period: int) -> str:
+    """What ``detect_repetition`` lets through, by brute force: after each whole word,
+    is there a period ``p`` whose last ``count * p`` words are ``count`` equal runs?"""
+    segments = _WORD.findall(text)
+    words: list[str] = []
+    for number, segment in enumerate(segments[:-1], 1):  # the last one may still grow
+        words.append(segment.rstrip())
+        for period in range(1, max_period + 1):
+            if count * period <= len(words) and words[-count * period :] == words[-period:] * count:
+                return "".join(segments[:number])
+    return text
+
+
+# Few distinct words, so that loops are common; ASCII and other text both.
+loop_words = st.sampled_from(["a", "b", "c", "d", "é", "你", "好。", "\u3000", "x\x1c"])
+loop_spaces = st.sampled_from(["", " ", " ", "  ", "\n", "\t"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    parts=st.lists(st.tuples(loop_words, loop_spaces), max_size=40),
+    count=st.integers(min_value=2, max_value=4),
+    max_period=st.integers(min_value=1, max_value=8),
+    cuts=st.lists(st.integers(min_value=1, max_value=120), max_size=15),
+)
+def test_detect_repetition_matches_a_brute_force_reference(
+    parts: list[tuple[str, str]], count: int, max_period: int, cuts: list[int]
+) -> None:
+    text = "".join(word + space for word, space in parts)
+    out = "".join(run(detect_repetition(count, max_period=max_period), split_at(text, cuts)))
+    assert out == _looping_reference(text, count, max_period)
+
+
+def test_detect_repetition_finds_a_loop_whose_last_word_recurs_within_it() -> None:
+    # "a" comes three times in each run of six words: the loop shows through its distance
+    # to the third "a" back, not the nearest ones.
+    loop = "b a c a d a "
+    assert "".join(run(detect_repetition(2), [loop * 3])) == loop * 2
+    assert "".join(run(detect_repetition(2, max_period=5), [loop * 3])) == loop * 3
