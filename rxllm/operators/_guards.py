@@ -475,13 +475,15 @@ def detect_repetition(count: int, *, max_period: int = 64) -> Operator:
     def make() -> Callable[[str, bool], tuple[str, bool]]:
         # Word ``i`` "matches at period p" when it equals word ``i - p``: a loop of period
         # ``p`` has just ended when the last ``(count - 1) * p`` words all match at ``p``.
-        # A word matches at the distances to its earlier occurrences, so each word walks
-        # back through those (at most ``max_period`` words) and extends, for each, the
-        # streak of consecutive matches at that period. A word not seen lately costs two
-        # dict operations, and no word is ever compared with another again.
+        # A word matches at the distances to its earlier occurrences, so a word seen
+        # lately walks back through those (at most ``max_period`` words) and extends,
+        # for each, the streak of consecutive matches at that period. A word not seen
+        # lately costs two dict operations; no word is ever compared with another again.
         tail = ""  # the last segment, which the next text may still extend
         latest: dict[str, int] = {}  # each word's last index
-        earlier = [-window] * window  # earlier[i % window]: word i's previous index
+        # earlier[i % window]: the previous index of word i, if that is within
+        # ``max_period`` words; otherwise an index too far back to follow.
+        earlier = [-window] * window
         matched = [-1] * window  # matched[p]: the last index that matched at period p
         streak = [0] * window  # streak[p]: how many indices in a row, up to matched[p]
         index = -1
@@ -491,9 +493,10 @@ def detect_repetition(count: int, *, max_period: int = 64) -> Operator:
             if final:
                 return "", False
             buffer = tail + text if tail else text
-            if buffer.isascii() and not buffer[:1].isspace():
-                # ``_WORD``'s segments of ASCII text that starts a word are the runs
-                # between whitespace, each with the whitespace after it: ``split`` finds
+            if index >= 0 and buffer.isascii():
+                # Once a word has ended, the buffer starts the next one; ``_WORD``'s
+                # segments of ASCII text that starts a word are the runs between
+                # whitespace, each with the whitespace after it, and ``split`` finds
                 # them in a fraction of the time.
                 words = buffer.split()
                 if len(words) < 2:
@@ -504,19 +507,21 @@ def detect_repetition(count: int, *, max_period: int = 64) -> Operator:
                 segments = _WORD.findall(buffer)
                 tail = segments.pop() if segments else ""
                 words = [segment.rstrip() for segment in segments]
-            for number, word in enumerate(words, 1):
+            before = index  # the index of the word before this text's first
+            for word in words:
                 index += 1
                 previous = latest.get(word, -window)
                 latest[word] = index
+                if index - previous > max_period:
+                    continue
                 earlier[index % window] = previous
                 while index - previous <= max_period:
                     period = index - previous
                     run = streak[period] + 1 if matched[period] == index - 1 else 1
                     if run >= need * period:
-                        # The cut falls after the segment of the ``number``-th word; the
-                        # buffer's first ``len(buffer) - len(text)`` characters were let
-                        # through already.
-                        end = len("".join(_WORD.findall(buffer)[:number]))
+                        # The cut falls after this word's segment; the buffer's first
+                        # ``len(buffer) - len(text)`` characters were let through already.
+                        end = len("".join(_WORD.findall(buffer)[: index - before]))
                         return text[: end - len(buffer) + len(text)], True
                     matched[period] = index
                     streak[period] = run
