@@ -230,7 +230,15 @@ class HTTPModel(BaseModel):
             self.base_url = self._normalize_base_url(from_env or self._default_base_url)
         else:
             self.base_url = self._normalize_base_url(self.base_url)
-        if urlsplit(self.base_url).scheme not in ("http", "https"):
+        parts = urlsplit(self.base_url)
+        if "@" in parts.netloc:
+            # Checked first: the next message shows the URL.
+            raise ValueError(
+                "base_url must not carry credentials (user:password@host): they would "
+                "show wherever the URL does; give them as api_key, or as an "
+                "Authorization header in default_headers"
+            )
+        if parts.scheme not in ("http", "https"):
             raise ValueError(
                 "base_url must be an http:// or https:// URL, "
                 f"not {_without_query(self.base_url)!r}"

@@ -144,6 +144,21 @@ def test_base_url_must_be_http(url: str) -> None:
         ChatOpenAI(base_url=url)
 
 
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+@pytest.mark.parametrize(
+    "url", ["http://user:sk-canary-pass@127.0.0.1:1/v1", "ftp://sk-canary-pass@example.com"]
+)
+def test_base_url_with_credentials_is_refused_without_showing_them(
+    monkeypatch: pytest.MonkeyPatch, provider: str, url: str
+) -> None:
+    # They would show in reprs and logs, where a query string or api_key is hidden.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    with pytest.raises(ValidationError, match="must not carry credentials") as caught:
+        PROVIDERS[provider](url)
+    assert "sk-canary-pass" not in f"{caught.value} {caught.value.errors()} {caught.value.json()}"
+
+
 @pytest.mark.parametrize("stop", ["\n", [1], 5])
 def test_bad_stop_at_call_time(server: ScriptedServer, stop: object) -> None:
     model = PROVIDERS["ChatOpenAI"](server.url)
