@@ -433,7 +433,8 @@ def json_items(model: type[Any] | None = None) -> Operator:
             ``dict[str, str]``...); by default elements are emitted as parsed.
 
     Raises (as the stream's error, with ``.partial`` holding the text):
-        json.JSONDecodeError: the text is not a JSON array, or ends before it does.
+        json.JSONDecodeError: the text is not a JSON array, or ends before it does, or
+            an element is nested too deeply for Python's ``json`` to parse.
         pydantic.ValidationError: an element is invalid for ``model``.
 
     .. code-block:: text
@@ -464,7 +465,10 @@ def json_items(model: type[Any] | None = None) -> Operator:
 
             def emit(elements: list[str]) -> None:
                 for element in elements:
-                    value = json.loads(element)
+                    try:
+                        value = json.loads(element)
+                    except RecursionError:  # json.loads recurses once per level
+                        raise _fail("an element is nested too deeply", element, 0) from None
                     observer.on_next(adapter.validate_python(value) if adapter else value)
 
             def on_next(item: Any) -> None:

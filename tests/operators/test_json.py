@@ -227,6 +227,13 @@ def test_json_items_validates_with_a_model_and_handles_empty_arrays() -> None:
             run(json_items(), bad)
 
 
+def test_json_items_fails_on_an_element_too_deep_to_parse_keeping_the_text() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(json.JSONDecodeError, match="nested too deeply") as caught:
+        run(json_items(), ["[1, ", deep, "]"])
+    assert caught.value.partial.startswith("[1, [[[")  # type: ignore[attr-defined]
+
+
 @settings(max_examples=200, deadline=None)
 @given(items=st.lists(json_values, max_size=5), data=st.data())
 def test_json_items_for_any_split(items: list[object], data: st.DataObject) -> None:
