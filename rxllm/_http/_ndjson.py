@@ -21,12 +21,10 @@ from typing import Any
 
 from .._constants import MAX_EVENT_BYTES
 from ..errors import EventTooLargeError, ProtocolError
+from ._quote import MAX_QUOTE, start_of
 
 __all__ = ["NDJSONDecoder", "aiter_ndjson", "iter_ndjson"]
 
-# Error messages quote at most this much of the offending line: enough to see what
-# went wrong, without copying a multi-megabyte payload into a traceback.
-_MAX_QUOTE = 500
 
 _loads = json.loads
 
@@ -75,7 +73,7 @@ class NDJSONDecoder:
                 self._partial.append(chunk)
                 self._partial_size += len(chunk)
                 if self._partial_size - chunk.endswith(b"\r") > self._max:  # CR of a CRLF
-                    raise _too_large(self._max, _start(self._partial))
+                    raise _too_large(self._max, start_of(self._partial))
             return []
         if self._partial:
             self._partial.append(chunk[:end])
@@ -125,7 +123,7 @@ def _values(lines: list[str]) -> list[Any]:
             if not line.strip(" \t\r"):
                 continue
             raise ProtocolError(
-                "malformed JSON line", line=line.removesuffix("\r")[:_MAX_QUOTE]
+                "malformed JSON line", line=line.removesuffix("\r")[:MAX_QUOTE]
             ) from exc
     return values
 
@@ -140,25 +138,15 @@ def _decode(block: bytes) -> str:
         line = block[start : stop if stop >= 0 else len(block)]
         raise ProtocolError(
             "invalid UTF-8 in NDJSON stream",
-            line=line.decode("utf-8", "replace")[:_MAX_QUOTE],
+            line=line.decode("utf-8", "replace")[:MAX_QUOTE],
         ) from None
-
-
-def _start(pieces: list[bytes]) -> bytes:
-    """The first bytes of a line held in pieces, enough to quote."""
-    start = b""
-    for piece in pieces:
-        start += piece[:_MAX_QUOTE]
-        if len(start) >= _MAX_QUOTE:
-            break
-    return start
 
 
 def _too_large(limit: int, start: bytes) -> EventTooLargeError:
     return EventTooLargeError(
         f"an NDJSON line of more than {limit:,} bytes (max_event_bytes): abandoned",
         limit=limit,
-        line=start[:_MAX_QUOTE].decode("utf-8", "replace"),
+        line=start[:MAX_QUOTE].decode("utf-8", "replace"),
     )
 
 

@@ -34,6 +34,7 @@ from pydantic_core import from_json as _from_json
 
 from .._constants import MAX_EVENT_BYTES
 from ..errors import EventTooLargeError, ProtocolError
+from ._quote import MAX_QUOTE, start_of
 
 __all__ = ["SSEDecoder", "ServerSentEvent", "aiter_sse", "iter_sse"]
 
@@ -42,10 +43,6 @@ _BOM = b"\xef\xbb\xbf"
 # ``ServerSentEvent.json`` parses with pydantic-core's ``from_json`` (jiter, in Rust):
 # 1.4 µs for a typical OpenAI chunk where ``json.loads`` takes 3.4, and the JSON of every
 # event is the largest per-token cost of a stream.
-
-# Error messages quote at most this much of the offending text: enough to see what
-# went wrong, without copying a multi-megabyte payload into a traceback.
-_MAX_QUOTE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +84,7 @@ class ServerSentEvent:
         except (ValueError, RecursionError) as exc:
             # ValueError covers JSONDecodeError and an int past the digit limit;
             # RecursionError, a hostile nesting depth.
-            raise ProtocolError("malformed JSON in SSE data", line=self.data[:_MAX_QUOTE]) from exc
+            raise ProtocolError("malformed JSON in SSE data", line=self.data[:MAX_QUOTE]) from exc
 
 
 # The frozen dataclass's own __init__ goes through object.__setattr__ once per field,
@@ -219,7 +216,7 @@ class SSEDecoder:
             self._partial.append(chunk)
             self._partial_size += len(chunk)
             if self._size + self._partial_size > self._max:
-                raise _too_large(self._max, _start(self._partial))
+                raise _too_large(self._max, start_of(self._partial))
             return []
         if self._partial:
             self._partial.append(chunk[:end])
@@ -334,27 +331,17 @@ def _decode(block: bytes) -> str:
         line = block[start : stop if stop >= 0 else len(block)]
         raise ProtocolError(
             "invalid UTF-8 in event stream",
-            line=line.decode("utf-8", "replace")[:_MAX_QUOTE],
+            line=line.decode("utf-8", "replace")[:MAX_QUOTE],
         ) from None
-
-
-def _start(pieces: list[bytes]) -> bytes:
-    """The first bytes of a line held in pieces, enough to quote."""
-    start = b""
-    for piece in pieces:
-        start += piece[:_MAX_QUOTE]
-        if len(start) >= _MAX_QUOTE:
-            break
-    return start
 
 
 def _too_large(limit: int, start: str | bytes) -> EventTooLargeError:
     if isinstance(start, bytes):
-        start = start[:_MAX_QUOTE].decode("utf-8", "replace")
+        start = start[:MAX_QUOTE].decode("utf-8", "replace")
     return EventTooLargeError(
         f"an SSE event of more than {limit:,} bytes (max_event_bytes): abandoned",
         limit=limit,
-        line=start[:_MAX_QUOTE],
+        line=start[:MAX_QUOTE],
     )
 
 

@@ -67,6 +67,7 @@ from ..errors import (
     StreamInterruptedError,
     TotalTimeoutError,
 )
+from ._quote import MAX_QUOTE
 
 __all__ = [
     "LoopClients",
@@ -90,8 +91,6 @@ RETRY_MAX_DELAY = 8.0
 #: in the OpenAI and Anthropic SDKs: a caller would rather get the error than hang.
 RETRY_AFTER_MAX = 60.0
 
-# Error messages quote at most this much of a server's body.
-_MAX_QUOTE = 500
 
 _STATUS_ERRORS: dict[int, type[APIError]] = {
     400: BadRequestError,
@@ -230,7 +229,7 @@ def error_from_payload(
             cls = _status_class(code)
     label = f"{kind}: " if kind else ""
     return cls(
-        f"in-band error from the server: {label}{_redact(message, secrets)[:_MAX_QUOTE]}",
+        f"in-band error from the server: {label}{_redact(message, secrets)[:MAX_QUOTE]}",
         status_code=status_code,
         body=body,
         request_id=request_id,
@@ -255,7 +254,7 @@ def error_from_response(
     kind, message = _describe(body)
     request = response.request
     url = request.url.copy_with(query=None)
-    detail = _redact(message, secrets)[:_MAX_QUOTE] or response.reason_phrase
+    detail = _redact(message, secrets)[:MAX_QUOTE] or response.reason_phrase
     return _status_class(status)(
         f"HTTP {status} from {request.method} {url}: {detail}",
         status_code=status,
