@@ -9,7 +9,7 @@ from rxllm._flow import FlowScope
 
 
 class DrainingList(list[Any]):
-    """A waiter list whose ``append`` lets the consumer drain everything first.
+    """A waiter (or hand-over) list whose ``append`` lets the consumer drain everything first.
 
     That is the interleaving that once lost a wake-up: the producer found the buffer
     full, the consumer then emptied it while no waiter was registered yet.
@@ -74,24 +74,11 @@ async def test_hand_over_waits_until_the_waiting_consumer_has_taken_an_item() ->
     assert scope._handovers == []
 
 
-class DrainingHandovers(list[Any]):
-    """A hand-over list whose ``append`` lets the consumer take everything first."""
-
-    def __init__(self, scope: FlowScope) -> None:
-        super().__init__()
-        self.scope = scope
-
-    def append(self, item: Any) -> None:
-        while self.scope.consumed < self.scope.produced:
-            self.scope.took_one()
-        super().append(item)
-
-
 async def test_a_consumer_draining_during_a_hand_over_does_not_strand_the_producer() -> None:
     scope = FlowScope()
     scope.consumer_waiting = True
     scope.produced = 3
-    scope._handovers = DrainingHandovers(scope)
+    scope._handovers = DrainingList(scope)
     await asyncio.wait_for(scope.hand_over(), timeout=5)
     assert scope.consumed == 3
     assert list(scope._handovers) == []
