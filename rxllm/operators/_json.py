@@ -46,6 +46,9 @@ _STRING_BODY = re.compile(
     r'(?:[^"\\\x00-\x1f]++|\\(?:["\\/bfnrt]'
     rf"|u(?!{_HIGH_HALF}(?:{_CUT_SHORT})?\Z)[0-9a-fA-F]{{4}}))*+"
 )
+# What ends a run of plain string characters: a quote, an escape, or a character JSON
+# forbids in a string.
+_STRING_END = re.compile(r'["\\\x00-\x1f]')
 _UNFINISHED_ESCAPE = re.compile(rf"(?:{_CUT_SHORT}|\\u{_HIGH_HALF}(?:{_CUT_SHORT})?)\Z")
 _LITERALS = (("true", True), ("false", False), ("null", None))
 _START = re.compile(r"[\[{]")
@@ -119,30 +122,57 @@ class _PartialParser:
         self.texts.append(text)
         if self.complete:
             return
-        buffer = self.buffer + text if self.buffer else text
+        if self.buffer:
+            text, self.buffer = self.buffer + text, ""
+        self.scanned += len(text)
+        if self.in_string and text and _STRING_END.search(text) is None:
+            # The most common chunk: one that only extends the string being read.
+            self.string += text
+            if not self.in_key:
+                self.changed = True
+            return
+        at = 0
         if not self.stack:
-            found = _START.search(buffer)
-            self.scanned += len(buffer) if found is None else found.end()
+            found = _START.search(text)
             if found is None:
                 return
             self.stack.append(_Open({} if found.group() == "{" else []))
             self.changed = True
-            buffer = buffer[found.end() :]
-        self.scanned += len(buffer)
-        self.buffer = buffer[self._consume(buffer, final) :]
-
-    def _consume(self, text: str, final: bool) -> int:
-        """Parse ``text`` as far as it goes; return where the unfinished token begins."""
-        size, at, stack = len(text), 0, self.stack
+            at = found.end()
+        size, stack = len(text), self.stack
         while at < size:
             if self.in_string:
-                at, closed = self._string(text, at)
-                if not closed:
-                    return at
+                stop = _STRING_END.search(text, at)
+                end = size if stop is None else stop.start()
+                if end < size and text[end] == "\\":  # a run with escapes, decoded in one call
+                    end = _STRING_BODY.match(text, at).end()  # type: ignore[union-attr]
+                    piece = json.loads(f'"{text[at:end]}"')
+                else:
+                    piece = text[at:end]
+                if piece:
+                    self.string += piece
+                    if not self.in_key:
+                        self.changed = True
+                if end == size:
+                    return
+                if text[end] != '"':
+                    if _UNFINISHED_ESCAPE.match(text, end) is None:
+                        raise self.fail("Invalid character in string", text, end)
+                    self.buffer = text[end:]
+                    return
+                self.in_string = False
+                if self.in_key:
+                    frame = stack[-1]
+                    frame.key, frame.expect = self.string, _COLON
+                else:
+                    self._member(self.string)
+                at = end + 1
                 continue
             char = text[at]
             if char in _WHITESPACE:
-                at = _SPACE.match(text, at).end()  # type: ignore[union-attr]
+                at += 1  # most tokens begin with one space: that takes no regex
+                if at < size and text[at] in _WHITESPACE:
+                    at = _SPACE.match(text, at).end()  # type: ignore[union-attr]
                 if at >= size:
                     break
                 char = text[at]
@@ -152,9 +182,8 @@ class _PartialParser:
                 if char == ",":
                     frame.expect = _KEY if type(members) is dict else _VALUE
                 elif char == ("}" if type(members) is dict else "]"):
-                    self._close()
-                    if self.complete:
-                        return at + 1
+                    if self._close():
+                        return
                 else:
                     raise self.fail("Expecting ',' delimiter", text, at)
                 at += 1
@@ -165,9 +194,8 @@ class _PartialParser:
                         raise self.fail("Expecting ':' delimiter", text, at)
                     frame.expect = _VALUE
                 elif char == "}" and expect == _FIRST:
-                    self._close()
-                    if self.complete:
-                        return at + 1
+                    if self._close():
+                        return
                 elif char == '"':
                     self.in_string, self.string, self.in_key = True, "", True
                 else:
@@ -176,9 +204,8 @@ class _PartialParser:
                 continue
             # A value: after a colon, or as an array's element.
             if char == "]" and expect == _FIRST:
-                self._close()
-                if self.complete:
-                    return at + 1
+                if self._close():
+                    return
                 at += 1
             elif char == "{" or char == "[" or char == '"':
                 self._begin(frame)
@@ -191,13 +218,14 @@ class _PartialParser:
                 # What could still grow into a number ("-", "1.", "2e") is not one yet.
                 end = _NUMBER_PREFIX.match(text, at).end()  # type: ignore[union-attr]
                 if end >= size and not final:
-                    return at
+                    self.buffer = text[at:]
+                    return
                 number = _NUMBER.match(text, at)
                 if number is None or number.end() != end:
                     raise self.fail("Invalid number", text, at)
-                found = number.group()
+                digits = number.group()
                 self._begin(frame)
-                self._member(int(found) if number.lastindex is None else float(found))
+                self._member(int(digits) if number.lastindex is None else float(digits))
                 at = end
             else:
                 for word, meaning in _LITERALS:
@@ -207,37 +235,10 @@ class _PartialParser:
                         at += len(word)
                         break
                     if word.startswith(text[at : at + len(word)]) and not final:
-                        return at
+                        self.buffer = text[at:]
+                        return
                 else:
                     raise self.fail("Expecting value", text, at)
-        return at
-
-    def _string(self, text: str, at: int) -> tuple[int, bool]:
-        """Read on in the string from ``at``: where reading stopped, and whether it ended."""
-        if text[at] == '"':
-            end = at
-        else:
-            end = _STRING_BODY.match(text, at).end()  # type: ignore[union-attr]
-            piece = text[at:end]
-            if "\\" in piece:
-                piece = json.loads(f'"{piece}"')
-            if piece:
-                self.string += piece
-                if not self.in_key:
-                    self.changed = True
-        if end == len(text):
-            return end, False
-        if text[end] != '"':
-            if _UNFINISHED_ESCAPE.match(text, end) is None:
-                raise self.fail("Invalid character in string", text, end)
-            return end, False
-        self.in_string = False
-        frame = self.stack[-1]
-        if self.in_key:
-            frame.key, frame.expect = self.string, _COLON
-        else:
-            self._member(self.string)
-        return end + 1, True
 
     def _begin(self, frame: _Open) -> None:
         """A member of ``frame`` begins: the value so far changes."""
@@ -256,12 +257,14 @@ class _PartialParser:
         if len(self.stack) == 1:
             self.fields += 1
 
-    def _close(self) -> None:
+    def _close(self) -> bool:
+        """Close the innermost container; whether that completes the whole value."""
         value = self.stack.pop().members
         if self.stack:
             self._member(value)
-        else:
-            self.value, self.complete = value, True
+            return False
+        self.value, self.complete = value, True
+        return True
 
     def snapshot(self) -> Any:
         """The value so far, a copy that later chunks do not change; ``None`` before it.
@@ -348,76 +351,70 @@ def partial_json(model: type[M] | None = None) -> Operator:
             parser = _PartialParser()
             feed = parser.feed
             builder = _PartialModel(model) if model is not None else None
-            finished = False
+            finished = failed = False
             last: Any = None
             fields = 0  # the complete top-level members the builder has seen
 
             def fail(error: Exception) -> None:
-                nonlocal finished
-                finished = True
+                nonlocal finished, failed
+                finished = failed = True
                 attach_partial(error, parser.text())
                 observer.on_error(error)
 
-            def step_values(text: str, final: bool) -> bool:
-                """Parse ``text``; emit if the value changed. True once the value is whole."""
-                nonlocal last
-                feed(text, final)
+            def push_values(item: Any, final: bool = False) -> None:
+                """Parse an item's text; emit the value so far if it changed."""
+                nonlocal finished, last
+                if finished:
+                    return
+                try:
+                    feed(item if type(item) is str else text_of(item), final)
+                except ValueError as error:  # JSONDecodeError
+                    fail(error)
+                    return
                 if parser.changed:
                     recheck = parser.recheck
                     value = parser.snapshot()
                     if not recheck or value != last:
                         last = value
                         observer.on_next(value)
-                return parser.complete
+                finished = parser.complete
 
-            def step_models(text: str, final: bool) -> bool:
-                """Parse ``text``; emit if a field completed. True once the value is whole."""
-                nonlocal fields
+            def push_models(item: Any, final: bool = False) -> None:
+                """Parse an item's text; emit a partial model if a field completed."""
+                nonlocal finished, fields
                 assert builder is not None
-                feed(text, final)
-                if parser.complete:
-                    observer.on_next(builder.model.model_validate(parser.value))
-                    return True
-                if parser.fields != fields:
-                    fields = parser.fields
-                    top = parser.stack[0].members
-                    if type(top) is dict:
-                        partial = builder.build(top)
-                        if partial is not None:
-                            observer.on_next(partial)
-                return False
-
-            step = step_values if builder is None else step_models
-
-            def on_next(item: Any) -> None:
-                nonlocal finished
                 if finished:
                     return
-                text = text_of(item)
                 try:
-                    finished = step(text, False)
+                    feed(item if type(item) is str else text_of(item), final)
+                    if parser.complete:
+                        finished = True
+                        observer.on_next(builder.model.model_validate(parser.value))
+                    elif parser.fields != fields:
+                        fields = parser.fields
+                        top = parser.stack[0].members
+                        partial = builder.build(top) if type(top) is dict else None
+                        if partial is not None:
+                            observer.on_next(partial)
                 except ValueError as error:  # JSONDecodeError and ValidationError
                     fail(error)
 
+            push = push_values if builder is None else push_models
+
             def on_completed() -> None:
-                if finished:
+                if not finished:
+                    push("", True)
+                if not finished:
+                    text = parser.text()
+                    fail(_fail("the stream ended before the JSON value did", text, len(text)))
+                elif not failed:
                     observer.on_completed()
-                    return
-                try:
-                    if step("", True):
-                        observer.on_completed()
-                        return
-                except ValueError as error:
-                    fail(error)
-                    return
-                text = parser.text()
-                fail(_fail("the stream ended before the JSON value did", text, len(text)))
 
             def on_error(error: Exception) -> None:
                 if not finished:
                     observer.on_error(error)
 
-            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+            return source.subscribe(push, on_error, on_completed, scheduler=scheduler)
 
         return Observable(subscribe)
 
@@ -476,7 +473,9 @@ def json_items(model: type[Any] | None = None) -> Operator:
                 if closed:
                     return
                 try:
-                    emit(splitter.push(text_of(item)))
+                    elements = splitter.push(item if type(item) is str else text_of(item))
+                    if elements:
+                        emit(elements)
                 except ValueError as error:  # JSONDecodeError and ValidationError
                     fail(error)
                     return
@@ -500,117 +499,143 @@ def json_items(model: type[Any] | None = None) -> Operator:
     return operator
 
 
-_STRUCTURE = re.compile(r'["{}\[\],]')
+_SCALAR_END = re.compile(r'[ \t\n\r"{}\[\],]')
+_NESTED = re.compile(r'["{}\[\]]')
 _IN_STRING = re.compile(r'["\\]')
+_NOT_SPACE = re.compile(r"[^ \t\n\r]")
+
+# What the array has open at its own level.
+_BETWEEN = 0  # no element: whitespace, then an element, a comma or the bracket
+_SCALAR = 1  # a number or literal, which whitespace, a comma or the bracket ends
+_NESTING = 2  # a string or container, which its own closing character ends
+
+# What the array expects next, between elements.
+_ELEMENT_OR_END = 0  # just opened: an element, or the closing bracket
+_ELEMENT = 1  # after a comma
+_COMMA_OR_END = 2  # after an element
 
 
 class _ArraySplitter:
     """Cuts a streamed JSON array into the texts of its elements, in one pass.
 
     Only the characters that give JSON its structure are looked at (quotes, brackets,
-    commas, backslashes in strings), so each character is scanned once and each
-    element parsed once, when it is whole: linear in the length of the text. A
-    container or string element is whole at its closing character; a number or
-    literal at the comma or bracket after it.
+    commas, backslashes in strings), each once, in the chunk it comes in. The text of the
+    element being read is kept in pieces and joined once, when it is whole, and then
+    parsed once: linear in the length of the text. A container or string element is whole
+    at its closing character; a number or literal at the space, comma or bracket after it.
     """
 
-    __slots__ = ("buffer", "done", "at", "start", "depth", "in_string", "opened", "closed",
-                 "pending_comma", "after")  # fmt: skip
+    __slots__ = ("texts", "opened", "closed", "reading", "expect", "pieces", "depth",
+                 "in_string", "escaped")  # fmt: skip
 
     def __init__(self) -> None:
-        self.buffer = ""  # the text not yet split off
-        self.done: list[str] = []  # text already split off, for ``.partial``
-        self.at = 0  # where scanning resumes in ``buffer``
-        self.start: int | None = None  # where the current element begins
-        self.depth = 0
-        self.in_string = False
+        self.texts: list[str] = []  # everything pushed, for errors and ``.partial``
         self.opened = False
         self.closed = False
-        self.pending_comma = False  # a comma came, so an element must follow
-        self.after = 0  # where the last element ended
+        self.reading = _BETWEEN
+        self.expect = _ELEMENT_OR_END
+        self.pieces: list[str] = []  # the element's text in the chunks before this one
+        self.depth = 0  # brackets open in the element
+        self.in_string = False
+        self.escaped = False  # the last chunk ended with a backslash in a string
 
     def text(self) -> str:
-        return "".join(self.done) + self.buffer
+        return "".join(self.texts)
+
+    def fail(self, message: str, text: str, at: int) -> json.JSONDecodeError:
+        """The error at ``at`` in ``text``, the last chunk pushed."""
+        whole = self.text()
+        return _fail(message, whole, len(whole) - len(text) + at)
 
     def push(self, text: str) -> list[str]:
-        buffer = self.buffer = self.buffer + text
+        """The elements that ``text``, the next chunk, completes.
+
+        Raises:
+            json.JSONDecodeError: if the text so far is not the beginning of an array.
+        """
+        self.texts.append(text)
         found: list[str] = []
+        if self.closed:
+            return found
+        at = 0
         if not self.opened:
-            bracket = buffer.find("[")
-            if bracket < 0:
+            at = text.find("[") + 1
+            if at == 0:
                 return found
-            self.opened, self.at, self.start = True, bracket + 1, bracket + 1
-        at, size = self.at, len(buffer)
-        while at < size and not self.closed:
+            self.opened = True
+        elif self.escaped and text:
+            at, self.escaped = 1, False
+        start, size = 0, len(text)  # where the element being read begins in ``text``
+        while at < size:
             if self.in_string:
-                mark = _IN_STRING.search(buffer, at)
+                mark = _IN_STRING.search(text, at)
                 if mark is None:
-                    at = size
-                elif mark.group() == "\\":
-                    at = mark.end() + 1  # past the escaped character, even if still to come
+                    break
+                at = mark.end()
+                if mark.group() == "\\":
+                    at += 1  # past the escaped character, even if it is still to come
+                    self.escaped = at > size
+                elif self.depth == 0:
+                    self.in_string = False
+                    found.append(self._element(text, start, at))
                 else:
                     self.in_string = False
-                    at = mark.end()
-                    if self.depth == 0:
-                        self._element(mark.end(), found)
                 continue
-            mark = _STRUCTURE.search(buffer, at)
+            if self.reading == _NESTING:
+                mark = _NESTED.search(text, at)
+                if mark is None:
+                    break
+                char, at = mark.group(), mark.end()
+                if char == '"':
+                    self.in_string = True
+                elif char == "{" or char == "[":
+                    self.depth += 1
+                else:
+                    self.depth -= 1
+                    if self.depth == 0:
+                        found.append(self._element(text, start, at))
+                continue
+            if self.reading == _SCALAR:
+                mark = _SCALAR_END.search(text, at)
+                if mark is None:
+                    break
+                at = mark.start()
+                if mark.group() in '"{}[':
+                    raise self.fail("Expecting ',' delimiter", text, at)
+                found.append(self._element(text, start, at))
+                continue
+            mark = _NOT_SPACE.search(text, at)
             if mark is None:
-                at = size
                 break
-            char, at = mark.group(), mark.end()
-            if char == '"':
-                self.in_string = True
-                if self.depth == 0:
-                    self._begin(mark.start())
-            elif char in "{[":
-                if self.depth == 0:
-                    self._begin(mark.start())
-                self.depth += 1
-            elif self.depth > 0 and char in "}]":
-                self.depth -= 1
-                if self.depth == 0:
-                    self._element(at, found)
-            elif self.depth > 0:
-                continue  # a comma inside an element
-            elif char == "}":
-                raise _fail("Expecting value", buffer, mark.start())
-            else:  # "," or "]" ending an element at the array's own level
-                if self.start is None and buffer[self.after : mark.start()].strip():
-                    raise _fail("Expecting ',' delimiter", buffer, self.after)
-                empty = self.start is not None and not self._element(mark.start(), found)
-                if empty and (char == "," or self.pending_comma):  # "[,", ",," or ",]"
-                    raise _fail("Expecting value", buffer, mark.start())
-                self.pending_comma = char == ","
-                self.closed = char == "]"
-                self.start = at
-        self.at = at
-        # Text already split off is never scanned again.
-        if self.start is None and not self.closed and buffer[self.after : at].strip():
-            raise _fail("Expecting ',' delimiter", buffer, self.after)
-        cut = self.start if self.start is not None else at
-        if cut > 0:
-            self.done.append(buffer[:cut])
-            self.buffer = buffer[cut:]
-            self.at -= cut
-            self.after = max(self.after - cut, 0)
-            if self.start is not None:
-                self.start = 0
+            char, at = mark.group(), mark.start()
+            if char == "," and self.expect == _COMMA_OR_END:
+                self.expect = _ELEMENT
+            elif char == "]" and self.expect != _ELEMENT:
+                self.closed = True
+                return found
+            elif char in ",]}":
+                raise self.fail("Expecting value", text, at)
+            elif self.expect == _COMMA_OR_END:
+                raise self.fail("Expecting ',' delimiter", text, at)
+            else:
+                start = at
+                if char == '"':
+                    self.reading, self.in_string = _NESTING, True
+                elif char == "{" or char == "[":
+                    self.reading, self.depth = _NESTING, 1
+                else:
+                    self.reading = _SCALAR
+            at += 1
+        if self.reading != _BETWEEN:
+            self.pieces.append(text[start:])
         return found
 
-    def _begin(self, position: int) -> None:
-        if self.start is None or self.buffer[self.start : position].strip():
-            raise _fail("Expecting ',' delimiter", self.buffer, position)
-        self.start = position
-
-    def _element(self, end: int, found: list[str]) -> bool:
-        """Split off the element from ``start`` to ``end``; whether there was one."""
-        assert self.start is not None
-        element = self.buffer[self.start : end].strip()
-        self.start = None
-        if not element:
-            return False
-        found.append(element)
-        self.after = end
-        self.pending_comma = False
-        return True
+    def _element(self, text: str, start: int, end: int) -> str:
+        """The element that ends at ``end`` in ``text`` (and began at ``start``, if in it)."""
+        element = text[start:end]
+        if self.pieces:
+            self.pieces.append(element)
+            element = "".join(self.pieces)
+            self.pieces.clear()
+        self.reading, self.expect = _BETWEEN, _COMMA_OR_END
+        return element

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError, field_validator
+from reactivex import operators as ops
 from reactivex.testing import TestScheduler
 
 from rxllm.llms import FakeListChatModel, FakeStreamingListLLM
@@ -142,6 +144,25 @@ def test_partial_json_emits_a_repeated_key_only_if_its_value_changes() -> None:
     assert run(partial_json(), ['{"a": "x", "a": ', '"y"}']) == [{"a": "x"}, {"a": "y"}]
 
 
+def test_partial_json_values_already_emitted_stay_as_they_were() -> None:
+    # Consumers may keep every value (a UI diffing the last two, a log): the containers
+    # still open are copied for each one, so later chunks change none of them.
+    text = json.dumps({"a": [{"s": "x y", "n": [1, 2]}, "w"], "b": {"c": "d e"}, "t": True})
+    frozen: list[Any] = []
+    kept = run(
+        lambda s: s.pipe(partial_json(), ops.do_action(lambda v: frozen.append(copy.deepcopy(v)))),
+        list(text),
+    )
+    assert len(kept) > 10
+    assert kept == frozen
+    assert kept[-1] == json.loads(text)
+
+
+def test_partial_json_keeps_an_escape_cut_short_across_empty_chunks() -> None:
+    out = run(partial_json(), ['{"a": "x\\', "", '"y', "", '"}'])
+    assert out == [{"a": "x"}, {"a": 'x"y'}]
+
+
 def test_partial_json_parses_deep_nesting_without_recursion() -> None:
     # The parser before this one recursed per level and failed with RecursionError.
     out = run(partial_json(), ["[" * 5000, "]" * 5000])
@@ -225,6 +246,24 @@ def test_json_items_validates_with_a_model_and_handles_empty_arrays() -> None:
     ):
         with pytest.raises(json.JSONDecodeError):
             run(json_items(), bad)
+
+
+@pytest.mark.parametrize(
+    "bad", ["[1,,2]", "[1,]", "[,1]", '[{"a": 1} 2]', "[1 2]", "[1}", '["a" "b"]', "[1 {}]"]
+)
+def test_json_items_errors_point_where_json_loads_does_however_the_text_is_cut(bad: str) -> None:
+    with pytest.raises(json.JSONDecodeError) as expected:
+        json.loads(bad)
+    text = "Sure: " + bad
+    for cut in range(1, len(text)):
+        with pytest.raises(json.JSONDecodeError) as caught:
+            run(json_items(), [text[:cut], text[cut:]])
+        assert (caught.value.msg, caught.value.pos) == (expected.value.msg, expected.value.pos + 6)
+        assert text.startswith(caught.value.doc)  # the text pushed up to the error
+
+
+def test_json_items_keeps_an_escape_cut_short_across_empty_chunks() -> None:
+    assert run(json_items(), ['["a\\', "", '"b", 1', "", " ]"]) == ['a"b', 1]
 
 
 def test_json_items_fails_on_an_element_too_deep_to_parse_keeping_the_text() -> None:
