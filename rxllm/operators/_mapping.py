@@ -127,24 +127,28 @@ def accumulate() -> Operator:
         ) -> abc.DisposableBase:
             total = ""
             message: AIMessageChunk | None = None
+            emit = observer.on_next
 
             def on_next(item: Any) -> None:
                 nonlocal total, message
-                if isinstance(item, AIMessageChunk):
+                if type(item) is str:
+                    piece = item
+                elif isinstance(item, AIMessageChunk):
                     message = item if message is None else message + item
                     observer.on_next(message.to_message())
                     return
-                try:
-                    piece = text_of(item)
-                except TypeError as error:
-                    observer.on_error(error)
-                    return
+                else:
+                    try:
+                        piece = text_of(item)
+                    except TypeError as error:
+                        observer.on_error(error)
+                        return
                 # Taken out of the closure first, the text so far has one reference, so
                 # CPython appends to it in place: the Snapshot is the one copy per item.
                 so_far, total = total, ""
                 so_far += piece
                 total = so_far
-                observer.on_next(Snapshot(so_far))
+                emit(Snapshot(so_far))
 
             return source.subscribe(
                 on_next, observer.on_error, observer.on_completed, scheduler=scheduler
