@@ -60,8 +60,6 @@ _COLON = 2  # after a key
 _VALUE = 3  # after a colon, or after a comma in an array
 _NEXT = 4  # after a member: a comma, or the closing bracket
 
-_NOTHING: Any = object()
-
 
 def _fail(message: str, text: str, at: int) -> json.JSONDecodeError:
     return json.JSONDecodeError(message, text, at)
@@ -273,18 +271,22 @@ class _PartialParser:
         any more); the containers still open are copied, with the member being read.
         """
         self.changed = self.recheck = False
-        if self.complete:
-            return self.value
-        child = self.string if self.in_string and not self.in_key else _NOTHING
-        for frame in reversed(self.stack):
+        if self.complete or not self.stack:
+            return self.value  # ``None`` before the first bracket
+        stack = self.stack
+        child: Any
+        if self.in_string and not self.in_key:
+            child, outer = self.string, stack
+        else:
+            child, outer = stack[-1].members.copy(), stack[:-1]
+        for frame in reversed(outer):
             members = frame.members.copy()
-            if child is not _NOTHING:
-                if isinstance(members, dict):
-                    members[frame.key] = child
-                else:
-                    members.append(child)
+            if isinstance(members, dict):
+                members[frame.key] = child
+            else:
+                members.append(child)
             child = members
-        return None if child is _NOTHING else child
+        return child
 
 
 class _PartialModel:
