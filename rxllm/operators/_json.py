@@ -140,19 +140,22 @@ class _PartialParser:
         size, stack = len(text), self.stack
         while at < size:
             if self.in_string:
-                stop = _STRING_END.search(text, at)
-                end = size if stop is None else stop.start()
-                if end < size and text[end] == "\\":  # a run with escapes, decoded in one call
-                    end = _STRING_BODY.match(text, at).end()  # type: ignore[union-attr]
-                    piece = json.loads(f'"{text[at:end]}"')
+                if text[at] == '"':
+                    end = at
                 else:
-                    piece = text[at:end]
-                if piece:
-                    self.string += piece
-                    if not self.in_key:
-                        self.changed = True
-                if end == size:
-                    return
+                    stop = _STRING_END.search(text, at)
+                    end = size if stop is None else stop.start()
+                    if end < size and text[end] == "\\":  # a run with escapes, decoded in one call
+                        end = _STRING_BODY.match(text, at).end()  # type: ignore[union-attr]
+                        piece = json.loads(f'"{text[at:end]}"')
+                    else:
+                        piece = text[at:end]
+                    if piece:
+                        self.string += piece
+                        if not self.in_key:
+                            self.changed = True
+                    if end == size:
+                        return
                 if text[end] != '"':
                     if _UNFINISHED_ESCAPE.match(text, end) is None:
                         raise self.fail("Invalid character in string", text, end)
