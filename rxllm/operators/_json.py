@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
@@ -49,6 +50,9 @@ _STRING_BODY = re.compile(
 # What ends a run of plain string characters: a quote, an escape, or a character JSON
 # forbids in a string.
 _STRING_END = re.compile(r'["\\\x00-\x1f]')
+# The C decoder behind ``json.loads`` (or its Python twin where there is no C), without
+# the wrapper around it: a fifth of the time for a short run of string characters.
+_DECODE: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 _UNFINISHED_ESCAPE = re.compile(rf"(?:{_CUT_SHORT}|\\u{_HIGH_HALF}(?:{_CUT_SHORT})?)\Z")
 _LITERALS = (("true", True), ("false", False), ("null", None))
 _START = re.compile(r"[\[{]")
@@ -147,7 +151,7 @@ class _PartialParser:
                     end = size if stop is None else stop.start()
                     if end < size and text[end] == "\\":  # a run with escapes, decoded in one call
                         end = _STRING_BODY.match(text, at).end()  # type: ignore[union-attr]
-                        piece = json.loads(f'"{text[at:end]}"')
+                        piece = _DECODE(text[at:end] + '"', 0)[0] if end > at else ""
                     else:
                         piece = text[at:end]
                     if piece:
