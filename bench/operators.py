@@ -14,9 +14,10 @@ chunks (20,000 by default; an LLM's tokens as ``FakeStreamingListLLM`` splits th
    re-chunking operators build new chunk models. The target is under 1 µs/chunk for the
    operators that are not time-based, on ``str`` chunks;
 3. RxPY's peers where there is one: ``ops.buffer_with_count(5)`` beside
-   ``buffer_tokens(5)``, and ``ops.scan`` summing strings beside ``accumulate()`` (both
-   copy the whole text so far for every item, so their cost per chunk grows with the
-   text: about 100 KB by the end here);
+   ``buffer_tokens(5)``, and ``ops.scan`` summing strings beside ``accumulate()``. Both
+   copy the whole text so far for every item, so their cost per chunk is proportional to
+   the length of the text (65 KB by the end of 20,000 chunks): they also run on the
+   first ``--reply-chunks`` chunks (2,000 by default, a typical reply);
 4. through a model: ``FakeStreamingListLLM(...).pipe(op).stream(prompt)`` against the
    same model's plain ``stream``, so "added" is what the operator costs in a real
    pipeline.
@@ -26,7 +27,11 @@ Time-based operators (``buffer_time``, ``smooth``, ``throttle_text``, the deadli
 running, with intervals long enough that no timer fires during the burst: their rows
 measure the per-chunk bookkeeping, not the pacing. The structured-output operators run
 on a JSON array of small objects cut into ``--json-chunks`` word-sized chunks (20,000 by
-default), compared with ``ops.map`` on those chunks.
+default), where ``partial_json`` copies the long array for every value it emits (a
+third of the chunks change the value). ``partial_json`` runs also on a JSON object of
+about as many chunks, the shape of a structured-output reply: a long string field, then
+a list of nested objects with string fields, so nearly every chunk extends a string and
+a value goes out for it. Each is compared with ``ops.map`` on the same chunks.
 
 How: each candidate runs once to warm up, then all candidates run in turn for
 ``--rounds`` rounds, with the garbage collector off during each run; the table shows
@@ -35,7 +40,7 @@ each candidate's median. Each run checks that the operator emitted something.
 Run from the repository root::
 
     python bench/operators.py            # 9 rounds of 20,000 chunks
-    python bench/operators.py --quick    # smoke test: 2 rounds of 2,000 chunks
+    python bench/operators.py --quick    # smoke test: 2 rounds of 2,000 chunks (200 short)
 
 The table is printed and also written, as markdown with the versions, the command and
 the load average, to ``bench/results/operators.md`` (``--output`` to change).
@@ -96,6 +101,29 @@ def json_chunks(count: int) -> list[str]:
     return split_text(json.dumps(items), "token")
 
 
+def json_object_chunks(count: int) -> list[str]:
+    """A structured-output reply as one JSON object, cut into about ``count`` chunks.
+
+    A ``summary`` string of ``count // 10`` words, then ``sections``: objects with a
+    heading, a 300-word ``body`` and a ``meta`` object, as many as make up the count.
+    """
+    words = split_text(PARAGRAPH, "token")
+
+    def prose(length: int) -> str:
+        return "".join((words * (length // len(words) + 1))[:length]).strip()
+
+    sections: list[dict[str, Any]] = []
+    reply = {"title": "Streams", "summary": prose(count // 10), "sections": sections}
+    size = len(split_text(json.dumps(reply), "token"))
+    while size < count:
+        meta = {"id": len(sections), "score": 0.5, "tags": ["a", "b"]}
+        section = {"heading": f"Part {len(sections)}", "body": prose(300), "meta": meta}
+        sections.append(section)
+        size += len(split_text(json.dumps(section), "token")) + 1
+    reply["done"] = True
+    return split_text(json.dumps(reply), "token")
+
+
 def identity(item: Any) -> Any:
     return item
 
@@ -106,7 +134,13 @@ class Candidate:
     family: str
     make: Callable[[], Operator] | None  # None: the source alone
     timed: bool = False
-    json: bool = False
+    source: str = "text"  # which input: a key of ``inputs`` in ``main``
+
+    def row(self, reply_chunks: int) -> str:
+        """The name in the table, with the input when it is not the usual one."""
+        on = {"reply": f" on the first {reply_chunks:,} chunks", "object": " on the object"}
+        return f"`{self.name}`{on.get(self.source, '')}"
+
     strs_only: bool = False  # RxPY's peers: they know nothing of chunks
 
 
@@ -120,6 +154,14 @@ CANDIDATES = [
         "ops.scan(str.__add__) (RxPY)",
         "mapping",
         lambda: ops.scan(str.__add__, ""),
+        strs_only=True,
+    ),
+    Candidate("accumulate()", "mapping", rx.accumulate, source="reply"),
+    Candidate(
+        "ops.scan(str.__add__) (RxPY)",
+        "mapping",
+        lambda: ops.scan(str.__add__, ""),
+        source="reply",
         strs_only=True,
     ),
     Candidate("buffer_tokens(5)", "buffering", lambda: rx.buffer_tokens(5)),
@@ -160,8 +202,9 @@ CANDIDATES = [
     Candidate("share_stream()", "fan-out", rx.share_stream),
     Candidate("race(source)", "racing", lambda: lambda source: rx.race(source)),
     Candidate("retry(3)", "retrying", lambda: rx.retry(3)),
-    Candidate("json_items()", "structured", rx.json_items, json=True),
-    Candidate("partial_json()", "structured", rx.partial_json, json=True),
+    Candidate("json_items()", "structured", rx.json_items, source="json"),
+    Candidate("partial_json()", "structured", rx.partial_json, source="json"),
+    Candidate("partial_json()", "structured", rx.partial_json, source="object"),
 ]
 
 
@@ -222,23 +265,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chunks", type=int, default=20_000)
     parser.add_argument("--json-chunks", type=int, default=20_000)
+    parser.add_argument("--reply-chunks", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--quick", action="store_true", help="2 rounds of 2,000 chunks")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.quick:
-        args.chunks, args.json_chunks, args.rounds = 2_000, 2_000, 2
+        args.chunks, args.json_chunks, args.reply_chunks, args.rounds = 2_000, 2_000, 200, 2
     load_before = os.getloadavg()
 
     texts = text_of_chunks(args.chunks)
     generations = [GenerationChunk(text=t) for t in texts]
     jsons = json_chunks(args.json_chunks)
-    json_generations = [GenerationChunk(text=t) for t in jsons]
+    structured = json_object_chunks(args.json_chunks)
     loop = asyncio.new_event_loop()
 
     inputs: dict[str, tuple[list[Any], list[Any]]] = {
         "text": (texts, generations),
-        "json": (jsons, json_generations),
+        "reply": (texts[: args.reply_chunks], generations[: args.reply_chunks]),
+        "json": (jsons, [GenerationChunk(text=t) for t in jsons]),
+        "object": (structured, [GenerationChunk(text=t) for t in structured]),
     }
     baseline = Candidate("ops.map(identity)", "baseline", lambda: ops.map(identity))
     timings: dict[tuple[str, str], list[float]] = {}
@@ -251,7 +297,7 @@ def main() -> None:
                 for kind, chunks in (("str", as_str), ("chunk", as_chunks)):
                     base[source, kind] = run_once(baseline, chunks, loop) / len(chunks) * 1e6
             for candidate in CANDIDATES:
-                source = "json" if candidate.json else "text"
+                source = candidate.source
                 as_str, as_chunks = inputs[source]
                 for kind, chunks in (("str", as_str), ("chunk", as_chunks)):
                     if kind == "chunk" and candidate.strs_only:
@@ -259,10 +305,9 @@ def main() -> None:
                     seconds = run_once(candidate, chunks, loop)
                     if not warm:
                         per_chunk = seconds / len(chunks) * 1e6
-                        timings.setdefault((candidate.name, kind), []).append(per_chunk)
-                        ratios.setdefault((candidate.name, kind), []).append(
-                            per_chunk / base[source, kind]
-                        )
+                        key = (candidate.name, source, kind)
+                        timings.setdefault(key, []).append(per_chunk)
+                        ratios.setdefault(key, []).append(per_chunk / base[source, kind])
     loop.close()
 
     pipeline_text = "".join(texts)
@@ -282,18 +327,22 @@ def main() -> None:
 
     lines = [
         f"Operators on a stream of {args.chunks:,} word-sized chunks "
-        f"(JSON rows: {len(jsons):,} chunks); median of {args.rounds} rounds, µs per chunk, "
-        "and × map: the time over `ops.map(identity)`'s on the same chunks in the same round.",
+        f"(or the first {len(inputs['reply'][0]):,}, a typical reply, where the row says so; "
+        f"JSON rows: an array of small objects in {len(jsons):,} chunks, or the object: a "
+        f"structured-output reply, one object in {len(structured):,} chunks); median of "
+        f"{args.rounds} rounds, µs per chunk, and × map: the time over `ops.map(identity)`'s "
+        "on the same chunks in the same round.",
         "",
         "| operator | family | str: µs/chunk | str: × map | GenerationChunk: µs/chunk "
         "| GenerationChunk: × map | time-based |",
         "|---|---|---:|---:|---:|---:|:---:|",
     ]
     for candidate in CANDIDATES:
-        on_str = (candidate.name, "str")
-        on_chunk = (candidate.name, "chunk")
+        on_str = (candidate.name, candidate.source, "str")
+        on_chunk = (candidate.name, candidate.source, "chunk")
         lines.append(
-            f"| `{candidate.name}` | {candidate.family} | {cell(timings.get(on_str))} "
+            f"| {candidate.row(len(inputs['reply'][0]))} | {candidate.family} "
+            f"| {cell(timings.get(on_str))} "
             f"| {cell(ratios.get(on_str), '×')} | {cell(timings.get(on_chunk))} "
             f"| {cell(ratios.get(on_chunk), '×')} | {'yes' if candidate.timed else ''} |"
         )
