@@ -2,9 +2,13 @@
 
 reactivex has no async-iterator bridge in either direction, so rxllm owns both.
 
-- ``iterate`` (sync) subscribes on the library's loop thread and hands items over through
-  a ``queue.SimpleQueue``. It never touches the caller's event loop, so it works inside
-  a running one (a Jupyter cell).
+- ``iterate`` (sync), on the main thread outside a running loop, subscribes on that
+  thread's ``SteppedLoop`` and runs it whenever the consumer asks for an item and none is
+  buffered, until one is: the consumer, the source and the operators share one thread,
+  and a slow consumer holds the provider back as a blocking read would. Elsewhere it
+  subscribes on the library's loop thread and hands items over through a
+  ``queue.SimpleQueue``, never touching the caller's event loop, so it works inside a
+  running one (a Jupyter cell) and from any thread.
 - ``aiterate`` (async) subscribes on the caller's running loop; the source runs as a
   task there and items pass through a deque.
 
@@ -23,6 +27,7 @@ import asyncio
 import threading
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterator
+from datetime import UTC, datetime
 from queue import SimpleQueue
 from typing import Any, TypeVar
 
@@ -30,7 +35,7 @@ from reactivex import Observable, abc
 from reactivex.scheduler.eventloop import AsyncIOThreadSafeScheduler
 
 from ._flow import FlowScope, context_with, enter_scope, exit_scope
-from ._loop import library_loop, on_loop_thread
+from ._loop import SteppedLoop, library_loop, on_loop_thread, own_loop
 
 __all__ = ["aiterate", "iterate"]
 
@@ -55,6 +60,86 @@ async def _close(subscription: list[abc.DisposableBase], scope: FlowScope) -> No
     await scope.settle()
 
 
+class _Inbox:
+    """Items on their way from a subscription to a generator, on one event loop."""
+
+    __slots__ = ("items", "waiter", "stepping", "loop", "thread", "scope")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, scope: FlowScope) -> None:
+        self.items: deque[Any] = deque()
+        #: Set while an async generator waits for an item.
+        self.waiter: asyncio.Future[None] | None = None
+        #: Set while a sync generator runs its stepped loop for an item.
+        self.stepping = False
+        self.loop = loop
+        self.thread = threading.get_ident()
+        self.scope = scope
+
+    def wait(self) -> asyncio.Future[None]:
+        self.waiter = waiter = self.loop.create_future()
+        return waiter
+
+    def step(self) -> None:
+        assert isinstance(self.loop, SteppedLoop)
+        self.stepping = True
+        try:
+            self.loop.step()
+        finally:
+            self.stepping = False
+
+    def _wake(self) -> None:
+        if self.stepping:
+            # Stopped now rather than by a callback one turn later, so the source does
+            # not go on producing (a turn can decode a whole network read) first.
+            self.stepping = False
+            self.loop.stop()
+            return
+        waiter = self.waiter
+        if waiter is not None:
+            if not waiter.done():
+                waiter.set_result(None)
+            self.waiter = None  # one wake-up per wait
+
+    def push(self, item: Any) -> None:
+        self.items.append(item)
+        if threading.get_ident() != self.thread:  # a source emitting from its own thread
+            self.loop.call_soon_threadsafe(self._wake)
+        elif self.waiter is not None or self.stepping:  # else the consumer looks here next
+            self._wake()
+
+    def on_next(self, item: Any) -> None:
+        self.push(item)
+        self.scope.produced += 1
+
+    def subscribe(self, observable: Observable[Any], scheduler: abc.SchedulerBase) -> Any:
+        token = enter_scope(self.scope)
+        try:
+            return observable.subscribe(
+                self.on_next,
+                lambda error: self.push(_End(error)),
+                lambda: self.push(_COMPLETED),
+                scheduler=scheduler,
+            )
+        finally:
+            exit_scope(token)
+
+
+class _SteppedScheduler(AsyncIOThreadSafeScheduler):
+    """A stepped loop's scheduler, telling the time by the loop's clock (see ``SteppedLoop``).
+
+    Operators measure deadlines and gaps with ``now`` and wait with the loop's timers; on
+    a loop whose clock stops, the two must be the same clock.
+    """
+
+    def __init__(self, loop: SteppedLoop) -> None:
+        super().__init__(loop)
+        self._offset = datetime.now(UTC).timestamp() - loop.time()
+
+    @property
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self._offset + self._loop.time(), UTC)
+
+
 def iterate(observable: Observable[Any], present: Callable[[Any], T] | None = None) -> Iterator[T]:
     """Iterate an Observable from synchronous code.
 
@@ -66,6 +151,48 @@ def iterate(observable: Observable[Any], present: Callable[[Any], T] | None = No
         RuntimeError: when called on rxllm's own loop thread (from a callback of a
             subscription), where blocking would deadlock; use ``aiterate`` there.
     """
+    own = own_loop()  # where the first item is asked for, not where the stream was made
+    if own is not None:
+        yield from _step_through(observable, present, own)
+    else:
+        yield from _iterate_on_library_loop(observable, present)
+
+
+def _step_through(
+    observable: Observable[Any], present: Callable[[Any], T] | None, loop: SteppedLoop
+) -> Iterator[T]:
+    """``iterate`` on the caller's own thread, running ``loop`` while it waits."""
+    scope = FlowScope()
+    inbox = _Inbox(loop, scope)
+    subscription = inbox.subscribe(observable, _SteppedScheduler(loop))
+    items, popleft, took_one = inbox.items, inbox.items.popleft, scope.took_one
+    ended = False
+    try:
+        while True:
+            while not items:
+                inbox.step()
+            item = popleft()
+            if type(item) is _End:
+                ended = True
+                if item.error is not None:
+                    raise item.error
+                return
+            took_one()
+            yield item if present is None else present(item)
+    finally:
+        if not ended or scope.tasks:
+            if loop.steppable():
+                loop.step_until(_close([subscription], scope))
+            else:
+                # A finalizer that fired inside a step, or on another thread: the
+                # cancellation is queued and runs at the loop's next step.
+                subscription.dispose()
+
+
+def _iterate_on_library_loop(
+    observable: Observable[Any], present: Callable[[Any], T] | None
+) -> Iterator[T]:
+    """``iterate`` from any thread: the source runs on the library's loop thread."""
     loop = library_loop()
     if on_loop_thread(loop):
         raise RuntimeError(
@@ -128,47 +255,15 @@ async def aiterate(
         observable: what to iterate.
         present: applied to each item before it is yielded.
     """
-    loop = asyncio.get_running_loop()
-    loop_thread = threading.get_ident()
     scope = FlowScope()
-    buffer: deque[Any] = deque()
-    waiter: asyncio.Future[None] | None = None
-
-    def wake() -> None:
-        nonlocal waiter
-        if waiter is not None:
-            if not waiter.done():
-                waiter.set_result(None)
-            waiter = None  # one wake-up per wait
-
-    def push(item: Any) -> None:
-        buffer.append(item)
-        if threading.get_ident() != loop_thread:  # a source emitting from its own thread
-            loop.call_soon_threadsafe(wake)
-        elif waiter is not None:  # else the consumer is busy and looks at the buffer next
-            wake()
-
-    def on_next(item: Any) -> None:
-        push(item)
-        scope.produced += 1
-
-    token = enter_scope(scope)
-    try:
-        subscription = observable.subscribe(
-            on_next,
-            lambda error: push(_End(error)),
-            lambda: push(_COMPLETED),
-            scheduler=AsyncIOThreadSafeScheduler(loop),
-        )
-    finally:
-        exit_scope(token)
-    popleft, took_one = buffer.popleft, scope.took_one
+    inbox = _Inbox(asyncio.get_running_loop(), scope)
+    subscription = inbox.subscribe(observable, AsyncIOThreadSafeScheduler(inbox.loop))
+    items, popleft, took_one = inbox.items, inbox.items.popleft, scope.took_one
     ended = False
     try:
         while True:
-            while not buffer:
-                waiter = loop.create_future()
-                await waiter
+            while not items:
+                await inbox.wait()
             item = popleft()
             if type(item) is _End:
                 ended = True

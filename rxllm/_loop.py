@@ -1,10 +1,20 @@
-"""The library's own event loop thread and worker threads.
+"""Where async provider calls run for synchronous callers, and where blocking work runs.
 
 Synchronous callers (``stream``, ``invoke``, a plain ``observe().subscribe``) need
-somewhere to run async provider calls: one daemon thread runs one event loop for the
-whole process, started on first use. Blocking work (llama.cpp, a provider's sync
-``_call``/``_stream``, sync lambdas) runs on a bounded thread pool so it never blocks
-any event loop. Both are recreated in a child process after ``fork``.
+somewhere to run async provider calls:
+
+- On the main thread, outside a running loop (a script, the CLI), a sync consumer runs
+  them itself: ``own_loop()`` is a ``SteppedLoop`` that the bridge runs only while the
+  consumer waits for its next item. Nothing crosses a thread, so a chunk costs what it
+  costs under ``astream``.
+- Anywhere else (a worker thread, a Jupyter cell's running loop, a plain ``subscribe``),
+  one daemon thread runs one event loop for the whole process, started on first use.
+  Worker threads do not get a stepped loop of their own: Python has no hook for the end
+  of a thread, and such a loop, with its pooled connections, would outlive it.
+
+Blocking work (llama.cpp, a provider's sync ``_call``/``_stream``, sync lambdas) runs on
+a bounded thread pool so it never blocks any event loop. All three are recreated in a
+child process after ``fork``.
 """
 
 from __future__ import annotations
@@ -12,15 +22,94 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from ._constants import MAX_WORKER_THREADS
 
-__all__ = ["library_loop", "on_loop_thread", "worker_pool"]
+__all__ = [
+    "SteppedLoop",
+    "library_loop",
+    "on_loop_thread",
+    "own_loop",
+    "stepped_loop",
+    "worker_pool",
+]
+
+T = TypeVar("T")
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 _pool: ThreadPoolExecutor | None = None
+_stepped: SteppedLoop | None = None
+
+
+class SteppedLoop(asyncio.SelectorEventLoop):
+    """An event loop that runs only while its thread waits for something on it.
+
+    Its clock stops while the loop does: time the consumer spends in its own code, between
+    two items, counts toward no timeout (httpx's, or an operator's ``stall_timeout``) and
+    no measured gap, as with a blocking read. Work scheduled while it is stopped (a
+    finalizer closing a dropped model's connections) runs at its next step.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.owner = threading.get_ident()
+        self._paused = 0.0
+        self._stopped_at: float | None = time.monotonic()
+        self._stepping = False
+
+    def time(self) -> float:
+        stopped_at = self._stopped_at
+        return (time.monotonic() if stopped_at is None else stopped_at) - self._paused
+
+    def run_forever(self) -> None:
+        if self.is_running():  # before the clock is touched: let asyncio raise as usual
+            super().run_forever()
+        stopped_at = self._stopped_at
+        if stopped_at is not None:
+            self._paused += time.monotonic() - stopped_at
+            self._stopped_at = None
+        try:
+            super().run_forever()
+        finally:
+            self._stopped_at = time.monotonic()
+
+    def steppable(self) -> bool:
+        """Whether the calling code may run the loop now: on its thread, while idle."""
+        return (
+            threading.get_ident() == self.owner
+            and not self._stepping
+            and asyncio._get_running_loop() is None  # noqa: SLF001 - no public twin
+        )
+
+    def step(self) -> None:
+        """Run the loop until something stops it: the bridge, when an item has come."""
+        self._begin()
+        try:
+            self.run_forever()
+        finally:
+            self._stepping = False
+
+    def step_until(self, awaitable: Awaitable[T]) -> T:
+        """Run the loop until ``awaitable`` is done; its result."""
+        self._begin()
+        try:
+            return self.run_until_complete(awaitable)
+        finally:
+            self._stepping = False
+
+    def _begin(self) -> None:
+        # The flag covers the moments before ``run_forever`` marks the loop running: a
+        # finalizer that fires then sees the loop busy and leaves its work to this step.
+        if threading.get_ident() != self.owner:
+            raise RuntimeError(
+                "a stream first iterated on the main thread must be iterated on it to the end"
+            )
+        self._stepping = True
 
 
 def library_loop() -> asyncio.AbstractEventLoop:
@@ -48,6 +137,26 @@ def worker_pool() -> ThreadPoolExecutor:
     return _pool
 
 
+def own_loop() -> SteppedLoop | None:
+    """The loop a sync consumer on this thread steps itself; ``None`` where there is none.
+
+    Only the main thread has one, and only outside a running loop.
+    """
+    global _stepped
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if asyncio._get_running_loop() is not None:  # noqa: SLF001 - no public twin
+        return None
+    if _stepped is None:
+        _stepped = SteppedLoop()
+    return _stepped
+
+
+def stepped_loop() -> SteppedLoop | None:
+    """The main thread's stepped loop, if one was made (for diagnostics)."""
+    return _stepped
+
+
 def on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
     """Whether the calling thread is the one running ``loop``."""
     try:
@@ -58,8 +167,8 @@ def on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
 
 def _forget_after_fork() -> None:
     # The child has neither the loop's thread nor the pool's: start afresh on next use.
-    global _loop, _pool, _lock
-    _loop, _pool, _lock = None, None, threading.Lock()
+    global _loop, _pool, _lock, _stepped
+    _loop, _pool, _lock, _stepped = None, None, threading.Lock(), None
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)

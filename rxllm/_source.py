@@ -6,9 +6,10 @@ that iterator into an observer from a task. Subscribing starts the task; disposi
 cancels it, which closes the iterator (and with it the HTTP response). Nothing runs
 before subscription: the iterator is created inside the task.
 
-Where the task runs: on the loop of an ``AsyncIOScheduler`` given at subscribe time,
-else on the library's own loop thread. Blocking iterators and functions run on the
-worker pool, one step at a time, so disposal stops them within one step.
+Where the task runs: on the loop of an ``AsyncIOScheduler`` given at subscribe time (a
+bridge's: the caller's running loop, or the one a sync consumer steps), else on the
+library's own loop thread. Blocking iterators and functions run on the worker pool, one
+step at a time, so disposal stops them within one step.
 """
 
 from __future__ import annotations

@@ -7,11 +7,14 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import settings
 
 from rxllm._loop import library_loop
+
+T = TypeVar("T")
 
 # The suite is deterministic: hypothesis draws the same examples on every run and never
 # fails an example for being slow on a shared machine. To search wider on your own
@@ -63,3 +66,39 @@ class Resources:
 def resources() -> Resources:
     library_loop()  # started before counting, so it is not counted as a leak
     return Resources()
+
+
+def on_worker_thread(func: Callable[..., T], *args: Any) -> T:
+    """Run ``func(*args)`` on a new thread and return its result (or raise its error).
+
+    A sync consumer on the main thread steps its own loop; anywhere else it is fed by
+    rxllm's loop thread. Tests of the sync bridges run both ways.
+    """
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            results.append(func(*args))
+        except BaseException as exc:  # re-raised on the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=body, name="test-consumer")
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "the consumer thread did not finish"
+    if errors:
+        raise errors[0]
+    return results[0]
+
+
+SyncRunner = Callable[..., Any]
+
+
+@pytest.fixture(params=["main thread", "worker thread"])
+def sync_thread(request: pytest.FixtureRequest) -> SyncRunner:
+    """Runs a sync consumer on the main thread (its own stepped loop) or on a worker
+    thread (fed by rxllm's loop thread): ``sync_thread(func, *args)``."""
+    if request.param == "main thread":
+        return lambda func, *args: func(*args)
+    return on_worker_thread

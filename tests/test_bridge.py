@@ -19,7 +19,7 @@ from rxllm._flow import current_scope
 from rxllm._source import from_async_iterable
 from rxllm.llms import FakeListLLM, FakeStreamingListLLM
 
-from .conftest import Resources, library_tasks
+from .conftest import Resources, SyncRunner, library_tasks
 
 WORKERS = {f"rxllm-worker_{i}" for i in range(MAX_WORKER_THREADS)}
 
@@ -96,7 +96,7 @@ def test_two_hundred_concurrent_streams_from_threads(resources: Resources) -> No
     assert library_tasks() == resources.tasks
 
 
-def test_slow_sync_consumer_keeps_the_buffer_bounded() -> None:
+def test_slow_sync_consumer_keeps_the_buffer_bounded(sync_thread: SyncRunner) -> None:
     total = 20 * BUFFER_HIGH_WATER
     llm = FakeStreamingListLLM(responses=["x" * total], chunking="char")
     produced = 0
@@ -105,12 +105,34 @@ def test_slow_sync_consumer_keeps_the_buffer_bounded() -> None:
         nonlocal produced
         produced += 1
 
+    def consume() -> tuple[int, int]:
+        stream = llm.pipe(ops.do_action(count)).stream("hi")
+        next(stream)
+        time.sleep(0.3)  # ample time for an unpaced source to produce everything
+        while_busy = produced
+        return while_busy, 1 + sum(1 for _ in stream)
+
+    while_busy, received = sync_thread(consume)
+    assert while_busy <= BUFFER_HIGH_WATER + 1
+    assert received == produced == total  # nothing dropped once it resumes
+
+
+def test_a_consumer_stepping_its_own_loop_reads_nothing_while_busy() -> None:
+    # On the main thread the source runs only while the consumer waits, as a blocking
+    # read would: what it made for the first item is all it makes until asked again.
+    llm = FakeStreamingListLLM(responses=["x" * 5000], chunking="char")
+    produced = 0
+
+    def count(_: object) -> None:
+        nonlocal produced
+        produced += 1
+
     stream = llm.pipe(ops.do_action(count)).stream("hi")
     next(stream)
-    time.sleep(0.3)  # ample time for an unpaced source to produce everything
-    assert produced <= BUFFER_HIGH_WATER + 1
-    assert sum(1 for _ in stream) == total - 1  # nothing dropped once it resumes
-    assert produced == total
+    made_for_the_first = produced
+    time.sleep(0.1)
+    assert produced == made_for_the_first < 100  # one turn of the source's loop at most
+    assert 1 + sum(1 for _ in stream) == produced == 5000
 
 
 async def test_slow_async_consumer_keeps_the_buffer_bounded() -> None:
@@ -154,16 +176,22 @@ def test_blocking_call_on_the_library_loop_is_refused() -> None:
     assert "would deadlock" in str(errors[0])
 
 
-def test_time_operators_run_on_the_loop_not_on_timer_threads() -> None:
+def test_time_operators_run_on_the_loop_not_on_timer_threads(sync_thread: SyncRunner) -> None:
     llm = FakeStreamingListLLM(responses=["a b c d"], delay=0.01)
     seen: set[str] = set()
 
     def record(_: object) -> None:
         seen.add(threading.current_thread().name)
 
-    piped = llm.pipe(ops.delay(0.01), ops.do_action(record), ops.buffer_with_time(0.02))
-    assert "".join("".join(b.text for b in batch) for batch in piped.stream("hi")) == "a b c d"
-    assert seen == {"rxllm-loop"}
+    def consume() -> tuple[str, str]:
+        piped = llm.pipe(ops.delay(0.01), ops.do_action(record), ops.buffer_with_time(0.02))
+        text = "".join("".join(b.text for b in batch) for batch in piped.stream("hi"))
+        return text, threading.current_thread().name
+
+    text, consumer = sync_thread(consume)
+    assert text == "a b c d"
+    # The consumer's own thread when it steps its loop (the main thread), else rxllm's.
+    assert seen == ({"MainThread"} if consumer == "MainThread" else {"rxllm-loop"})
 
 
 async def test_async_time_operators_run_on_the_running_loop() -> None:
@@ -202,7 +230,9 @@ def test_sync_function_steps_run_on_the_worker_pool() -> None:
     assert names[0].startswith("rxllm-worker")
 
 
-def test_a_sync_consumer_gets_the_first_item_before_the_source_goes_on() -> None:
+def test_a_sync_consumer_gets_the_first_item_before_the_source_goes_on(
+    sync_thread: SyncRunner,
+) -> None:
     # Else the loop thread would keep the GIL, producing on, for up to the switch
     # interval (5 ms) while the first item waited for the consumer's thread.
     taken_when_asked_for_the_second: list[int] = []
@@ -215,5 +245,5 @@ def test_a_sync_consumer_gets_the_first_item_before_the_source_goes_on() -> None
                 taken_when_asked_for_the_second.append(scope.consumed)
             yield i
 
-    assert list(iterate(from_async_iterable(burst))) == list(range(500))
+    assert sync_thread(lambda: list(iterate(from_async_iterable(burst)))) == list(range(500))
     assert taken_when_asked_for_the_second == [1]

@@ -23,8 +23,8 @@ per attempt) and ``parse`` (an open, successful ``httpx.Response`` in, chunks ou
 
 ``LoopClients`` keeps one ``httpx.AsyncClient`` per event loop, because a client's
 connection pool belongs to the loop its connections were opened on, and one provider
-may be called from sync code (rxllm's loop thread) and from async code (the caller's
-loop) alike.
+may be called from sync code (the main thread's stepped loop, or rxllm's loop thread)
+and from async code (the caller's loop) alike.
 
 API keys never reach an error message: messages never include request headers, and
 any text a server echoes back is scrubbed of the secrets given in ``StreamPolicy``.
@@ -49,7 +49,7 @@ from typing import TypeVar, cast
 import httpx
 
 from .._constants import CLOSE_TIMEOUT, MAX_ERROR_BODY_BYTES
-from .._loop import on_loop_thread
+from .._loop import SteppedLoop, on_loop_thread
 from ..errors import (
     APIConnectionError,
     APIError,
@@ -519,6 +519,8 @@ class LoopClients:
                 continue
             if on_loop_thread(loop):  # close() from async code: cannot block here
                 _spawn_close(client)
+            elif isinstance(loop, SteppedLoop):
+                _close_on_stepped(loop, client)
             elif loop.is_running():
                 future: Future[None] = asyncio.run_coroutine_threadsafe(client.aclose(), loop)
                 future.result(CLOSE_TIMEOUT)
@@ -535,6 +537,9 @@ class LoopClients:
         for loop, client in self._take_all():
             if client.is_closed:
                 continue
+            if isinstance(loop, SteppedLoop):
+                _close_on_stepped(loop, client)
+                continue
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(_spawn_close, client)
 
@@ -546,6 +551,8 @@ class LoopClients:
                 continue
             if loop is running:
                 await client.aclose()
+            elif isinstance(loop, SteppedLoop):
+                _close_on_stepped(loop, client)
             elif loop.is_running():
                 await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(client.aclose(), loop))
 
@@ -558,6 +565,17 @@ def _spawn_close(client: httpx.AsyncClient) -> None:
     task = asyncio.get_running_loop().create_task(client.aclose())
     _closing.add(task)
     task.add_done_callback(_closing.discard)
+
+
+def _close_on_stepped(loop: SteppedLoop, client: httpx.AsyncClient) -> None:
+    """Close a client of the main thread's stepped loop: now if this code may run the
+    loop, else at its next step (the loop runs nowhere else)."""
+    if loop.is_closed():
+        return
+    if loop.steppable():
+        loop.step_until(client.aclose())
+    else:
+        loop.call_soon_threadsafe(_spawn_close, client)
 
 
 def _loop_running_here() -> bool:

@@ -1,8 +1,9 @@
 """Fixtures for the provider tests: local servers, fast retries, and one way to consume.
 
-``consume`` runs a call through ``stream`` (sync, on rxllm's loop thread) or
-``astream`` (async, on a loop of its own), so every scenario is checked both ways, and
-reports how many connections the client pool still had busy when the call returned.
+``consume`` runs a call through ``stream`` (sync, on the main thread, which steps a
+loop of its own) or ``astream`` (async, on the test's running loop), so every scenario
+is checked both ways, and reports how many connections the client pool still had busy
+when the call returned.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from rxllm.llms import ChatOpenAI
-from tests.conftest import await_until, wait_until
+from tests.conftest import SyncRunner, await_until, wait_until
 from tests.servers.scripted import Pause, Reply, ScriptedServer, Until
 from tests.servers.wire import openai_chat
 
@@ -96,10 +96,12 @@ async def test_injected_client_is_used_and_never_closed(server: ScriptedServer) 
     await await_until(lambda: server.open_connections == 0)
 
 
-def test_a_dropped_model_closes_its_connections(server: ScriptedServer) -> None:
+def test_a_dropped_model_closes_its_connections(
+    server: ScriptedServer, sync_thread: SyncRunner
+) -> None:
     server.script(Reply(body=openai_chat(["a"])))
     chat = chat_for(server)
-    assert chat.invoke("x").content == "a"
+    assert sync_thread(chat.invoke, "x").content == "a"
     assert server.open_connections == 1  # kept alive in the pool
     del chat
     gc.collect()

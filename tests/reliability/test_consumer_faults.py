@@ -20,7 +20,7 @@ from reactivex import operators as ops
 from rxllm._constants import BUFFER_HIGH_WATER
 from rxllm.llms import ChatOpenAI
 from rxllm.testing import LeakTracker, assert_no_leaks
-from tests.conftest import await_until, wait_until
+from tests.conftest import SyncRunner, await_until, on_worker_thread, wait_until
 from tests.servers.scripted import Pause, Recorded, Reply, ScriptedServer
 from tests.servers.wire import openai_chat
 
@@ -76,10 +76,12 @@ def stop_sync(model: ChatOpenAI, way: str) -> list[str]:
 @pytest.mark.parametrize(
     "way", ["break", "take", "observe + dispose", "exception in the loop body"]
 )
-def test_stopping_a_sync_stream_early(server: ScriptedServer, leaks: LeakTracker, way: str) -> None:
+def test_stopping_a_sync_stream_early(
+    server: ScriptedServer, leaks: LeakTracker, way: str, sync_thread: SyncRunner
+) -> None:
     server.script(slow_reply())
     model = model_for(server)
-    assert "".join(stop_sync(model, way)) == "w0 w1 w2 "
+    assert "".join(sync_thread(stop_sync, model, way)) == "w0 w1 w2 "
     left(server, model, leaks)
 
 
@@ -158,8 +160,9 @@ def test_keyboard_interrupt_during_sync_iteration(
     left(server, model, leaks)
 
 
+@pytest.mark.parametrize("thread", ["main", "worker"])
 def test_slow_consumer_holds_the_server_back_and_keeps_order(
-    server: ScriptedServer, leaks: LeakTracker
+    server: ScriptedServer, leaks: LeakTracker, thread: str
 ) -> None:
     texts = [f"{i:06d}" + "y" * 2000 for i in range(6000)]  # about 12 MiB on the wire
     body = openai_chat(texts)
@@ -171,15 +174,21 @@ def test_slow_consumer_holds_the_server_back_and_keeps_order(
         nonlocal produced
         produced += 1
 
-    stream = model.pipe(ops.do_action(count)).stream("hi")
-    first = next(stream)
-    wait_until(lambda: produced > BUFFER_HIGH_WATER // 2)
-    threading.Event().wait(0.5)  # a consumer busy elsewhere
-    # The bridge holds at most its high-water mark; the rest waits on the server,
-    # which cannot write past what the socket buffers take.
-    assert produced <= BUFFER_HIGH_WATER + 1
-    assert server.body_bytes < sum(map(len, body))
-    contents = [first.content] + [chunk.content for chunk in stream]
+    def consume() -> tuple[int, int, list[str]]:
+        stream = model.pipe(ops.do_action(count)).stream("hi")
+        first = next(stream)
+        if thread == "worker":  # fed by rxllm's loop thread, which reads ahead
+            wait_until(lambda: produced > BUFFER_HIGH_WATER // 2)
+        threading.Event().wait(0.5)  # a consumer busy elsewhere
+        while_busy, sent = produced, server.body_bytes
+        return while_busy, sent, [first.content] + [chunk.content for chunk in stream]
+
+    while_busy, sent, contents = consume() if thread == "main" else on_worker_thread(consume)
+    # The bridge holds at most its high-water mark (the main thread's, which reads only
+    # while it waits, one network read); the rest waits on the server, which cannot
+    # write past what the socket buffers take.
+    assert while_busy <= (BUFFER_HIGH_WATER + 1 if thread == "worker" else 100)
+    assert sent < sum(map(len, body))
     assert [c for c in contents if c] == texts  # nothing dropped, nothing reordered
     assert produced == len(contents)
     model.close()
