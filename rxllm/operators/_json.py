@@ -377,15 +377,15 @@ def partial_json(model: type[M] | None = None) -> Operator:
                     return
                 try:
                     feed(item if type(item) is str else text_of(item), final)
+                    if parser.changed:
+                        recheck = parser.recheck
+                        value = parser.snapshot()
+                        if not recheck or value != last:
+                            last = value
+                            observer.on_next(value)
                 except ValueError as error:  # JSONDecodeError
                     fail(error)
                     return
-                if parser.changed:
-                    recheck = parser.recheck
-                    value = parser.snapshot()
-                    if not recheck or value != last:
-                        last = value
-                        observer.on_next(value)
                 finished = parser.complete
 
             def push_models(item: Any, final: bool = False) -> None:
