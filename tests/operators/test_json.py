@@ -204,14 +204,22 @@ json_values = st.recursive(
 )
 
 
+def draw_chunks(data: st.DataObject, text: str) -> list[str]:
+    """``text`` cut anywhere, with some empty chunks among the pieces (providers send them)."""
+    cuts = data.draw(st.lists(st.integers(min_value=1, max_value=len(text)), max_size=10))
+    chunks = split_at(text, cuts)
+    for at in data.draw(st.lists(st.integers(min_value=0, max_value=len(chunks)), max_size=3)):
+        chunks.insert(at, "")
+    return chunks
+
+
 @settings(max_examples=200, deadline=None)
 @given(value=st.dictionaries(st.text(max_size=3), json_values, max_size=4), data=st.data())
 def test_partial_json_ends_with_the_value_for_any_split(
     value: dict[str, object], data: st.DataObject
 ) -> None:  # noqa: E501
     text = json.dumps(value)
-    cuts = data.draw(st.lists(st.integers(min_value=1, max_value=len(text)), max_size=10))
-    out = run(partial_json(), split_at(text, cuts))
+    out = run(partial_json(), draw_chunks(data, text))
     assert out[-1] == value
     assert all(a != b for a, b in zip(out, out[1:], strict=False))  # only changes go out
 
@@ -277,8 +285,7 @@ def test_json_items_fails_on_an_element_too_deep_to_parse_keeping_the_text() -> 
 @given(items=st.lists(json_values, max_size=5), data=st.data())
 def test_json_items_for_any_split(items: list[object], data: st.DataObject) -> None:
     text = json.dumps(items)
-    cuts = data.draw(st.lists(st.integers(min_value=1, max_value=len(text)), max_size=10))
-    assert run(json_items(), split_at(text, cuts)) == items
+    assert run(json_items(), draw_chunks(data, text)) == items
 
 
 def test_partial_json_through_stream_and_invoke() -> None:
