@@ -20,7 +20,11 @@ chunks (20,000 by default; an LLM's tokens as ``FakeStreamingListLLM`` splits th
    first ``--reply-chunks`` chunks (2,000 by default, a typical reply);
 4. through a model: ``FakeStreamingListLLM(...).pipe(op).stream(prompt)`` against the
    same model's plain ``stream``, so "added" is what the operator costs in a real
-   pipeline.
+   pipeline;
+5. ``partial_json``'s parser alone on the JSON chunks, with and without taking the
+   value so far after each chunk that changes it: the difference is what the copies of
+   the containers still open cost, which the operator makes so that every value it
+   emits stays as it was.
 
 Time-based operators (``buffer_time``, ``smooth``, ``throttle_text``, the deadlines,
 ``metrics``) are subscribed with an ``AsyncIOScheduler`` on an event loop that is not
@@ -75,6 +79,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 from rxllm import operators as rx  # noqa: E402
 from rxllm.llms import FakeStreamingListLLM  # noqa: E402
 from rxllm.llms._fake import split_text  # noqa: E402
+from rxllm.operators._json import _PartialParser  # noqa: E402
 from rxllm.schema import GenerationChunk  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "operators.md"
@@ -261,6 +266,30 @@ def run_pipeline(make: Callable[[], Operator] | None, text: str, chunks: int) ->
     return elapsed
 
 
+def run_parser(chunks: list[str], copies: bool) -> float:
+    """Seconds for ``partial_json``'s parser alone to read ``chunks``.
+
+    With ``copies``, it also takes the value so far after each chunk that changed it, as
+    the operator does for every value it emits: a copy of the containers still open.
+    """
+    parser = _PartialParser()
+    feed, snapshot = parser.feed, parser.snapshot
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for chunk in chunks:
+            feed(chunk)
+            if copies and parser.changed:
+                snapshot()
+        elapsed = time.perf_counter() - start
+    finally:
+        gc.enable()
+    if not parser.complete:
+        raise SystemExit("the parser did not finish the document")
+    return elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chunks", type=int, default=20_000)
@@ -320,6 +349,16 @@ def main() -> None:
                 if not warm:
                     per_chunk = seconds / pipeline_chunks * 1e6
                     pipeline_timings.setdefault(name, []).append(per_chunk)
+    documents = {"the array": jsons, "the object": structured}
+    parser_timings: dict[tuple[str, bool], list[float]] = {}
+    for warm in (True, False):
+        for _ in range(1 if warm else args.rounds):
+            for name, chunks in documents.items():
+                for copies in (False, True):
+                    seconds = run_parser(chunks, copies)
+                    if not warm:
+                        per_chunk = seconds / len(chunks) * 1e6
+                        parser_timings.setdefault((name, copies), []).append(per_chunk)
     load_after = os.getloadavg()
 
     def cell(values: list[float] | None, unit: str = "") -> str:
@@ -359,6 +398,18 @@ def main() -> None:
         value = statistics.median(pipeline_timings[name])
         added = "–" if name.startswith("llm.stream ") else f"{value - plain:.2f}"
         lines.append(f"| `{name}` | {value:.2f} | {added} |")
+    lines += [
+        "",
+        "`partial_json`'s parser alone, without an Observable, on the JSON rows' chunks; "
+        "median µs per chunk.",
+        "",
+        "| document | parsing | parsing and copying the value for each change | the copies |",
+        "|---|---:|---:|---:|",
+    ]
+    for name in documents:
+        bare = statistics.median(parser_timings[name, False])
+        copied = statistics.median(parser_timings[name, True])
+        lines.append(f"| {name} | {bare:.2f} | {copied:.2f} | {copied - bare:.2f} |")
     load = " / ".join(f"{a:.2f}" for a in load_before[:1] + load_after[:1])
     lines += ["", f"Load average (1 min) before / after: {load} on {os.cpu_count()} CPUs."]
     table = "\n".join(lines)
