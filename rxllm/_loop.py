@@ -109,6 +109,11 @@ class SteppedLoop(asyncio.SelectorEventLoop):
             raise RuntimeError(
                 "a stream first iterated on the main thread must be iterated on it to the end"
             )
+        if self._stepping or self.is_running():
+            raise RuntimeError(
+                "a sync stream of the main thread was iterated from inside a callback of "
+                "another: iterate it after that callback returns"
+            )
         self._stepping = True
 
 

@@ -108,6 +108,24 @@ def test_a_blocking_call_inside_an_operator_goes_to_the_library_loop() -> None:
     assert threads == ["MainThread", "MainThread"]
 
 
+def test_stepping_a_stream_from_inside_a_callback_of_another_is_refused() -> None:
+    held = FakeStreamingListLLM(responses=["x y z"], delay=0.05).stream("hi")
+    assert next(held) == "x"
+    errors: list[RuntimeError] = []
+
+    def step_the_other(text: str) -> str:
+        try:
+            next(held)
+        except RuntimeError as error:
+            errors.append(error)
+        return text
+
+    outer = FakeStreamingListLLM(responses=["a"])
+    assert list(outer.pipe(ops.map(step_the_other)).stream("hi")) == ["a"]
+    assert "inside a callback of another" in str(errors[0])
+    assert list(outer.stream("again")) == ["a"]  # the loop is still usable
+
+
 def test_two_streams_iterated_in_turn_on_one_thread() -> None:
     left = FakeStreamingListLLM(responses=["a b c"], delay=0.001)
     right = FakeStreamingListLLM(responses=["1 2 3"], delay=0.001)
