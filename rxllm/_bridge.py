@@ -143,13 +143,18 @@ class _SteppedScheduler(AsyncIOThreadSafeScheduler):
 def iterate(observable: Observable[Any], present: Callable[[Any], T] | None = None) -> Iterator[T]:
     """Iterate an Observable from synchronous code.
 
+    On the main thread outside a running loop the source runs on that thread, while the
+    consumer waits for items; anywhere else, on rxllm's loop thread (see the module).
+
     Args:
         observable: what to iterate.
         present: applied to each item before it is yielded.
 
     Raises:
         RuntimeError: when called on rxllm's own loop thread (from a callback of a
-            subscription), where blocking would deadlock; use ``aiterate`` there.
+            subscription), where blocking would deadlock; use ``aiterate`` there. Also
+            when a stream begun on the main thread is iterated on another, or from
+            inside a callback of another stream of the main thread.
     """
     own = own_loop()  # where the first item is asked for, not where the stream was made
     if own is not None:

@@ -4,9 +4,9 @@ A provider subclasses ``HTTPLLM`` or ``HTTPChatModel`` and writes two things: th
 request (``_request``) and the translation of the response into chunks (``_parse``).
 It implements only ``_astream``, so sync consumers run the call on a loop rxllm runs for
 them (see ``rxllm._loop``) and async consumers on their own loop, from one
-implementation. Each loop gets its
-own ``httpx.AsyncClient`` (see ``LoopClients``), unless the user injected
-``http_async_client``: then that one is used everywhere and never closed by rxllm.
+implementation. Each loop gets its own ``httpx.AsyncClient`` (see ``LoopClients``),
+unless the user injected ``http_async_client``: then that one is used everywhere and
+never closed by rxllm.
 
 There is deliberately no sync ``http_client`` parameter: all I/O is async, so a sync
 ``httpx.Client`` would never be used.
