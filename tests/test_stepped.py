@@ -42,7 +42,7 @@ def test_its_clock_stops_while_the_loop_does() -> None:
     time.sleep(0.05)
     assert loop.time() == stopped  # the consumer's own time is not the loop's
     loop.step_until(asyncio.sleep(0.01))
-    assert loop.time() - stopped >= 0.01
+    assert loop.time() - stopped >= 0.009  # asyncio may fire a timer a clock tick early
 
 
 def test_its_clock_never_runs_backwards_across_steps() -> None:
