@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import threading
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -53,6 +54,10 @@ class SteppedLoop(asyncio.SelectorEventLoop):
     two items, counts toward no timeout (httpx's, or an operator's ``stall_timeout``) and
     no measured gap, as with a blocking read. Work scheduled while it is stopped (a
     finalizer closing a dropped model's connections) runs at its next step.
+
+    Ctrl-C while it runs stops it and raises ``KeyboardInterrupt`` once the step is over,
+    as ``asyncio.run`` defers it: raised inside a callback, it would leave that code (a
+    provider's cleanup, a hand-off to a worker thread) half done.
     """
 
     def __init__(self) -> None:
@@ -90,7 +95,7 @@ class SteppedLoop(asyncio.SelectorEventLoop):
         """Run the loop until something stops it: the bridge, when an item has come."""
         self._begin()
         try:
-            self.run_forever()
+            self._deferring_interrupts(self.run_forever)
         finally:
             self._stepping = False
 
@@ -98,9 +103,35 @@ class SteppedLoop(asyncio.SelectorEventLoop):
         """Run the loop until ``awaitable`` is done; its result."""
         self._begin()
         try:
-            return self.run_until_complete(awaitable)
+            return self._deferring_interrupts(lambda: self.run_until_complete(awaitable))
         finally:
             self._stepping = False
+
+    def _deferring_interrupts(self, run: Callable[[], T]) -> T:
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return run()  # the program handles Ctrl-C its own way
+        interrupted = False
+
+        def on_interrupt(signum: int, frame: object) -> None:
+            nonlocal interrupted
+            if interrupted:  # a second Ctrl-C: at once, wherever it lands
+                raise KeyboardInterrupt
+            interrupted = True
+            self.stop()
+            self.call_soon_threadsafe(_nothing)  # wakes a select that would resume waiting
+
+        signal.signal(signal.SIGINT, on_interrupt)
+        try:
+            result = run()
+        except RuntimeError:
+            if not interrupted:
+                raise
+            # "Event loop stopped before Future completed": the interrupt stopped it.
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        if interrupted:
+            raise KeyboardInterrupt
+        return result
 
     def _begin(self) -> None:
         # The flag covers the moments before ``run_forever`` marks the loop running: a
@@ -115,6 +146,10 @@ class SteppedLoop(asyncio.SelectorEventLoop):
                 "another: iterate it after that callback returns"
             )
         self._stepping = True
+
+
+def _nothing() -> None:
+    pass
 
 
 def library_loop() -> asyncio.AbstractEventLoop:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import signal
 import threading
 import time
 
@@ -14,6 +15,7 @@ from rxllm._loop import SteppedLoop, own_loop
 from rxllm.errors import StallTimeoutError
 from rxllm.llms import ChatOpenAI, FakeListLLM, FakeStreamingListLLM
 from rxllm.operators import stall_timeout
+from rxllm.schema import GenerationChunk
 from tests.llms.conftest import server
 from tests.servers.scripted import Pause, Reply, ScriptedServer
 from tests.servers.wire import openai_chat
@@ -155,3 +157,43 @@ def test_an_abandoned_stream_is_closed_when_collected() -> None:
     gc.collect()
     assert llm.calls.in_flight == 0  # closed by the collection itself
     assert llm.calls.cancelled == 1
+
+
+def test_ctrl_c_inside_a_step_waits_for_the_callback_and_cancels_the_call() -> None:
+    # Raised where it lands, a KeyboardInterrupt would cut a loop callback (a provider's
+    # cleanup, a hand-off to a worker) in half; the loop defers it to the end of the step.
+    llm = FakeStreamingListLLM(responses=["a b c d e f"], delay=0.01)
+    finished: list[str] = []
+
+    def interrupted_midway(chunk: GenerationChunk) -> GenerationChunk:
+        if chunk.text == " b":
+            signal.raise_signal(signal.SIGINT)
+            finished.append(chunk.text)  # still runs: the interrupt waits for the step
+        return chunk
+
+    got = []
+    with pytest.raises(KeyboardInterrupt):  # noqa: PT012 - the interrupt lands mid-loop
+        for text in llm.pipe(ops.map(interrupted_midway)).stream("hi"):
+            got.append(text)
+            assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert finished == [" b"]
+    assert got == ["a"]
+    assert llm.calls.in_flight == 0
+    assert llm.calls.cancelled == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_programs_own_ctrl_c_handler_is_left_alone() -> None:
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
+    try:
+        llm = FakeStreamingListLLM(responses=["a b"], delay=0.01)
+
+        def interrupt(chunk: GenerationChunk) -> GenerationChunk:
+            signal.raise_signal(signal.SIGINT)
+            return chunk
+
+        assert list(llm.pipe(ops.map(interrupt)).stream("hi")) == ["a", " b"]
+        assert seen == [signal.SIGINT, signal.SIGINT]
+    finally:
+        signal.signal(signal.SIGINT, previous)
