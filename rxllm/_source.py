@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
-from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from reactivex import Observable, abc
@@ -174,41 +174,57 @@ async def iterate_in_thread(make: Callable[[], Iterator[T]]) -> AsyncGenerator[T
     """Iterate a blocking iterator on the worker pool, one item per step.
 
     When the consumer stops early, the iterator is closed on the pool right after the
-    step in flight, so a generating model stops within one token.
+    step in flight, so a generating model stops within one token. Who closes it is
+    decided under a lock, not by which step was last submitted: an exception can land
+    between a submission and the line that would note it (Ctrl-C under a custom
+    handler), and a generator closed while another thread runs it fails.
     """
     pool = worker_pool()
     done = object()
     iterator: Iterator[T] | None = None
+    lock = threading.Lock()
+    stepping = False  # a worker is advancing the iterator
+    left = threading.Event()  # the consumer has gone: the iterator is to be closed
     # The worker runs in this task's context, so the code it runs finds its run
     # (``dispatch_custom_event``) as async code would.
     context = contextvars.copy_context()
 
-    def step() -> Any:
-        nonlocal iterator
-        if iterator is None:
-            iterator = make()
-        return next(iterator, done)
-
-    def close(_: object = None) -> None:
+    def close() -> None:
         close_iterator = getattr(iterator, "close", None)
         if close_iterator is not None:
             close_iterator()
 
-    in_flight: Future[Any] | None = None
+    def step() -> Any:
+        nonlocal iterator, stepping
+        with lock:
+            if left.is_set():
+                return done
+            stepping = True
+        try:
+            if iterator is None:
+                iterator = make()
+            return next(iterator, done)
+        finally:
+            with lock:
+                stepping = False
+                close_here = left.is_set()
+            if close_here:
+                close()
+
     try:
         while True:
-            in_flight = pool.submit(context.run, step)
-            item = await asyncio.wrap_future(in_flight)
+            item = await asyncio.wrap_future(pool.submit(context.run, step))
             if item is done:
                 return
             yield item
     finally:
-        if in_flight is not None and not in_flight.done():
-            # Closed by the worker that finishes the step: the pool may be shutting
-            # down by then (the interpreter exiting right after a ``break``).
-            in_flight.add_done_callback(lambda _: context.run(close))
-        else:
-            context.run(close)
+        with lock:
+            left.set()
+            busy = stepping
+        if not busy:
+            # A step submitted but not begun sees ``left`` and returns; it may already
+            # be inside ``context.run``, which cannot be entered twice: hence a copy.
+            context.copy().run(close)
 
 
 async def _once(make: Callable[[], Awaitable[T]]) -> AsyncGenerator[T, None]:
