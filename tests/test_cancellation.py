@@ -72,9 +72,10 @@ def test_keyboard_interrupt_while_waiting_for_a_chunk_cancels() -> None:
     main = threading.main_thread().ident
     assert main == threading.get_ident()
     timer = threading.Timer(0.05, signal.pthread_kill, (main, signal.SIGINT))
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        list(llm.stream("hi"))  # blocked in the queue when the signal lands
+    with pytest.raises(KeyboardInterrupt):  # noqa: PT012 - the interrupt lands mid-loop
+        for index, _ in enumerate(llm.stream("hi")):
+            if index == 0:
+                timer.start()  # armed at the first chunk: it lands while waiting for the next
     timer.join()
     assert llm.calls.cancelled == 1
 

@@ -149,11 +149,13 @@ def test_keyboard_interrupt_during_sync_iteration(
     main = threading.main_thread().ident
     assert main == threading.get_ident()
     got: list[str] = []
-    timer = threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT))
-    timer.start()
+    # Armed at the first chunk, however long that takes on a loaded machine.
+    timer = threading.Timer(0.1, signal.pthread_kill, (main, signal.SIGINT))
     with pytest.raises(KeyboardInterrupt):  # noqa: PT012 - the interrupt lands mid-loop
         for chunk in model.stream("hi"):
             got.append(chunk.content)
+            if len(got) == 1:
+                timer.start()
     timer.join()
     assert 0 < len(got) < len(WORDS)
     assert got == WORDS[: len(got)]  # what arrived before the interrupt, in order
