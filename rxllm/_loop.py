@@ -10,7 +10,9 @@ somewhere to run async provider calls:
 - Anywhere else (a worker thread, a Jupyter cell's running loop, a plain ``subscribe``),
   one daemon thread runs one event loop for the whole process, started on first use.
   Worker threads do not get a stepped loop of their own: Python has no hook for the end
-  of a thread, and such a loop, with its pooled connections, would outlive it.
+  of a thread, so such a loop would outlive it with its pooled connections, and a pool
+  per thread would cost a server that starts a thread per request a new connection
+  (and TLS handshake) per request.
 
 Blocking work (llama.cpp, a provider's sync ``_call``/``_stream``, sync lambdas) runs on
 a bounded thread pool so it never blocks any event loop. All three are recreated in a
