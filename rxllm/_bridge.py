@@ -167,31 +167,32 @@ def _step_through(
     observable: Observable[Any], present: Callable[[Any], T] | None, loop: SteppedLoop
 ) -> Iterator[T]:
     """``iterate`` on the caller's own thread, running ``loop`` while it waits."""
-    scope = FlowScope()
-    inbox = _Inbox(loop, scope)
-    subscription = inbox.subscribe(observable, _SteppedScheduler(loop))
-    items, popleft, took_one = inbox.items, inbox.items.popleft, scope.took_one
-    ended = False
-    try:
-        while True:
-            while not items:
-                inbox.step()
-            item = popleft()
-            if type(item) is _End:
-                ended = True
-                if item.error is not None:
-                    raise item.error
-                return
-            took_one()
-            yield item if present is None else present(item)
-    finally:
-        if not ended or scope.tasks:
-            if loop.steppable():
-                loop.step_until(_close([subscription], scope))
-            else:
-                # A finalizer that fired inside a step, or on another thread: the
-                # cancellation is queued and runs at the loop's next step.
-                subscription.dispose()
+    with loop.deferring_interrupts():
+        scope = FlowScope()
+        inbox = _Inbox(loop, scope)
+        subscription = inbox.subscribe(observable, _SteppedScheduler(loop))
+        items, popleft, took_one = inbox.items, inbox.items.popleft, scope.took_one
+        ended = False
+        try:
+            while True:
+                while not items:
+                    inbox.step()
+                item = popleft()
+                if type(item) is _End:
+                    ended = True
+                    if item.error is not None:
+                        raise item.error
+                    return
+                took_one()
+                yield item if present is None else present(item)
+        finally:
+            if not ended or scope.tasks:
+                if loop.steppable():
+                    loop.step_until(_close([subscription], scope))
+                else:
+                    # A finalizer that fired inside a step, or on another thread: the
+                    # cancellation is queued and runs at the loop's next step.
+                    subscription.dispose()
 
 
 def _iterate_on_library_loop(

@@ -22,11 +22,12 @@ child process after ``fork``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -57,8 +58,9 @@ class SteppedLoop(asyncio.SelectorEventLoop):
     no measured gap, as with a blocking read. Work scheduled while it is stopped (a
     finalizer closing a dropped model's connections) runs at its next step.
 
-    Ctrl-C while it runs stops it and raises ``KeyboardInterrupt`` once the step is over,
-    as ``asyncio.run`` defers it: raised inside a callback, it would leave that code (a
+    While a stream is iterated on it (``deferring_interrupts``), Ctrl-C during a step
+    stops the loop and raises ``KeyboardInterrupt`` once the step is over, as
+    ``asyncio.run`` defers it: raised inside a callback, it would leave that code (a
     provider's cleanup, a hand-off to a worker thread) half done.
     """
 
@@ -68,6 +70,9 @@ class SteppedLoop(asyncio.SelectorEventLoop):
         self._paused = 0.0
         self._stopped_at: float | None = time.monotonic()
         self._stepping = False
+        self._interrupted = False
+        self._deferrers = 0  # streams open with ``deferring_interrupts``
+        self._handler = self._on_interrupt  # one bound method, so it can be recognised
 
     def time(self) -> float:
         stopped_at = self._stopped_at
@@ -97,43 +102,60 @@ class SteppedLoop(asyncio.SelectorEventLoop):
         """Run the loop until something stops it: the bridge, when an item has come."""
         self._begin()
         try:
-            self._deferring_interrupts(self.run_forever)
+            self.run_forever()
         finally:
             self._stepping = False
+        self._raise_if_interrupted()
 
     def step_until(self, awaitable: Awaitable[T]) -> T:
         """Run the loop until ``awaitable`` is done; its result."""
         self._begin()
         try:
-            return self._deferring_interrupts(lambda: self.run_until_complete(awaitable))
-        finally:
-            self._stepping = False
-
-    def _deferring_interrupts(self, run: Callable[[], T]) -> T:
-        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-            return run()  # the program handles Ctrl-C its own way
-        interrupted = False
-
-        def on_interrupt(signum: int, frame: object) -> None:
-            nonlocal interrupted
-            if interrupted:  # a second Ctrl-C: at once, wherever it lands
-                raise KeyboardInterrupt
-            interrupted = True
-            self.stop()
-            self.call_soon_threadsafe(_nothing)  # wakes a select that would resume waiting
-
-        signal.signal(signal.SIGINT, on_interrupt)
-        try:
-            result = run()
+            result = self.run_until_complete(awaitable)
         except RuntimeError:
-            if not interrupted:
+            if not self._interrupted:
                 raise
             # "Event loop stopped before Future completed": the interrupt stopped it.
         finally:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-        if interrupted:
-            raise KeyboardInterrupt
+            self._stepping = False
+        self._raise_if_interrupted()
         return result
+
+    @contextlib.contextmanager
+    def deferring_interrupts(self) -> Iterator[None]:
+        """While open (a stream being iterated), Ctrl-C during a step waits for its end.
+
+        Outside a step, in the consumer's own code, Ctrl-C is raised at once as usual.
+        Nothing changes where the program has its own SIGINT handler.
+        """
+        if self._deferrers == 0:
+            if signal.getsignal(signal.SIGINT) not in (signal.default_int_handler, self._handler):
+                yield
+                return
+            signal.signal(signal.SIGINT, self._handler)
+        self._deferrers += 1
+        try:
+            yield
+        finally:
+            self._deferrers -= 1
+            if (
+                self._deferrers == 0
+                and threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is self._handler
+            ):
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def _on_interrupt(self, signum: int, frame: object) -> None:
+        if self._interrupted or not self.is_running():
+            raise KeyboardInterrupt  # the consumer's own code, or a second Ctrl-C
+        self._interrupted = True
+        self.stop()
+        self.call_soon_threadsafe(_nothing)  # wakes a select that would resume waiting
+
+    def _raise_if_interrupted(self) -> None:
+        if self._interrupted:
+            self._interrupted = False
+            raise KeyboardInterrupt
 
     def _begin(self) -> None:
         # The flag covers the moments before ``run_forever`` marks the loop running: a

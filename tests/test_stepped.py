@@ -175,12 +175,23 @@ def test_ctrl_c_inside_a_step_waits_for_the_callback_and_cancels_the_call() -> N
     with pytest.raises(KeyboardInterrupt):  # noqa: PT012 - the interrupt lands mid-loop
         for text in llm.pipe(ops.map(interrupted_midway)).stream("hi"):
             got.append(text)
-            assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert finished == [" b"]
     assert got == ["a"]
     assert llm.calls.in_flight == 0
     assert llm.calls.cancelled == 1
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_in_the_consumers_own_code_is_raised_there_at_once() -> None:
+    llm = FakeStreamingListLLM(responses=["a b c"], delay=0.01)
+    reached: list[str] = []
+    with pytest.raises(KeyboardInterrupt):  # noqa: PT012 - the interrupt lands mid-loop
+        for text in llm.stream("hi"):
+            signal.raise_signal(signal.SIGINT)
+            reached.append(text)  # not reached: raised at once, as without rxllm
+    assert reached == []
+    assert llm.calls.cancelled == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
 
 
 def test_a_programs_own_ctrl_c_handler_is_left_alone() -> None:
