@@ -64,14 +64,3 @@ async def test_leaving_during_a_step_closes_right_after_it_on_the_worker() -> No
     assert recorder.events == ["step 0", "step 1", "closed"]
     assert all(name.startswith("rxllm-worker") for name in recorder.threads)
 
-
-async def test_an_iterator_never_started_is_never_made() -> None:
-    made: list[bool] = []
-
-    def make() -> Iterator[int]:
-        made.append(True)
-        yield 1
-
-    items = iterate_in_thread(make)
-    await items.aclose()
-    assert made == []
