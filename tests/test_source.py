@@ -63,4 +63,3 @@ async def test_leaving_during_a_step_closes_right_after_it_on_the_worker() -> No
         await asyncio.sleep(0.01)
     assert recorder.events == ["step 0", "step 1", "closed"]
     assert all(name.startswith("rxllm-worker") for name in recorder.threads)
-
