@@ -482,8 +482,12 @@ def _coerce_message(item: object) -> BaseMessage:
 def coerce_messages(value: object) -> list[BaseMessage]:
     """Turn any accepted chat input into a list of messages.
 
+    Some messages may be blank, but not all of them: a conversation with no text in it
+    would only make the model ramble.
+
     Raises:
-        InvalidInputError: for an empty prompt or any shape not listed in ``MessageLike``.
+        InvalidInputError: for an empty or blank prompt, or any shape not listed in
+            ``MessageLike``.
     """
     single_pair = isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
     if isinstance(value, str | BaseMessage | Mapping) or single_pair:
@@ -495,8 +499,8 @@ def coerce_messages(value: object) -> list[BaseMessage]:
             "input must be a str, a message, or a list of messages, (role, content) tuples "
             f"or role/content dicts; got {type(value).__name__}"
         )
-    if not messages or all(not m.content for m in messages):
-        raise InvalidInputError("the prompt is empty")
+    if all(not m.content.strip() for m in messages):  # also true of no messages
+        raise InvalidInputError("the prompt is empty or blank")
     return messages
 
 
@@ -510,11 +514,12 @@ def coerce_prompt(value: object) -> str:
     LangChain's completion models render one.
 
     Raises:
-        InvalidInputError: for an empty prompt or an unaccepted shape.
+        InvalidInputError: for an empty or blank (whitespace only) prompt, or an
+            unaccepted shape.
     """
     if isinstance(value, str):
-        if not value:
-            raise InvalidInputError("the prompt is empty")
+        if not value.strip():
+            raise InvalidInputError("the prompt is empty or blank")
         return value
     return "\n".join(
         f"{_PREFIXES.get(m.type, m.type.capitalize())}: {m.content}" for m in coerce_messages(value)

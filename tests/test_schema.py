@@ -140,10 +140,35 @@ def test_bad_inputs_raise_invalid_input(value: object, message: str) -> None:
         coerce_prompt(value)
 
 
-@given(st.text(min_size=1))
-def test_any_nonempty_string_is_a_prompt(text: str) -> None:
+@given(st.text(min_size=1).filter(str.strip))
+def test_any_string_with_text_is_a_prompt(text: str) -> None:
     assert coerce_prompt(text) == text
     assert coerce_messages(text)[0].content == text
+
+
+#: Whitespace as ``str.strip`` sees it, ASCII and Unicode (no-break, line separator...).
+_BLANKS = st.text(st.sampled_from(" \t\n\r\x0b\x0c\x1c\x85\xa0\u2028\u2029\u3000"))
+
+
+@given(_BLANKS)
+def test_a_blank_prompt_is_refused_by_llms_and_chat_models(blank: str) -> None:
+    for coerce in (coerce_prompt, coerce_messages):
+        with pytest.raises(InvalidInputError, match="the prompt is empty or blank"):
+            coerce(blank)
+
+
+@given(st.lists(_BLANKS, min_size=1, max_size=4))
+def test_a_conversation_of_blank_messages_is_refused(blanks: list[str]) -> None:
+    conversation = [("human" if i % 2 == 0 else "ai", text) for i, text in enumerate(blanks)]
+    for coerce in (coerce_prompt, coerce_messages):
+        with pytest.raises(InvalidInputError, match="the prompt is empty or blank"):
+            coerce(conversation)
+
+
+def test_blank_messages_beside_one_with_text_are_kept() -> None:
+    conversation = [("system", "  "), ("human", "hi"), ("ai", "\n")]
+    assert [m.content for m in coerce_messages(conversation)] == ["  ", "hi", "\n"]
+    assert coerce_prompt(conversation) == "System:   \nHuman: hi\nAI: \n"
 
 
 def test_unvalidated_chunks_equal_validated_ones() -> None:
