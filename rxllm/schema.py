@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import from_json
 
 from .errors import InvalidInputError
 
@@ -40,16 +41,46 @@ _RESPONSE = ConfigDict(extra="allow")
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
+#: Metadata that streams in pieces, as content does, and is joined rather than replaced
+#: when chunks add up: OpenAI sends a refusal in ``delta.refusal`` pieces and the
+#: logprobs of each chunk's tokens with that chunk (LangChain joins both the same way).
+_JOINED = frozenset({"refusal", "logprobs"})
+
+
+def _join(left: Any, right: Any) -> Any:
+    """Two pieces of one joined value: strings and lists concatenated, dicts joined key
+    by key (chat logprobs are ``{"content": [...], "refusal": [...]}``)."""
+    if left is None:
+        return right
+    if right is None:
+        return left
+    if isinstance(left, str) and isinstance(right, str):
+        return left + right
+    if isinstance(left, list) and isinstance(right, list):
+        return left + right
+    if isinstance(left, dict) and isinstance(right, dict):
+        joined = dict(left)
+        for key, value in right.items():
+            joined[key] = _join(joined.get(key), value)
+        return joined
+    return right
+
+
 def _merge_dicts(
     left: dict[str, Any] | None, right: dict[str, Any] | None
 ) -> dict[str, Any] | None:
-    """Shallow merge where the later value wins, except that ``None`` never overwrites."""
+    """Shallow merge where the later value wins, except that ``None`` never overwrites
+    and the pieces of a ``_JOINED`` value are joined."""
     if not right:
         return left
     if not left:
         return right
     merged = dict(left)
-    merged.update((k, v) for k, v in right.items() if v is not None or k not in merged)
+    for key, value in right.items():
+        if key in _JOINED:
+            merged[key] = _join(merged.get(key), value)
+        elif value is not None or key not in merged:
+            merged[key] = value
     return merged
 
 
@@ -90,12 +121,17 @@ def _add_usage(left: Usage | None, right: Usage | None) -> Usage | None:
 
 
 class GenerationChunk(BaseModel):
-    """A piece of a text completion. ``str(chunk)`` is its text."""
+    """A piece of a text completion. ``str(chunk)`` is its text.
+
+    ``reasoning`` is the model's reasoning ("thinking") that came with this piece, kept
+    apart from the answer: see ``AIMessage.reasoning``.
+    """
 
     model_config = _RESPONSE
 
     text: str = ""
     generation_info: dict[str, Any] | None = None
+    reasoning: str = ""
 
     def __add__(self, other: GenerationChunk) -> GenerationChunk:
         if not isinstance(other, GenerationChunk):
@@ -129,7 +165,9 @@ def _text_chunk(text: str) -> GenerationChunk:
     """``GenerationChunk(text=text, generation_info=None)`` without validation, for
     providers' per-token hot path (1.0 µs instead of 1.4); ``text`` must be a ``str``."""
     return _unchecked(
-        GenerationChunk, {"text": text, "generation_info": None}, {"text", "generation_info"}
+        GenerationChunk,
+        {"text": text, "generation_info": None, "reasoning": ""},
+        {"text", "generation_info"},
     )
 
 
@@ -140,19 +178,24 @@ class _GenerationSum:
     collector, so a run that sums a long stream for its end event costs no collections.
     """
 
-    __slots__ = ("texts", "info")
+    __slots__ = ("texts", "info", "reasoning")
 
     def __init__(self) -> None:
         self.texts: list[str] = []
         self.info: dict[str, Any] | None = None
+        self.reasoning: list[str] = []
 
     def add(self, chunk: GenerationChunk) -> None:
         self.texts.append(chunk.text)
         if chunk.generation_info:
             self.info = _merge_dicts(self.info, chunk.generation_info)
+        if chunk.reasoning:
+            self.reasoning.append(chunk.reasoning)
 
     def total(self) -> GenerationChunk:
-        return GenerationChunk(text="".join(self.texts), generation_info=self.info)
+        return GenerationChunk(
+            text="".join(self.texts), generation_info=self.info, reasoning="".join(self.reasoning)
+        )
 
 
 def merge_generation_chunks(chunks: Iterable[GenerationChunk]) -> GenerationChunk:
@@ -226,9 +269,19 @@ class ToolCallChunk(BaseModel):
 
 
 class AIMessage(BaseMessage):
-    """A complete reply from a chat model."""
+    """A complete reply from a chat model.
+
+    ``reasoning`` is the one channel for a model's reasoning, whatever the provider
+    calls it: Anthropic's thinking blocks, Ollama's ``thinking``, the
+    ``reasoning_content``/``reasoning`` deltas of OpenAI-compatible servers (llama.cpp,
+    vLLM, DeepSeek) and the reasoning summaries of OpenAI's Responses API. It streams
+    in pieces beside ``content`` (a chunk may carry reasoning and no content) and adds
+    up like it. What a provider needs to be sent back with the reasoning (Anthropic's
+    signatures) stays in ``response_metadata``.
+    """
 
     type: Literal["ai"] = "ai"
+    reasoning: str = ""
     tool_calls: list[ToolCall] = Field(default_factory=list)
     invalid_tool_calls: list[InvalidToolCall] = Field(default_factory=list)
     usage_metadata: Usage | None = None
@@ -271,6 +324,7 @@ class AIMessageChunk(AIMessage):
             content=self.content,
             id=self.id,
             name=self.name,
+            reasoning=self.reasoning,
             tool_calls=self.tool_calls + calls,
             invalid_tool_calls=self.invalid_tool_calls + invalid,
             usage_metadata=self.usage_metadata,
@@ -290,6 +344,7 @@ def _content_chunk(content: str, id: str | None) -> AIMessageChunk:
             "content": content,
             "id": id,
             "name": None,
+            "reasoning": "",
             "tool_calls": [],
             "invalid_tool_calls": [],
             "usage_metadata": None,
@@ -301,11 +356,21 @@ def _content_chunk(content: str, id: str | None) -> AIMessageChunk:
 
 
 def _parse_arguments(text: str | None) -> tuple[dict[str, Any] | None, str | None]:
-    """Tool-call arguments as a dict, or ``None`` and why not."""
+    """Tool-call arguments as a dict, or ``None`` and why not.
+
+    Arguments cut short (the reply reached ``max_tokens`` mid-call) are parsed as far as
+    they go, an unfinished string left out, as the Anthropic SDK and LangChain parse
+    them: the stop reason in ``response_metadata`` says the call was cut.
+    """
     try:
         args = json.loads(text) if text else {}
     except json.JSONDecodeError as exc:
-        return None, f"arguments are not valid JSON: {exc}"
+        try:
+            if exc.msg == "Extra data":  # complete, then more: not a call cut short
+                raise ValueError(exc.msg) from None
+            args = from_json(text or "", allow_partial=True)
+        except ValueError:
+            return None, f"arguments are not valid JSON: {exc}"
     if not isinstance(args, dict):
         return None, "arguments are not a JSON object"
     return args, None
@@ -335,10 +400,20 @@ def _merge_tool_call_chunks(
 class _MessageSum:
     """A running ``merge_message_chunks``; like ``_GenerationSum``, it keeps no chunk."""
 
-    __slots__ = ("contents", "id", "name", "tool_call_chunks", "tool_calls", "usage", "metadata")
+    __slots__ = (
+        "contents",
+        "reasoning",
+        "id",
+        "name",
+        "tool_call_chunks",
+        "tool_calls",
+        "usage",
+        "metadata",
+    )
 
     def __init__(self) -> None:
         self.contents: list[str] = []
+        self.reasoning: list[str] = []
         self.id: str | None = None
         self.name: str | None = None
         self.tool_call_chunks: list[ToolCallChunk] = []
@@ -351,6 +426,8 @@ class _MessageSum:
         self.id = self.id or chunk.id
         self.name = self.name or chunk.name
         # Most chunks carry content only: the merges below are skipped for them.
+        if chunk.reasoning:
+            self.reasoning.append(chunk.reasoning)
         if chunk.tool_call_chunks:
             self.tool_call_chunks = _merge_tool_call_chunks(
                 self.tool_call_chunks, chunk.tool_call_chunks
@@ -367,6 +444,7 @@ class _MessageSum:
             content="".join(self.contents),
             id=self.id,
             name=self.name,
+            reasoning="".join(self.reasoning),
             tool_call_chunks=self.tool_call_chunks,
             tool_calls=self.tool_calls,
             invalid_tool_calls=[],

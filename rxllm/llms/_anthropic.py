@@ -13,12 +13,16 @@ event types are ignored, as Anthropic's versioning policy asks.
 - text deltas become ``content``; a tool-use block becomes ``tool_call_chunks``
   (its name and id when it starts, then its JSON input piece by piece), which
   ``AIMessageChunk.to_message()`` parses into ``tool_calls``;
-- thinking deltas become chunks with empty content and the piece in ``.thinking``;
-  the whole thinking text (and its signature) is in the last chunk's
-  ``response_metadata``;
+- thinking deltas become chunks with empty content and the piece in ``.reasoning``;
+- a server tool's use (``server_tool_use``: web search, code execution) and its result
+  are not tool calls: Anthropic ran them. They, thinking blocks (with the signatures
+  Anthropic needs to see again) and cited text are kept as the blocks they are, in the
+  last chunk's ``response_metadata["content_blocks"]``, assembled as the Anthropic SDK
+  assembles them; ``messages_to_anthropic`` sends them back as they are;
 - the last chunk (emitted on ``message_stop``) carries the usage, once, as
-  ``usage_metadata`` (cache reads and writes count as input, as LangChain counts them)
-  and the stop reason in ``response_metadata``.
+  ``usage_metadata`` (cache reads and writes count as input, as LangChain counts them),
+  and in ``response_metadata`` the stop reason, stop sequence and, for a refusal,
+  ``stop_details`` (its category and explanation).
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ from typing import Any, ClassVar
 
 import httpx
 from pydantic import Field
+from pydantic_core import from_json
 
+from .._http._quote import MAX_QUOTE
 from .._http._sse import aiter_sse
 from .._http._transport import error_from_payload, request_id_of
 from ..errors import InvalidInputError, ProtocolError, StreamInterruptedError
@@ -38,6 +44,50 @@ from ._http_model import HTTPChatModel
 __all__ = ["AnthropicTranslator", "ChatAnthropic"]
 
 _ANTHROPIC_VERSION = "2023-06-01"
+
+
+#: Blocks whose input streams as ``input_json_delta`` pieces. Only a client ``tool_use``
+#: is a tool call for the caller to run; a ``server_tool_use`` (web search, code
+#: execution) was run by Anthropic, and its result follows as a block of its own.
+_TOOL_INPUT_BLOCKS = frozenset({"tool_use", "server_tool_use"})
+#: Blocks the reply is made of that rxllm's fields say whole: text and client tool calls.
+#: Any other block (thinking, a server tool's use and result) makes the final chunk
+#: carry the reply's blocks as they are, in ``response_metadata["content_blocks"]``.
+_PLAIN_BLOCKS = frozenset({"text", "tool_use"})
+
+
+class _Block:
+    """One content block as it streams: how it started, and its pieces so far."""
+
+    __slots__ = ("start", "pieces", "signature", "citations")
+
+    def __init__(self, start: dict[str, Any]) -> None:
+        self.start = start
+        self.pieces: list[str] = []
+        self.signature: str | None = None
+        self.citations: list[Any] = []
+
+    def whole(self) -> dict[str, Any]:
+        """The block as the Anthropic SDK's ``accumulate_event`` assembles it."""
+        block = dict(self.start)
+        kind = block.get("type")
+        if kind == "text":
+            block["text"] = (block.get("text") or "") + "".join(self.pieces)
+            if self.citations:
+                block["citations"] = (block.get("citations") or []) + self.citations
+        elif kind == "thinking":
+            block["thinking"] = (block.get("thinking") or "") + "".join(self.pieces)
+            if self.signature is not None:
+                block["signature"] = self.signature
+        elif kind in _TOOL_INPUT_BLOCKS and self.pieces:
+            text = "".join(self.pieces)
+            try:
+                block["input"] = from_json(text, allow_partial=True)
+            except ValueError:
+                raise ProtocolError(
+                    f"the input of a {kind} block is not JSON", line=text[:MAX_QUOTE]
+                ) from None
+        return block
 
 
 class AnthropicTranslator:
@@ -59,8 +109,8 @@ class AnthropicTranslator:
         self.output_tokens = 0
         self.stop_reason: str | None = None
         self.stop_sequence: str | None = None
-        self.thinking: list[str] = []
-        self.signature: str | None = None
+        self.stop_details: Any = None
+        self.blocks: dict[int, _Block] = {}
 
     def feed(self, event: str, payload: dict[str, Any]) -> AIMessageChunk | None:
         """The chunk one event stands for, or ``None``.
@@ -82,6 +132,8 @@ class AnthropicTranslator:
             delta = payload.get("delta") or {}
             self.stop_reason = delta.get("stop_reason", self.stop_reason)
             self.stop_sequence = delta.get("stop_sequence", self.stop_sequence)
+            if delta.get("stop_details") is not None:
+                self.stop_details = delta["stop_details"]
             self._count(payload.get("usage"))
         elif kind == "message_stop":
             self.finished = True
@@ -107,31 +159,46 @@ class AnthropicTranslator:
     def _chunk(self, **fields: Any) -> AIMessageChunk:
         return AIMessageChunk(id=self.id, **fields)
 
-    def _block_start(self, index: Any, block: dict[str, Any]) -> AIMessageChunk | None:
-        kind = block.get("type")
-        if kind == "text" and block.get("text"):
-            return self._chunk(content=block["text"])
+    def _block_start(self, index: Any, start: dict[str, Any]) -> AIMessageChunk | None:
+        if isinstance(index, int):
+            self.blocks[index] = _Block(start)
+        kind = start.get("type")
+        if kind == "text" and start.get("text"):
+            return self._chunk(content=start["text"])
         if kind == "tool_use":
-            call = ToolCallChunk(name=block.get("name"), id=block.get("id"), index=index, args="")
+            call = ToolCallChunk(name=start.get("name"), id=start.get("id"), index=index, args="")
             return self._chunk(tool_call_chunks=[call])
-        if kind == "thinking" and block.get("thinking"):
-            self.thinking.append(block["thinking"])
-            return self._chunk(content="", thinking=block["thinking"])
+        if kind == "thinking" and start.get("thinking"):
+            return self._chunk(reasoning=start["thinking"])
         return None
 
     def _delta(self, index: Any, delta: dict[str, Any]) -> AIMessageChunk | None:
+        block = self.blocks.get(index) if isinstance(index, int) else None
+        block_type = block.start.get("type") if block is not None else None
         kind = delta.get("type")
         if kind == "text_delta":
-            return self._chunk(content=delta.get("text") or "")
+            piece = delta.get("text") or ""
+            if block is not None:
+                block.pieces.append(piece)
+            return self._chunk(content=piece)
         if kind == "input_json_delta":
-            call = ToolCallChunk(args=delta.get("partial_json") or "", index=index)
-            return self._chunk(tool_call_chunks=[call])
+            piece = delta.get("partial_json") or ""
+            if block is not None:
+                block.pieces.append(piece)
+            if block_type != "tool_use":
+                return None  # a server tool's input: kept in the block, not a tool call
+            return self._chunk(tool_call_chunks=[ToolCallChunk(args=piece, index=index)])
         if kind == "thinking_delta":
             piece = delta.get("thinking") or ""
-            self.thinking.append(piece)
-            return self._chunk(content="", thinking=piece)
+            if block is not None:
+                block.pieces.append(piece)
+            return self._chunk(reasoning=piece)
+        if block is None:
+            return None
         if kind == "signature_delta":
-            self.signature = (self.signature or "") + (delta.get("signature") or "")
+            block.signature = delta.get("signature")
+        elif kind == "citations_delta" and delta.get("citation") is not None:
+            block.citations.append(delta["citation"])
         return None
 
     def _final(self) -> AIMessageChunk:
@@ -140,10 +207,11 @@ class AnthropicTranslator:
             "stop_reason": self.stop_reason,
             "stop_sequence": self.stop_sequence,
         }
-        if self.thinking:
-            metadata["thinking"] = "".join(self.thinking)
-        if self.signature is not None:
-            metadata["thinking_signature"] = self.signature
+        if self.stop_details is not None:
+            metadata["stop_details"] = self.stop_details
+        blocks = [self.blocks[i] for i in sorted(self.blocks)]
+        if any(b.start.get("type") not in _PLAIN_BLOCKS or b.citations for b in blocks):
+            metadata["content_blocks"] = [b.whole() for b in blocks]
         usage = Usage(
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
@@ -173,6 +241,11 @@ def messages_to_anthropic(
             }
             out.append({"role": "user", "content": [block]})
         elif isinstance(message, AIMessage):
+            if message.response_metadata.get("content_blocks"):
+                out.append(
+                    {"role": "assistant", "content": message.response_metadata["content_blocks"]}
+                )
+                continue
             if not message.tool_calls:
                 out.append({"role": "assistant", "content": message.content})
                 continue
@@ -248,7 +321,9 @@ class ChatAnthropic(HTTPChatModel):
                 continue  # drained, so the connection can go back to the pool
             payload = event.json()
             if not isinstance(payload, dict):
-                raise ProtocolError("an event's data is not a JSON object", line=event.data[:500])
+                raise ProtocolError(
+                    "an event's data is not a JSON object", line=event.data[:MAX_QUOTE]
+                )
             chunk = translator.feed(event.event, payload)
             if chunk is not None:
                 yield chunk

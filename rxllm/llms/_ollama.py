@@ -1,6 +1,7 @@
 """``Ollama`` (``POST /api/generate``) and ``ChatOllama`` (``POST /api/chat``), over NDJSON.
 
-Ollama streams one JSON object a line; the last has ``"done": true`` and the call's
+Ollama streams one JSON object a line (with ``think`` on, its ``thinking`` pieces are the
+chunks' ``reasoning``); the last has ``"done": true`` and the call's
 timings (nanoseconds) and counts: ``total_duration``, ``load_duration``,
 ``prompt_eval_count``, ``prompt_eval_duration``, ``eval_count``, ``eval_duration``,
 with ``done_reason``. They land in the last chunk's ``generation_info`` (``Ollama``) or
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .._http._ndjson import aiter_ndjson
+from .._http._quote import MAX_QUOTE
 from .._http._transport import error_from_payload, request_id_of
 from ..errors import ProtocolError, StreamInterruptedError
 from ..schema import AIMessage, AIMessageChunk, BaseMessage, GenerationChunk, ToolCall, ToolMessage
@@ -44,15 +46,15 @@ class GenerateTranslator:
 
     def feed(self, record: dict[str, Any]) -> GenerationChunk | None:
         text = record.get("response") or ""
-        extra: dict[str, Any] = {}
-        if record.get("thinking"):
-            extra["thinking"] = record["thinking"]
+        reasoning = record.get("thinking") or ""
         if record.get("done"):
             self.finished = True
-            return GenerationChunk(text=text, generation_info=_final_info(record), **extra)
-        if not text and not extra:
+            return GenerationChunk(
+                text=text, reasoning=reasoning, generation_info=_final_info(record)
+            )
+        if not text and not reasoning:
             return None
-        return GenerationChunk(text=text, **extra)
+        return GenerationChunk(text=text, reasoning=reasoning)
 
 
 class ChatTranslator:
@@ -69,7 +71,7 @@ class ChatTranslator:
         message = record.get("message") or {}
         fields: dict[str, Any] = {"content": message.get("content") or ""}
         if message.get("thinking"):
-            fields["thinking"] = message["thinking"]
+            fields["reasoning"] = message["thinking"]
         calls = message.get("tool_calls") or ()
         if calls:
             fields["tool_calls"] = [
@@ -108,7 +110,9 @@ async def _records(
         if translator.finished:
             continue  # drained, so the connection can go back to the pool
         if not isinstance(record, dict):
-            raise ProtocolError("an NDJSON line is not a JSON object", line=json.dumps(record))
+            raise ProtocolError(
+                "an NDJSON line is not a JSON object", line=json.dumps(record)[:MAX_QUOTE]
+            )
         if "error" in record:
             raise error_from_payload(record, request_id=request_id_of(response), secrets=secrets)
         chunk = translator.feed(record)
@@ -127,6 +131,8 @@ def message_to_ollama(message: BaseMessage) -> dict[str, Any]:
         return out
     role = {"human": "user", "system": "system"}.get(message.type, "assistant")
     out = {"role": role, "content": message.content}
+    if isinstance(message, AIMessage) and message.reasoning:
+        out["thinking"] = message.reasoning
     if isinstance(message, AIMessage) and message.tool_calls:
         out["tool_calls"] = [
             {"function": {"name": call.name, "arguments": call.args}} for call in message.tool_calls

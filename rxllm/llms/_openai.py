@@ -9,6 +9,14 @@ Wire format: one ``data:`` line of JSON per event, ending with ``data: [DONE]``;
 ``{"error": {...}}`` object in a data line is an in-band error. The translators below
 turn one decoded event into at most one chunk; they know nothing of HTTP, so they are
 tested on their own.
+
+What each delta becomes, as LangChain and the official SDK assemble it: ``content`` is
+the content; ``refusal`` pieces and the chunk's ``logprobs`` go in
+``response_metadata`` under those names and are joined when chunks add up; the
+``reasoning_content`` (llama.cpp, DeepSeek) or ``reasoning`` (vLLM, OpenRouter) deltas
+of OpenAI-compatible servers are the chunk's ``reasoning``. One reply per call: ``n``
+above 1 is refused before sending, and a stream that holds a second choice anyway is a
+``ProtocolError``, never a mix of two replies.
 """
 
 from __future__ import annotations
@@ -19,9 +27,10 @@ from typing import Any, ClassVar
 
 import httpx
 
+from .._http._quote import MAX_QUOTE
 from .._http._sse import SSEDecoder
 from .._http._transport import error_from_payload, request_id_of
-from ..errors import ProtocolError, StreamInterruptedError
+from ..errors import InvalidInputError, ProtocolError, StreamInterruptedError
 from ..schema import (
     AIMessage,
     AIMessageChunk,
@@ -52,15 +61,42 @@ def _usage(usage: Any) -> Usage | None:
     )
 
 
+def _only_choice(choices: list[Any]) -> dict[str, Any]:
+    """The one choice of an event, refusing a second one (``n`` > 1) rather than mixing
+    two replies into one text."""
+    choice = choices[0]
+    if len(choices) > 1 or not isinstance(choice, dict) or choice.get("index"):
+        raise ProtocolError(
+            "the stream holds more than one choice (n > 1); rxllm streams one reply per "
+            "call: make n calls instead (batch)",
+            line=json.dumps(choices)[:MAX_QUOTE],
+        )
+    return choice
+
+
+def _check_n(payload: dict[str, Any]) -> None:
+    """Refuse ``n`` > 1 before sending: each call streams one reply."""
+    n = payload.get("n")
+    if n is not None and n != 1:
+        raise InvalidInputError(
+            f"n={n!r}: rxllm streams one reply per call; for several replies to one "
+            "prompt, batch the prompt n times"
+        )
+
+
 class CompletionTranslator:
     """Turns ``/v1/completions`` stream events into ``GenerationChunk``s."""
 
     def feed(self, payload: dict[str, Any]) -> GenerationChunk | None:
-        """The chunk one event stands for, or ``None`` if it carries nothing."""
+        """The chunk one event stands for, or ``None`` if it carries nothing.
+
+        Raises:
+            ProtocolError: for an event of a second choice.
+        """
         choices = payload.get("choices")
         if choices and not payload.get("usage"):
             # The common event, a piece of text and nothing else, is built unvalidated.
-            choice = choices[0]
+            choice = _only_choice(choices)
             text = choice.get("text")
             if (
                 type(text) is str
@@ -76,7 +112,7 @@ class CompletionTranslator:
         text = ""
         choices = payload.get("choices") or ()
         if choices:
-            choice = choices[0]
+            choice = _only_choice(choices)
             text = choice.get("text") or ""
             if choice.get("finish_reason") is not None:
                 info["finish_reason"] = choice["finish_reason"]
@@ -100,12 +136,21 @@ class ChatTranslator:
     adds at the end becomes the last chunk's ``usage_metadata``.
     """
 
+    def __init__(self) -> None:
+        #: Whether a choice has said why it finished; a reply without a reason was
+        #: probably cut short by the server (see ``end``).
+        self.finish_reason_seen = False
+
     def feed(self, payload: dict[str, Any]) -> AIMessageChunk | None:
-        """The chunk one event stands for, or ``None`` if it carries nothing."""
+        """The chunk one event stands for, or ``None`` if it carries nothing.
+
+        Raises:
+            ProtocolError: for an event of a second choice.
+        """
         choices = payload.get("choices")
         if choices and not payload.get("usage"):
             # The common event, a content delta and nothing else, is built unvalidated.
-            choice = choices[0]
+            choice = _only_choice(choices)
             delta = choice.get("delta") or {}
             content = delta.get("content")
             msg_id = payload.get("id")
@@ -114,21 +159,40 @@ class ChatTranslator:
                 and content
                 and (msg_id is None or type(msg_id) is str)
                 and choice.get("finish_reason") is None
+                and choice.get("logprobs") is None
                 and not delta.get("tool_calls")
                 and not delta.get("refusal")
+                and not delta.get("reasoning_content")
+                and not delta.get("reasoning")
             ):
                 return _content_chunk(content, msg_id)
         return self._feed(payload)
 
+    def end(self) -> AIMessageChunk | None:
+        """A last chunk with a warning if no choice said why it finished.
+
+        llama.cpp's server, for one, ends a request it interrupted with ``[DONE]`` and
+        no finish reason: the reply looks complete but may have been cut.
+        """
+        if self.finish_reason_seen:
+            return None
+        warning = (
+            "the stream ended without a finish reason: the server may have cut the reply "
+            "short (llama.cpp's server does so under --interrupt_requests)"
+        )
+        return AIMessageChunk(response_metadata={"warnings": [warning]})
+
     def _feed(self, payload: dict[str, Any]) -> AIMessageChunk | None:
         content = ""
+        reasoning = ""
         tool_call_chunks: list[ToolCallChunk] = []
         metadata: dict[str, Any] = {}
         choices = payload.get("choices") or ()
         if choices:
-            choice = choices[0]
+            choice = _only_choice(choices)
             delta = choice.get("delta") or {}
             content = delta.get("content") or ""
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning") or ""
             for call in delta.get("tool_calls") or ():
                 function = call.get("function") or {}
                 tool_call_chunks.append(
@@ -141,16 +205,20 @@ class ChatTranslator:
                 )
             if delta.get("refusal"):
                 metadata["refusal"] = delta["refusal"]
+            if choice.get("logprobs") is not None:
+                metadata["logprobs"] = choice["logprobs"]
             if choice.get("finish_reason") is not None:
+                self.finish_reason_seen = True
                 metadata["finish_reason"] = choice["finish_reason"]
                 metadata["model_name"] = payload.get("model")
                 if payload.get("system_fingerprint") is not None:
                     metadata["system_fingerprint"] = payload["system_fingerprint"]
         usage = _usage(payload.get("usage"))
-        if not content and not tool_call_chunks and not metadata and usage is None:
+        if not (content or reasoning or tool_call_chunks or metadata or usage is not None):
             return None
         return AIMessageChunk(
             content=content,
+            reasoning=reasoning,
             id=payload.get("id"),
             tool_call_chunks=tool_call_chunks,
             usage_metadata=usage,
@@ -178,7 +246,9 @@ async def _events(
                 continue
             payload = event.json()
             if not isinstance(payload, dict):
-                raise ProtocolError("an event's data is not a JSON object", line=event.data[:500])
+                raise ProtocolError(
+                    "an event's data is not a JSON object", line=event.data[:MAX_QUOTE]
+                )
             if payload.get("error") is not None or event.event == "error":
                 raise error_from_payload(
                     payload, request_id=request_id_of(response), secrets=secrets
@@ -189,6 +259,10 @@ async def _events(
     decoder.flush()  # only a blank line dispatches an event: what is pending is dropped
     if not done:
         raise StreamInterruptedError("the stream ended without its terminal data: [DONE]")
+    if isinstance(translator, ChatTranslator):
+        last = translator.end()
+        if last is not None:
+            yield last
 
 
 def message_to_openai(message: BaseMessage) -> dict[str, Any]:
@@ -222,6 +296,10 @@ class _OpenAIBase:
     _base_url_env: ClassVar[str | None] = "OPENAI_BASE_URL"
     _api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
     _key_required_for: ClassVar[frozenset[str]] = frozenset({"api.openai.com"})
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)  # type: ignore[misc]
+        _check_n(self.model_kwargs)  # type: ignore[attr-defined]
 
 
 def _openai_headers(api_key: Any) -> dict[str, str]:
@@ -273,6 +351,7 @@ class OpenAI(_OpenAIBase, HTTPLLM):
         payload["prompt"] = prompt
         payload.update(self.model_kwargs)
         payload.update(kwargs)
+        _check_n(payload)
         payload["stream"] = True
         return payload
 
@@ -307,6 +386,7 @@ class ChatOpenAI(_OpenAIBase, HTTPChatModel):
         payload["messages"] = [message_to_openai(m) for m in prompt]
         payload.update(self.model_kwargs)
         payload.update(kwargs)
+        _check_n(payload)
         payload["stream"] = True
         return payload
 

@@ -122,12 +122,22 @@ def test_thinking(server: ScriptedServer, mode: str) -> None:
     chat = chat_for(server, model_kwargs={"thinking": {"type": "enabled", "budget_tokens": 1024}})
     outcome = consume(chat, "6 x 7?", mode)
     assert outcome.error is None
-    assert [getattr(i, "thinking", None) for i in outcome.items[:2]] == ["Let me ", "think."]
+    assert [(i.content, i.reasoning) for i in outcome.items[:2]] == [
+        ("", "Let me "),
+        ("", "think."),
+    ]
     message = merge_message_chunks(outcome.items).to_message()
-    assert message.content == "42"
-    assert message.response_metadata["thinking"] == "Let me think."
-    assert message.response_metadata["thinking_signature"] == "EqQB"
+    assert (message.content, message.reasoning) == ("42", "Let me think.")
+    assert message.response_metadata["content_blocks"] == [
+        {"type": "thinking", "thinking": "Let me think.", "signature": "EqQB"},
+        {"type": "text", "text": "42"},
+    ]
     assert server.requests[0].json()["thinking"]["budget_tokens"] == 1024
+    # The thinking block, signature included, goes back as it came (Anthropic checks it).
+    server.script(Reply(body=anthropic_text(["ok"])))
+    chat.invoke([("human", "6 x 7?"), message, ("human", "and 6 x 8?")])
+    sent = server.requests[0].json()["messages"][1]  # script() cleared the first request
+    assert sent == {"role": "assistant", "content": message.response_metadata["content_blocks"]}
     assert_all_closed(chat, server)
 
 

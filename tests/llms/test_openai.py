@@ -265,3 +265,90 @@ def test_chat_fast_path_agrees_with_the_general_one(payload: dict[str, Any]) -> 
 def test_completion_fast_path_agrees_with_the_general_one(payload: dict[str, Any]) -> None:
     translator = CompletionTranslator()
     assert translator.feed(payload) == translator._feed(payload)
+
+
+def _choice_event(index: int, delta: dict[str, Any], **choice: Any) -> dict[str, Any]:
+    return {"id": "c1", "model": "m", "choices": [{"index": index, "delta": delta, **choice}]}
+
+
+def test_n_above_one_is_refused_before_sending(server: ScriptedServer) -> None:
+    # Constructors raise pydantic's ValidationError (a ValueError), as for any bad field.
+    with pytest.raises(ValueError, match="n=2"):
+        chat_for(server, model_kwargs={"n": 2})
+    with pytest.raises(InvalidInputError, match="n=3"):
+        chat_for(server).invoke("hi", n=3)
+    with pytest.raises(ValueError, match="n=2"):
+        OpenAI(base_url=f"{server.url}/v1", model_kwargs={"n": 2})
+    assert server.requests == []
+    server.script(Reply(body=openai_chat(["ok"])))
+    assert chat_for(server).invoke("hi", n=1).content == "ok"
+
+
+@pytest.mark.parametrize("translator", [ChatTranslator, CompletionTranslator])
+def test_a_second_choice_is_a_protocol_error_not_a_mix(translator: type) -> None:
+    from rxllm.errors import ProtocolError
+
+    feed = translator().feed
+    feed(_choice_event(0, {"content": "a"}, text="a"))
+    with pytest.raises(ProtocolError, match="more than one choice"):
+        feed(_choice_event(1, {"content": "b"}, text="b"))
+    two = {
+        "choices": [{"index": 0, "delta": {}, "text": ""}, {"index": 1, "delta": {}, "text": ""}]
+    }
+    with pytest.raises(ProtocolError, match="more than one choice"):
+        translator().feed(two)
+
+
+def test_refusal_and_logprobs_are_joined_across_chunks() -> None:
+    translator = ChatTranslator()
+    top = [{"token": "I", "logprob": -0.1, "bytes": [73], "top_logprobs": []}]
+    events = [
+        _choice_event(0, {"role": "assistant", "refusal": ""}),
+        _choice_event(0, {"refusal": "I can't"}, logprobs={"content": None, "refusal": top}),
+        _choice_event(0, {"refusal": " help."}, logprobs={"content": None, "refusal": top}),
+        _choice_event(0, {}, finish_reason="stop"),
+    ]
+    chunks = [c for c in map(translator.feed, events) if c is not None]
+    total = chunks[0]
+    for chunk in chunks[1:]:
+        total = total + chunk
+    assert total.response_metadata["refusal"] == "I can't help."
+    assert total.response_metadata["logprobs"] == {"content": None, "refusal": top + top}
+    from rxllm.schema import merge_message_chunks
+
+    assert merge_message_chunks(chunks).response_metadata == total.response_metadata
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+def test_reasoning_deltas_of_compatible_servers(field: str) -> None:
+    translator = ChatTranslator()
+    events = [
+        _choice_event(0, {field: "Think"}),
+        _choice_event(0, {field: "ing."}),
+        _choice_event(0, {"content": "42"}),
+        _choice_event(0, {}, finish_reason="stop"),
+    ]
+    chunks = [c for c in map(translator.feed, events) if c is not None]
+    assert [(c.content, c.reasoning) for c in chunks[:3]] == [
+        ("", "Think"),
+        ("", "ing."),
+        ("42", ""),
+    ]
+    from rxllm.schema import merge_message_chunks
+
+    message = merge_message_chunks(chunks).to_message()
+    assert (message.content, message.reasoning) == ("42", "Thinking.")
+    assert translator.end() is None
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_reply_without_a_finish_reason_warns(server: ScriptedServer, mode: str) -> None:
+    body = [sse(_choice_event(0, {"content": "Hel"})), sse(_choice_event(0, {"content": "lo"}))]
+    server.script(Reply(body=[*body, b"data: [DONE]\n\n"]))
+    outcome = consume(chat_for(server), "hi", mode)
+    assert outcome.error is None
+    assert outcome.text == "Hello"
+    from rxllm.schema import merge_message_chunks
+
+    warnings = merge_message_chunks(outcome.items).response_metadata["warnings"]
+    assert "without a finish reason" in warnings[0]
