@@ -9,6 +9,10 @@ the one given at subscription: under ``stream``/``astream`` that is the event lo
 their timers are loop callbacks (never threads), and under
 ``reactivex.testing.TestScheduler`` they run in virtual time.
 
+Every operator checks its arguments when it is made, before any subscription, and
+refuses a bad one with ``rxllm.errors.InvalidInputError`` naming the argument, what it
+must be and what it got: ``buffer_tokens: count must be an int >= 1, got '3' (str)``.
+
 Families (one private module each):
 
 - mapping (``_mapping``): ``text``, ``map_text``, ``accumulate``

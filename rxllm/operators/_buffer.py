@@ -15,7 +15,7 @@ from typing import Any
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, SerialDisposable
 
-from ..errors import InvalidInputError
+from ._check import check_count, check_scheduler, check_seconds
 from ._operator import Operator, named
 from ._text import merge
 from ._timing import pick_scheduler
@@ -38,8 +38,7 @@ def buffer_tokens(count: int) -> Operator:
         >>> reactivex.of("a", "b", "c", "d", "e").pipe(buffer_tokens(2), ops.to_list()).run()
         ['ab', 'cd', 'e']
     """
-    if count < 1:
-        raise InvalidInputError(f"buffer_tokens needs a count of at least 1, not {count}")
+    count = check_count("buffer_tokens", "count", count)
 
     def operator(source: Observable[Any]) -> Observable[Any]:
         def subscribe(
@@ -79,11 +78,6 @@ def buffer_tokens(count: int) -> Operator:
 def _timed_buffer(
     seconds: float, count: int | None, scheduler: abc.SchedulerBase | None
 ) -> Operator:
-    if seconds <= 0:
-        raise InvalidInputError(f"a buffer needs a positive time span, not {seconds}")
-    if count is not None and count < 1:
-        raise InvalidInputError(f"a buffer needs a count of at least 1, not {count}")
-
     def operator(source: Observable[Any]) -> Observable[Any]:
         def subscribe(
             observer: abc.ObserverBase[Any], scheduler_: abc.SchedulerBase | None = None
@@ -153,6 +147,8 @@ def buffer_time(seconds: float, *, scheduler: abc.SchedulerBase | None = None) -
         buffer_time(3):  -a-b---c-d-e----|
                          ----"ab"--"cd"-"e"|
     """
+    seconds = check_seconds("buffer_time", "seconds", seconds)
+    check_scheduler("buffer_time", scheduler)
     return _timed_buffer(seconds, None, scheduler)
 
 
@@ -169,4 +165,7 @@ def buffer_time_or_count(
         buffer_time_or_count(5, 2):  -a-b-c-------|
                                      ---"ab"----"c"|
     """
+    seconds = check_seconds("buffer_time_or_count", "seconds", seconds)
+    count = check_count("buffer_time_or_count", "count", count)
+    check_scheduler("buffer_time_or_count", scheduler)
     return _timed_buffer(seconds, count, scheduler)

@@ -21,10 +21,10 @@ from reactivex.disposable import CompositeDisposable, SerialDisposable, SingleAs
 
 from ..errors import (
     FirstTokenTimeoutError,
-    InvalidInputError,
     StallTimeoutError,
     TotalTimeoutError,
 )
+from ._check import check_count, check_scheduler, check_seconds, refuse
 from ._operator import Operator, named
 from ._segment import _WORD
 from ._text import EXTEND, Rechunker, text_of
@@ -43,9 +43,16 @@ __all__ = [
 _Deadline = Literal["first", "stall", "total"]
 
 
+_DEADLINE_NAMES: dict[_Deadline, str] = {
+    "first": "first_token_timeout",
+    "stall": "stall_timeout",
+    "total": "total_timeout",
+}
+
+
 def _deadline(seconds: float, kind: _Deadline, scheduler: abc.SchedulerBase | None) -> Operator:
-    if seconds <= 0:
-        raise InvalidInputError(f"a timeout must be positive, not {seconds}")
+    seconds = check_seconds(_DEADLINE_NAMES[kind], "seconds", seconds)
+    check_scheduler(_DEADLINE_NAMES[kind], scheduler)
 
     def operator(source: Observable[Any]) -> Observable[Any]:
         def subscribe(
@@ -309,8 +316,8 @@ def _string_stops(stops: list[str]) -> Callable[[], Callable[[str, bool], tuple[
 def _regex_stop(
     pattern: re.Pattern[str], window: int | None
 ) -> Callable[[], Callable[[str, bool], tuple[str, bool]]]:
-    if pattern.search("") is not None:
-        raise InvalidInputError(f"stop pattern {pattern.pattern!r} matches empty text")
+    if not isinstance(pattern.pattern, str) or pattern.search("") is not None:
+        raise refuse("stop_on", "stop", "a str pattern that cannot match empty text", pattern)
     if window is None:
         # The longest text a match can span: text further back can never start one.
         # ``re._parser`` is what ``re`` compiles with; its public alias ``sre_parse``
@@ -318,9 +325,12 @@ def _regex_stop(
         parser: Any = importlib.import_module("re._parser")
         width = parser.parse(pattern.pattern, pattern.flags).getwidth()[1]
         if width >= parser.MAXREPEAT:
-            raise InvalidInputError(
-                f"stop pattern {pattern.pattern!r} has no bounded length; pass "
-                "window=N, the longest text a stop match may span"
+            raise refuse(
+                "stop_on",
+                "window",
+                "an int >= 1 (the longest text a match may span) for an unbounded "
+                f"pattern like {pattern.pattern!r}",
+                window,
             )
         window = width
     span = max(window, 1)
@@ -362,8 +372,9 @@ def stop_on(stop: str | Iterable[str] | re.Pattern[str], *, window: int | None =
             a match may span; text is held back that far.
 
     Raises:
-        InvalidInputError: for no stop strings, an empty one, or a pattern matching
-            empty text.
+        InvalidInputError: for no stop strings, an empty one or one not a ``str``, a
+            pattern matching empty text, or a pattern of unbounded length without
+            ``window``.
 
     .. code-block:: text
 
@@ -377,11 +388,19 @@ def stop_on(stop: str | Iterable[str] | re.Pattern[str], *, window: int | None =
         ...     stop_on("\\n\\nHuman:"), ops.to_list()).run()
         ['The answer: 4', '2']
     """
+    if window is not None:
+        window = check_count("stop_on", "window", window)
     if isinstance(stop, re.Pattern):
         return _stopping(_regex_stop(stop, window))
-    stops = [stop] if isinstance(stop, str) else list(stop)
+    expected = "a non-empty str, an iterable of them, or a compiled pattern"
+    if isinstance(stop, str):
+        stops = [stop]
+    elif isinstance(stop, Iterable):
+        stops = list(stop)
+    else:
+        raise refuse("stop_on", "stop", expected, stop)
     if not stops or not all(isinstance(s, str) and s for s in stops):
-        raise InvalidInputError(f"stop_on needs non-empty stop strings, not {stop!r}")
+        raise refuse("stop_on", "stop", expected, stop)
     return _stopping(_string_stops(stops))
 
 
@@ -407,8 +426,7 @@ def max_chars(limit: int) -> Operator:
         >>> reactivex.of("ab", "cde", "f").pipe(max_chars(4), ops.to_list()).run()
         ['ab', 'cd']
     """
-    if limit < 0:
-        raise InvalidInputError(f"max_chars needs a limit of at least 0, not {limit}")
+    limit = check_count("max_chars", "limit", limit, minimum=0)
 
     def make() -> Callable[[str, bool], tuple[str, bool]]:
         seen = 0
@@ -465,10 +483,8 @@ def detect_repetition(count: int, *, max_period: int = 64) -> Operator:
         ...     detect_repetition(3), ops.to_list()).run()
         ['I am. I am. ', 'I am. ']
     """
-    if count < 2:
-        raise InvalidInputError(f"detect_repetition needs a count of at least 2, not {count}")
-    if max_period < 1:
-        raise InvalidInputError(f"max_period must be at least 1, not {max_period}")
+    count = check_count("detect_repetition", "count", count, minimum=2)
+    max_period = check_count("detect_repetition", "max_period", max_period)
     window = max_period + 1  # a word and the ``max_period`` words before it
     need = count - 1
 

@@ -19,10 +19,11 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, PydanticUserError, TypeAdapter
 from reactivex import Observable, abc
 
 from ..errors import attach_partial
+from ._check import refuse
 from ._operator import Operator, named
 from ._text import text_of
 
@@ -352,6 +353,8 @@ def partial_json(model: type[M] | None = None) -> Operator:
         >>> reactivex.from_iterable(chunks).pipe(partial_json(), ops.to_list()).run()
         [{'name': 'Al'}, {'name': 'Alice'}, {'name': 'Alice', 'age': 30}]
     """
+    if model is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise refuse("partial_json", "model", "a pydantic model class or None", model)
 
     def operator(source: Observable[Any]) -> Observable[Any]:
         def subscribe(
@@ -454,7 +457,15 @@ def json_items(model: type[Any] | None = None) -> Operator:
         >>> reactivex.of('[1, 2', '2, {"x": [3', ']}]').pipe(json_items(), ops.to_list()).run()
         [1, 22, {'x': [3]}]
     """
-    adapter: TypeAdapter[Any] | None = TypeAdapter(model) if model is not None else None
+    adapter: TypeAdapter[Any] | None = None
+    expected = "a type pydantic validates (a model class, int, list[str]...) or None"
+    if isinstance(model, str):  # a forward reference, resolved only when first used
+        raise refuse("json_items", "model", expected, model)
+    if model is not None:
+        try:
+            adapter = TypeAdapter(model)
+        except PydanticUserError as error:
+            raise refuse("json_items", "model", expected, model) from error
 
     def operator(source: Observable[Any]) -> Observable[Any]:
         def subscribe(

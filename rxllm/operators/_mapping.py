@@ -8,6 +8,7 @@ from typing import Any
 from reactivex import Observable, abc
 
 from ..schema import AIMessageChunk
+from ._check import check_callable
 from ._operator import Operator, named
 from ._text import text_of, with_text
 
@@ -79,6 +80,7 @@ def map_text(func: Callable[[str], str]) -> Operator:
         >>> reactivex.of("he", "llo").pipe(map_text(str.upper), ops.to_list()).run()
         ['HE', 'LLO']
     """
+    check_callable("map_text", "func", func)
 
     def apply(item: Any) -> Any:
         if type(item) is str:

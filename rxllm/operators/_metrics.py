@@ -13,6 +13,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
 from ..schema import AIMessageChunk, GenerationChunk, Usage
+from ._check import check_callable, check_scheduler
 from ._text import text_of
 from ._timing import pick_scheduler, seconds_between
 
@@ -169,6 +170,8 @@ class Metrics:
         on_complete: Callable[[StreamMetrics], None] | None = None,
         scheduler: abc.SchedulerBase | None = None,
     ) -> None:
+        check_callable("metrics", "on_complete", on_complete, optional=True)
+        check_scheduler("metrics", scheduler)
         self.on_complete = on_complete
         self.scheduler = scheduler
         self.__name__ = "metrics"  # what a pipeline step's events call it

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, SerialDisposable
 
-from ..errors import InvalidInputError
+from ._check import check_scheduler, check_seconds, refuse
 from ._operator import Operator, named
 from ._segment import _WORD, Cutter, RegexCutter, _LineCutter
 from ._text import Rechunker, graphemes, merge
@@ -81,14 +81,14 @@ def smooth(
         smooth(2, "word"):  -"a b c d "---------|
                             -"a "-"b "-"c "-"d "|
     """
-    if delay <= 0:
-        raise InvalidInputError(f"smooth needs a positive delay, not {delay}")
+    delay = check_seconds("smooth", "delay", delay)
     if max_lag is None:
         max_lag = 50 * delay
-    if max_lag < delay:
-        raise InvalidInputError(f"smooth needs max_lag ({max_lag}) of at least delay ({delay})")
-    if unit not in _CUTTERS:
-        raise InvalidInputError(f"smooth unit must be 'word', 'char' or 'line', not {unit!r}")
+    elif check_seconds("smooth", "max_lag", max_lag) < delay:
+        raise refuse("smooth", "max_lag", f"None or at least delay ({delay} s)", max_lag)
+    if not isinstance(unit, str) or unit not in _CUTTERS:
+        raise refuse("smooth", "unit", "'word', 'char' or 'line'", unit)
+    check_scheduler("smooth", scheduler)
     make_cutter = _CUTTERS[unit]
 
     def operator(source: Observable[Any]) -> Observable[Any]:
@@ -191,8 +191,8 @@ def throttle_text(interval: float, *, scheduler: abc.SchedulerBase | None = None
         throttle_text(3):  -a-b-c-----d-|
                            -a---"bc"--d-|
     """
-    if interval <= 0:
-        raise InvalidInputError(f"throttle_text needs a positive interval, not {interval}")
+    interval = check_seconds("throttle_text", "interval", interval)
+    check_scheduler("throttle_text", scheduler)
 
     def operator(source: Observable[Any]) -> Observable[Any]:
         def subscribe(

@@ -9,8 +9,8 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, SingleAssignmentDisposable
 
 from ..config import RunConfig
-from ..errors import InvalidInputError
 from ..runnable import Runnable
+from ._check import refuse
 from ._text import text_of
 
 __all__ = ["Race", "race"]
@@ -181,12 +181,10 @@ def race(*candidates: Runnable[Any, Any, Any] | Observable[Any]) -> Race | Obser
         ['a', 'b']
     """
     if not candidates:
-        raise InvalidInputError("race needs at least one candidate")
+        raise refuse("race", "candidates", "one Runnable or Observable or more", candidates)
     for candidate in candidates:
         if not isinstance(candidate, Runnable | Observable):
-            raise InvalidInputError(
-                f"race candidates must be Runnables or Observables, not {type(candidate).__name__}"
-            )
+            raise refuse("race", "candidates", "Runnables or Observables", candidate)
     if all(isinstance(candidate, Observable) for candidate in candidates):
         return _race(list(candidates))  # type: ignore[arg-type]
     return Race(candidates)

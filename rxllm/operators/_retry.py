@@ -8,7 +8,7 @@ from typing import Any
 from reactivex import Observable, abc
 from reactivex.disposable import SerialDisposable, SingleAssignmentDisposable
 
-from ..errors import InvalidInputError
+from ._check import check_count, check_scheduler, check_seconds
 from ._operator import Operator, named
 from ._timing import pick_scheduler
 
@@ -50,10 +50,9 @@ def retry(
         >>> reactivex.defer(flaky).pipe(retry(3), ops.to_list()).run()
         ['ok']
     """
-    if attempts < 1:
-        raise InvalidInputError(f"retry needs at least 1 attempt, not {attempts}")
-    if delay < 0:
-        raise InvalidInputError(f"retry needs a delay of at least 0, not {delay}")
+    attempts = check_count("retry", "attempts", attempts)
+    delay = check_seconds("retry", "delay", delay, zero=True)
+    check_scheduler("retry", scheduler)
 
     def operator(source: Observable[Any]) -> Observable[Any]:
         def subscribe(

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from reactivex import Observable, abc
 
-from ..errors import InvalidInputError
+from ._check import refuse
 from ._operator import Operator, named
 from ._text import EXTEND, Rechunker
 
@@ -305,7 +305,8 @@ def split_on(pattern: str | re.Pattern[str]) -> Operator:
             a literal is taken at once.
 
     Raises:
-        InvalidInputError: if ``pattern`` can match the empty string.
+        InvalidInputError: if ``pattern`` is empty, is not a ``str`` or a compiled
+            ``str`` pattern, or can match the empty string.
 
     .. code-block:: text
 
@@ -318,12 +319,19 @@ def split_on(pattern: str | re.Pattern[str]) -> Operator:
         >>> reactivex.of("a;b", "c;", "d").pipe(split_on(";"), ops.to_list()).run()
         ['a;', 'bc;', 'd']
     """
-    if isinstance(pattern, str):
-        if not pattern:
-            raise InvalidInputError("split_on needs a non-empty separator")
+    if isinstance(pattern, str) and pattern:
         return segmenting(lambda: _LiteralCutter(pattern))
-    if pattern.search("") is not None:
-        raise InvalidInputError(f"split_on pattern {pattern.pattern!r} matches empty text")
+    if (
+        not isinstance(pattern, re.Pattern)
+        or not isinstance(pattern.pattern, str)
+        or pattern.search("") is not None
+    ):
+        raise refuse(
+            "split_on",
+            "pattern",
+            "a non-empty str, or a compiled str pattern that cannot match empty text",
+            pattern,
+        )
     segment = re.compile(rf"[\s\S]*?(?:{pattern.pattern})|[\s\S]+", pattern.flags)
     return segmenting(lambda: RegexCutter(segment))
 

@@ -9,6 +9,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable, SingleAssignmentDisposable
 
 from .._flow import FlowScope, context_with, current_scope
+from ._check import refuse
 from ._operator import Operator, named
 
 __all__ = ["share_stream"]
@@ -136,6 +137,8 @@ def share_stream(replay: bool = True) -> Operator:
         >>> shared.pipe(ops.to_list()).run(), shared.pipe(ops.to_list()).run(), len(calls)
         (['a', 'b'], ['a', 'b'], 1)
     """
+    if not isinstance(replay, bool):
+        raise refuse("share_stream", "replay", "a bool", replay)
 
     def operator(source: Observable[Any]) -> Observable[Any]:
         return Observable(_Shared(source, replay).subscribe)

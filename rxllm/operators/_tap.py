@@ -8,6 +8,7 @@ from typing import Any
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
+from ._check import check_callable
 from ._operator import Operator, named
 from ._text import text_of
 
@@ -43,6 +44,14 @@ def tap(
         >>> seen
         ['a', 'b']
     """
+    for argument, function in (
+        ("on_next", on_next),
+        ("on_error", on_error),
+        ("on_completed", on_completed),
+        ("on_subscribe", on_subscribe),
+        ("on_dispose", on_dispose),
+    ):
+        check_callable("tap", argument, function, optional=True)
 
     def operator(source: Observable[Any]) -> Observable[Any]:
         def subscribe(
@@ -114,6 +123,7 @@ def on_first_token(func: Callable[[Any], None]) -> Operator:
         >>> first
         ['he']
     """
+    check_callable("on_first_token", "func", func)
 
     def operator(source: Observable[Any]) -> Observable[Any]:
         def subscribe(
