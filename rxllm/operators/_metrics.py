@@ -52,20 +52,34 @@ class StreamMetrics(BaseModel):
     finished: bool = False
     #: The error the stream failed with, as ``"Type: message"``.
     error: str | None = None
+    #: Why the provider ended its reply (``"stop"``, ``"length"``, ``"end_turn"``...),
+    #: as a chunk's ``response_metadata`` or ``generation_info`` reported it.
+    finish_reason: str | None = None
+    #: What looked wrong about a stream that did not fail, in plain words.
+    warnings: tuple[str, ...] = ()
 
 
-def _usage_of(item: Any) -> Usage | None:
-    if isinstance(item, AIMessageChunk):
-        return item.usage_metadata
-    if isinstance(item, GenerationChunk) and item.generation_info:
-        reported = item.generation_info.get("usage")
-        if isinstance(reported, Usage):
-            return reported
-        if isinstance(reported, dict):
-            try:
-                return Usage.model_validate(reported)
-            except ValueError:
-                return None
+#: Where providers put why the reply ended: OpenAI and llama.cpp ``finish_reason``,
+#: Anthropic ``stop_reason``, Ollama ``done_reason``.
+_REASON_KEYS = ("finish_reason", "stop_reason", "done_reason")
+
+NO_FINISH_REASON = (
+    "the stream completed but the provider never said why the reply ended (no finish "
+    "reason): the reply may have been cut short, as llama.cpp's server does when it "
+    "interrupts a request"
+)
+
+
+def _usage_in(info: dict[str, Any]) -> Usage | None:
+    """The usage a ``generation_info`` reports, if it reports one."""
+    reported = info.get("usage")
+    if isinstance(reported, Usage):
+        return reported
+    if isinstance(reported, dict):
+        try:
+            return Usage.model_validate(reported)
+        except ValueError:
+            return None
     return None
 
 
@@ -75,7 +89,7 @@ class _Meter:
     __slots__ = (
         "clock", "started", "first", "first_text", "last", "ended", "chunks", "characters",
         "first_characters", "gaps", "gap_mean", "gap_m2", "gap_min", "gap_max", "usage",
-        "error",
+        "error", "from_model", "finish_reason", "completed",
     )  # fmt: skip
 
     def __init__(self, clock: abc.SchedulerBase) -> None:
@@ -95,6 +109,9 @@ class _Meter:
         self.gap_max = 0.0
         self.usage: Usage | None = None
         self.error: str | None = None
+        self.from_model = False  # a model's chunk came, which could carry a finish reason
+        self.finish_reason: str | None = None
+        self.completed = False
 
     def add(self, item: Any) -> None:
         now = self.clock.now
@@ -121,13 +138,31 @@ class _Meter:
         self.chunks += 1
         self.characters += size
         if type(item) is not str:
-            usage = _usage_of(item)
-            if usage is not None:
-                self.usage = usage if self.usage is None else self.usage + usage
+            self.read_metadata(item)
 
-    def end(self, error: Exception | None = None) -> None:
+    def read_metadata(self, item: Any) -> None:
+        """Usage and finish reason from a model's chunk; one without metadata costs a type check."""
+        metadata: dict[str, Any] | None
+        if isinstance(item, AIMessageChunk):
+            usage, metadata = item.usage_metadata, item.response_metadata
+        elif isinstance(item, GenerationChunk):
+            metadata = item.generation_info
+            usage = _usage_in(metadata) if metadata else None
+        else:
+            return
+        self.from_model = True
+        if usage is not None:
+            self.usage = usage if self.usage is None else self.usage + usage
+        if metadata:
+            for key in _REASON_KEYS:
+                reason = metadata.get(key)
+                if reason is not None:
+                    self.finish_reason = str(reason)
+
+    def end(self, error: Exception | None = None, *, completed: bool = False) -> None:
         if self.ended is None:
             self.ended = self.clock.now
+            self.completed = completed
             if error is not None:
                 self.error = f"{type(error).__name__}: {error}"
 
@@ -154,6 +189,10 @@ class _Meter:
             usage=self.usage,
             finished=ended is not None,
             error=self.error,
+            finish_reason=self.finish_reason,
+            warnings=(NO_FINISH_REASON,)
+            if self.completed and self.from_model and self.finish_reason is None
+            else (),
         )
 
 
@@ -198,7 +237,7 @@ class Metrics:
                 emit(item)
 
             def finish(error: Exception | None) -> bool:
-                meter.end(error)
+                meter.end(error, completed=error is None)
                 if self.on_complete is not None:
                     try:
                         self.on_complete(meter.snapshot())
@@ -236,6 +275,10 @@ def metrics(
     Items pass through unchanged. The returned operator keeps the numbers of its latest
     subscription in ``.current`` (readable while the stream runs), and calls
     ``on_complete`` with the final ``StreamMetrics`` when a stream completes or fails.
+
+    A model's stream that completes with no finish reason on any chunk (a server that
+    ended it early without an error, as llama.cpp's does when it interrupts a request)
+    is flagged in ``warnings``; ``finish_reason`` holds the one seen.
 
     Args:
         on_complete: called with the final metrics of each stream that ends.

@@ -109,3 +109,81 @@ def test_items_without_text_are_counted_as_chunks() -> None:
     reactivex.of({"a": 1}, {"a": 2}).pipe(meter).subscribe()
     assert seen[0].chunks == 2
     assert seen[0].characters == 0
+
+
+def _chat(**metadata: object) -> AIMessageChunk:
+    return AIMessageChunk(content="", response_metadata=metadata)
+
+
+def _llm(**info: object) -> GenerationChunk:
+    return GenerationChunk(text="", generation_info=info)
+
+
+REASONS = {
+    "OpenAI, llama.cpp": (AIMessageChunk(content="Hi"), _chat(finish_reason="length"), "length"),
+    "Anthropic": (AIMessageChunk(content="Hi"), _chat(stop_reason="end_turn"), "end_turn"),
+    "ChatOllama": (AIMessageChunk(content="Hi"), _chat(done_reason="stop"), "stop"),
+    "OpenAI completions": (GenerationChunk(text="Hi"), _llm(finish_reason="stop"), "stop"),
+    "Ollama": (GenerationChunk(text="Hi"), _llm(done_reason="stop"), "stop"),
+}
+
+
+@pytest.mark.parametrize("provider", list(REASONS))
+def test_metrics_reports_the_finish_reason_in_virtual_time(provider: str) -> None:
+    first, last, reason = REASONS[provider]
+    scheduler = TestScheduler()
+    finals: list[StreamMetrics] = []
+    meter = metrics(finals.append)
+    xs = scheduler.create_cold_observable(on_next(10, first), on_next(20, last), on_completed(30))
+    during: list[StreamMetrics | None] = []
+    scheduler.schedule_absolute(215, lambda *_: during.append(meter.current))
+    scheduler.start(lambda: xs.pipe(meter))
+    (final,) = finals
+    assert final.finish_reason == reason
+    assert final.warnings == ()
+    assert during[0] is not None
+    assert during[0].finish_reason is None  # not seen yet at 215
+
+
+def test_a_model_stream_completing_without_a_finish_reason_is_warned_about() -> None:
+    """As llama.cpp's server ends a request it interrupts: [DONE] with no finish_reason."""
+    scheduler = TestScheduler()
+    finals: list[StreamMetrics] = []
+    meter = metrics(finals.append)
+    xs = scheduler.create_cold_observable(
+        on_next(10, AIMessageChunk(content="Once upon")),
+        # Anthropic's final metadata when no message_delta came: the key, with None.
+        on_next(20, AIMessageChunk(content=" a", response_metadata={"stop_reason": None})),
+        on_completed(30),
+    )
+    during: list[StreamMetrics | None] = []
+    scheduler.schedule_absolute(225, lambda *_: during.append(meter.current))
+    scheduler.start(lambda: xs.pipe(meter))
+    (final,) = finals
+    assert final.finish_reason is None
+    (warning,) = final.warnings
+    assert "no finish reason" in warning
+    assert "cut short" in warning
+    assert final.error is None
+    assert during[0] is not None
+    assert during[0].warnings == ()  # not before it has completed
+    assert meter.current == final
+
+
+@pytest.mark.parametrize(
+    "ending",
+    ["failed", "disposed", "text only"],
+)
+def test_no_finish_reason_warning_where_none_was_to_be_expected(ending: str) -> None:
+    """A failed stream has its error; one disposed was cut by its consumer; plain text
+    (after ``text()``) never carries a finish reason."""
+    scheduler = TestScheduler()
+    meter = metrics()
+    item: object = "Hi" if ending == "text only" else AIMessageChunk(content="Hi")
+    end = on_error(30, RuntimeError("boom")) if ending == "failed" else on_completed(30)
+    xs = scheduler.create_cold_observable(on_next(10, item), end)
+    scheduler.start(lambda: xs.pipe(meter), disposed=225 if ending == "disposed" else 1000)
+    assert meter.current is not None
+    assert meter.current.finished
+    assert meter.current.finish_reason is None
+    assert meter.current.warnings == ()
