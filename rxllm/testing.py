@@ -36,7 +36,7 @@ from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.disposable import Disposable
 
-from ._loop import library_loop, on_loop_thread, stepped_loop
+from ._loop import library_loop, on_loop_thread, own_loop, stepped_loop
 from .llms._base import BaseLLM
 from .llms._fake import CallLog
 from .schema import GenerationChunk
@@ -245,8 +245,16 @@ class LeakTracker:
         return ResourceCounts(fds, sockets, threads, _library_tasks(), _loop_tasks())
 
     def start(self) -> Self:
-        """Take the baseline (rxllm's loop is started first, so it is not a leak)."""
+        """Take the baseline, once rxllm's process-wide loops exist.
+
+        rxllm makes two event loops on first use and keeps them for the life of the
+        process: its loop thread, and (on the main thread, outside a running loop) the
+        loop that sync streams step. Their descriptors (a selector and a wake-up socket
+        pair each) are not a workload's to close, so both are made before the baseline
+        is taken; tasks left on either still count.
+        """
         library_loop()
+        own_loop()
         self.before = self.counts()
         return self
 

@@ -1,6 +1,10 @@
-"""rxllm.testing: a marble-scripted model in virtual time."""
+"""rxllm.testing: a marble-scripted model in virtual time; the module's own examples."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 from reactivex import operators as ops
 from reactivex.testing import ReactiveTest, TestScheduler
@@ -52,3 +56,18 @@ def test_take_in_virtual_time_cancels_the_call() -> None:
     scheduler.start(lambda: llm.observe("hi").pipe(ops.take(2)))
     assert llm.calls.cancelled == 1
     assert llm.calls.completed == 0
+
+
+def test_the_modules_examples_pass_when_run_alone() -> None:
+    """Alone, ``assert_no_leaks``'s example runs the process's first sync stream, which
+    makes the main thread's stepped loop: that loop is rxllm's, not a leak. In the full
+    suite an earlier test has made it already, so only a run of its own shows this."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "rxllm/testing.py"],
+        cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " passed" in result.stdout

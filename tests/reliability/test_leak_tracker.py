@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from rxllm._loop import library_loop
+from rxllm._loop import library_loop, own_loop
 from rxllm.llms import ChatOpenAI
 from rxllm.testing import LeakError, LeakTracker, assert_no_leaks
 from tests.servers.scripted import Reply, ScriptedServer
@@ -59,6 +59,17 @@ def test_a_task_left_on_the_library_loop_is_a_leak() -> None:
         future = asyncio.run_coroutine_threadsafe(forever(), library_loop())
     release.set()
     future.result(5)
+
+
+def test_a_task_left_on_the_stepped_loop_is_a_leak() -> None:
+    """The main thread's stepped loop is in the baseline, but what runs on it is not."""
+    loop = own_loop()
+    assert loop is not None
+    with pytest.raises(LeakError, match="1 more library_tasks"), assert_no_leaks(settle=0.1):  # noqa: PT012
+        task = loop.create_task(asyncio.sleep(10))
+    task.cancel()
+    loop.step_until(asyncio.wait([task]))
+    assert task.cancelled()
 
 
 async def test_a_task_left_on_the_running_loop_is_a_leak() -> None:
