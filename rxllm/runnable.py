@@ -267,11 +267,17 @@ class Runnable(ABC, Generic[In, Chunk, Out]):
         ``return_exceptions`` the first failure ends the whole batch (and cancels the
         calls in flight); with it, a failed input yields its exception in place of
         an output and the others carry on.
+
+        Raises:
+            InvalidInputError: at once, before any call is made, for the first input
+                this runnable can't take, unless ``return_exceptions`` is set: then that
+                input's error takes its place and the others run.
         """
         inputs = list(inputs)
         configs = _configs_for(config, len(inputs))
         sources = [
-            self.observe(item, cfg, **kwargs) for item, cfg in zip(inputs, configs, strict=True)
+            self._observe_one(item, cfg, return_exceptions, kwargs)
+            for item, cfg in zip(inputs, configs, strict=True)
         ]
         limit = configs[0].max_concurrency if configs else None
         aggregate_chunks = self._aggregate
@@ -291,6 +297,18 @@ class Runnable(ABC, Generic[In, Chunk, Out]):
         merge = ops.merge_all() if limit is None else ops.merge(max_concurrent=limit)
         indexes = reactivex.from_iterable(range(len(sources)), scheduler=_IMMEDIATE)
         return indexes.pipe(ops.map(one), merge)
+
+    def _observe_one(
+        self, input: In, config: RunConfig, return_exceptions: bool, kwargs: dict[str, Any]
+    ) -> Observable[Chunk]:
+        """One input's Observable in a batch; with ``return_exceptions``, an input that
+        is refused fails its own Observable only."""
+        try:
+            return self.observe(input, config, **kwargs)
+        except InvalidInputError as error:
+            if not return_exceptions:
+                raise
+            return reactivex.throw(error)
 
     def batch(
         self,

@@ -9,19 +9,22 @@ oversized ones in ``test_limits.py``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from reactivex import operators as ops
 
 from rxllm.errors import InvalidInputError
 from rxllm.llms import ChatAnthropic, ChatOllama, ChatOpenAI, Ollama, OpenAI
 from rxllm.llms._http_model import HTTPModel
-from tests.servers.scripted import ScriptedServer
+from tests.servers.scripted import Reply, ScriptedServer
+from tests.servers.wire import openai_chat
 
 from .harness import ALL_MODES, run
 
@@ -40,8 +43,10 @@ BAD_PROMPTS = {
     "dict without a role": ({"content": "hi"}, "needs 'role' and 'content'"),
     "list of ints": ([1, 2], "got int"),
     "empty str": ("", "empty"),
+    "blank str": (" \n\t ", "empty or blank"),
     "empty list": ([], "empty"),
     "only an empty message": ([("human", "")], "empty"),
+    "only blank messages": ([("system", " "), ("human", "\n")], "empty or blank"),
 }
 
 
@@ -62,6 +67,64 @@ def test_bad_prompts(server: ScriptedServer, provider: str, mode: str) -> None:
         assert isinstance(error, InvalidInputError), (name, error)
         assert message in str(error), name
     assert server.opened == 0  # not even a connection
+    model.close()
+
+
+BATCHES: dict[str, Callable[..., Any]] = {
+    "batch": lambda model, inputs, **kw: model.batch(inputs, **kw),
+    "abatch": lambda model, inputs, **kw: asyncio.run(_closing(model, model.abatch(inputs, **kw))),
+    "batch_as_completed": lambda model, inputs, **kw: _by_index(
+        model.batch_as_completed(inputs, **kw)
+    ),
+    "abatch_as_completed": lambda model, inputs, **kw: asyncio.run(
+        _closing(model, _collect(model.abatch_as_completed(inputs, **kw)))
+    ),
+    "observe_batch": lambda model, inputs, **kw: _by_index(
+        model.observe_batch(inputs, **kw).pipe(ops.to_list()).run()
+    ),
+}
+
+
+def _by_index(pairs: Iterable[tuple[int, Any]]) -> list[Any]:
+    return [result for _, result in sorted(pairs, key=lambda pair: pair[0])]
+
+
+async def _collect(pairs: AsyncIterator[tuple[int, Any]]) -> list[Any]:
+    return _by_index([pair async for pair in pairs])
+
+
+async def _closing(model: HTTPModel, results: Awaitable[list[Any]]) -> list[Any]:
+    """The results, with the connections this loop's client opened closed before it ends."""
+    try:
+        return await results
+    finally:
+        await model.aclose()
+
+
+@pytest.mark.parametrize("way", list(BATCHES))
+def test_a_bad_input_in_a_batch_takes_its_place_with_return_exceptions(
+    server: ScriptedServer, way: str
+) -> None:
+    server.script(*(Reply(body=openai_chat(["fine"])) for _ in range(2)))
+    model = PROVIDERS["ChatOpenAI"](server.url)
+    results = BATCHES[way](model, ["hi", 5, "   ", "there"], return_exceptions=True)
+    assert [getattr(r, "content", None) for r in results] == ["fine", None, None, "fine"]
+    assert isinstance(results[1], InvalidInputError)
+    assert "must be a str" in str(results[1])
+    assert isinstance(results[2], InvalidInputError)
+    assert "empty or blank" in str(results[2])
+    assert len(server.requests) == 2  # the good inputs ran, the bad ones sent nothing
+    model.close()
+
+
+@pytest.mark.parametrize("way", list(BATCHES))
+def test_a_bad_input_in_a_batch_raises_before_any_call_without_return_exceptions(
+    server: ScriptedServer, way: str
+) -> None:
+    model = PROVIDERS["ChatOpenAI"](server.url)
+    with pytest.raises(InvalidInputError, match="must be a str"):
+        BATCHES[way](model, ["hi", 5, "there"])
+    assert server.opened == 0
     model.close()
 
 
