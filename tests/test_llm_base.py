@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 from reactivex import operators as ops
 
 from rxllm import AIMessage, AIMessageChunk, GenerationChunk, HumanMessage, InvalidInputError
@@ -197,3 +197,32 @@ def test_exiting_right_after_breaking_out_of_a_blocking_stream_is_clean(tmp_path
     assert result.stdout == "a\n"
     assert result.returncode == 0
     assert "Traceback" not in result.stderr
+
+
+class Limited(BaseLLM):
+    """A custom model with a field of its own, which a call may override."""
+
+    max_tokens: int = Field(default=5, ge=1)
+
+    def _call(self, prompt: str, stop: list[str] | None = None, **kwargs: Any) -> str:
+        return repr(sorted(kwargs.items()))
+
+
+def test_a_field_given_to_a_call_obeys_the_fields_rules() -> None:
+    llm = Limited()
+    for bad in (0, -5, "lots", None):
+        with pytest.raises(InvalidInputError, match=f"invalid max_tokens={bad!r}"):
+            llm.observe("p", max_tokens=bad)
+    assert llm.invoke("p", max_tokens="7") == "[('max_tokens', 7)]"  # as validated
+    assert llm.invoke("p", max_tokens=7, seed=1) == "[('max_tokens', 7), ('seed', 1)]"
+    assert llm.max_tokens == 5  # the model itself is unchanged
+
+
+@pytest.mark.parametrize("model", [Limited(), CallOnly(), EchoChat()])
+def test_the_name_of_a_model_is_not_a_call_argument(model: Any) -> None:
+    with pytest.raises(InvalidInputError, match="name is a setting of the model"):
+        model.invoke("p", name="other")
+
+
+def test_a_custom_model_gets_unknown_keyword_arguments_as_they_are() -> None:
+    assert Limited().invoke("p", top_k=3, grammar=["x"]) == "[('grammar', ['x']), ('top_k', 3)]"

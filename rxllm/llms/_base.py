@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from operator import attrgetter
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from reactivex import Observable
 
 from .._source import from_callables
@@ -58,6 +58,9 @@ class BaseLanguageModel(BaseModel, Runnable[Any, C, O], Generic[P, C, O]):
     #: The chunk attribute holding its text, kept so a failed stream has ``.partial``.
     _text_field: ClassVar[str]
     _run_type: ClassVar[str]
+    #: Fields that set the model up (its client, its loading, its name) rather than one
+    #: call: refused as keyword arguments of a call, where they would do nothing.
+    _model_only: ClassVar[frozenset[str]] = frozenset({"name"})
 
     def get_name(self) -> str:
         return self.name or type(self).__name__
@@ -105,7 +108,65 @@ class BaseLanguageModel(BaseModel, Runnable[Any, C, O], Generic[P, C, O]):
             or not all(isinstance(s, str) for s in stop)
         ):
             raise InvalidInputError(f"stop must be a list of strings, not {stop!r}")
-        return self._observe_prepared(prepared, list(stop) if stop is not None else None, kwargs)
+        checked = self._check_call_kwargs(kwargs)
+        return self._observe_prepared(prepared, list(stop) if stop is not None else None, checked)
+
+    def _call_arguments(self) -> type[BaseModel] | None:
+        """The keyword arguments a call takes besides this model's fields, as a model.
+
+        ``None`` (the default): any, handed to the hooks as they are (an HTTP model puts
+        them in the request's body; a custom model's ``_call`` gets them). A model that
+        has nowhere to pass unknown ones returns a pydantic model of those it takes,
+        whose rules they must obey; others are refused.
+        """
+        return None
+
+    def _check_call_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The keyword arguments of one call, checked before any work is done.
+
+        A constructor field given per call (``max_tokens=...``) obeys the field's own
+        rules and is passed on as validated; a model-only setting is refused; so is an
+        argument the model does not take (see ``_call_arguments``).
+
+        Raises:
+            InvalidInputError: for any of those, naming the argument.
+        """
+        if not kwargs:
+            return kwargs
+        fields = type(self).model_fields
+        arguments = self._call_arguments()
+        if arguments is not None:
+            unknown = [n for n in kwargs if n not in fields and n not in arguments.model_fields]
+            if unknown:
+                accepted = (set(fields) - self._model_only) | set(arguments.model_fields)
+                raise InvalidInputError(
+                    f"{self.get_name()} does not take {', '.join(map(repr, unknown))} in a "
+                    f"call; it takes {', '.join(sorted(accepted))}"
+                )
+        checked = dict(kwargs)
+        scratch: BaseModel | None = None
+        for name, value in kwargs.items():
+            if name in self._model_only:
+                raise InvalidInputError(
+                    f"{name} is a setting of the model, not of one call: give it to "
+                    f"{type(self).__name__}(...)"
+                )
+            if name in fields:
+                if scratch is None:
+                    scratch = self.model_copy()
+                try:
+                    self.__pydantic_validator__.validate_assignment(scratch, name, value)
+                except ValidationError as exc:
+                    raise _invalid(name, value, exc) from None
+                checked[name] = getattr(scratch, name)
+        if arguments is not None:
+            others = {n: v for n, v in kwargs.items() if n not in fields}
+            try:
+                arguments.model_validate(others)
+            except ValidationError as exc:
+                name = str(exc.errors()[0]["loc"][0])
+                raise _invalid(name, others[name], exc) from None
+        return checked
 
     def _observe_prepared(
         self, prepared: P, stop: list[str] | None, kwargs: dict[str, Any]
@@ -142,6 +203,12 @@ class BaseLanguageModel(BaseModel, Runnable[Any, C, O], Generic[P, C, O]):
 
     def _astream(self, prompt: P, stop: list[str] | None = None, **kwargs: Any) -> AsyncIterator[C]:
         raise NotImplementedError
+
+
+def _invalid(name: str, value: Any, error: ValidationError) -> InvalidInputError:
+    """A call's argument refused by pydantic, said on one line."""
+    problems = "; ".join(e["msg"] for e in error.errors(include_url=False))
+    return InvalidInputError(f"invalid {name}={value!r}: {problems}")
 
 
 class BaseLLM(BaseLanguageModel[str, GenerationChunk, str]):

@@ -55,6 +55,7 @@ __all__ = ["HTTPChatModel", "HTTPLLM", "HTTPModel"]
 #: where they would otherwise be sent in the request's body (a key included) and ignored.
 _MODEL_ONLY = frozenset(
     {
+        "name",
         "api_key",
         "base_url",
         "default_headers",
@@ -124,6 +125,8 @@ class HTTPModel(BaseModel):
         protected_namespaces=(),
         hide_input_in_errors=True,
     )
+
+    _model_only: ClassVar[frozenset[str]] = _MODEL_ONLY
 
     # What each provider declares.
     _ls_provider: ClassVar[str]
@@ -283,21 +286,6 @@ class HTTPModel(BaseModel):
                 value = _without_query(value)
             yield name, value
 
-    def _check_overrides(self, kwargs: dict[str, Any]) -> None:
-        """Per-call values of constructor fields (``max_tokens=...``) obey the same rules;
-        the model's own settings (key, URL, headers, limits, timeouts) are refused."""
-        for name, value in kwargs.items():
-            if name in _MODEL_ONLY:
-                raise InvalidInputError(
-                    f"{name} is a setting of the model, not of one call: give it to "
-                    f"{type(self).__name__}(...)"
-                )
-            if name in type(self).model_fields:
-                try:
-                    self.__pydantic_validator__.validate_assignment(self.model_copy(), name, value)
-                except ValueError as exc:
-                    raise InvalidInputError(f"invalid {name}={value!r}: {exc}") from None
-
     def _secrets(self) -> tuple[str, ...]:
         """What to scrub from error text a server echoes: the key, header values and
         ``base_url`` query values (``?key=...``)."""
@@ -432,7 +420,6 @@ class HTTPLLM(HTTPModel, BaseLLM):
         self, prepared: str, stop: list[str] | None, kwargs: dict[str, Any]
     ) -> Observable[GenerationChunk]:
         self._check_ready()
-        self._check_overrides(kwargs)
         return super()._observe_prepared(prepared, stop, kwargs)
 
     def _astream(
@@ -450,7 +437,6 @@ class HTTPChatModel(HTTPModel, BaseChatModel):
         self, prepared: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> Observable[AIMessageChunk]:
         self._check_ready()
-        self._check_overrides(kwargs)
         return super()._observe_prepared(prepared, stop, kwargs)
 
     def _astream(

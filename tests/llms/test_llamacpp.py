@@ -88,7 +88,12 @@ def test_the_last_chunk_carries_the_finish_reason() -> None:
     info = chunks[-1].generation_info
     assert info is not None
     assert info["finish_reason"] == "length"
-    assert info["model"].endswith(".gguf")
+    assert info["model"] == "SmolLM2-135M-Instruct.Q4_1"  # its name, not a path
+
+
+def test_chat_metadata_names_the_model_not_its_path() -> None:
+    reply = ChatLlamaCpp(**GREEDY).invoke(SONG)
+    assert reply.response_metadata["model_name"] == "SmolLM2-135M-Instruct.Q4_1"
 
 
 def test_system_message_and_chat_template() -> None:
@@ -246,6 +251,64 @@ def test_parameters_are_checked() -> None:
         LlamaCpp(temperatur=0)  # type: ignore[call-arg]
     with pytest.raises(ValidationError):
         LlamaCpp(max_tokens=0)
+
+
+@pytest.mark.parametrize("model", [LlamaCpp, ChatLlamaCpp])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_tokens": -5}, "invalid max_tokens=-5: Input should be greater than or equal to 1"),
+        ({"max_tokens": "lots"}, "invalid max_tokens='lots': Input should be a valid integer"),
+        ({"temperature": -1}, "invalid temperature=-1"),
+        ({"top_k": "5"}, "invalid top_k='5': Input should be a valid integer"),
+        ({"logit_bias": {"1": 2.0}}, "invalid logit_bias"),
+        ({"foo": 1}, r"does not take 'foo' in a call; it takes .*max_tokens, .*top_k"),
+        ({"n_ctx": 10}, r"n_ctx is a setting of the model, not of one call: give it to \w+"),
+        ({"model_path": "/x.gguf"}, "model_path is a setting of the model"),
+        ({"llama_kwargs": {}}, "llama_kwargs is a setting of the model"),
+        ({"model_kwargs": {}}, "model_kwargs is a setting of the model"),
+        ({"stream": False}, "does not take 'stream'"),
+    ],
+)
+def test_call_arguments_are_checked_before_anything_runs(
+    model: type[LlamaCpp | ChatLlamaCpp], kwargs: dict[str, Any], message: str
+) -> None:
+    llm = model(max_tokens=8)
+    with pytest.raises(InvalidInputError, match=message):
+        llm.observe("Write a long story", **kwargs)  # refused here, not at subscription
+
+
+def test_llama_cpp_generation_arguments_still_pass_through() -> None:
+    counter = TokenCounter()
+    llm = LlamaCpp(**GREEDY)
+    text = llm.invoke(PROMPT, top_k=1, max_tokens="3", logits_processor=counter.processors())
+    assert text
+    assert counter.count == 3  # max_tokens, as validated ("3" -> 3), reached llama.cpp
+
+
+def test_bad_model_kwargs_are_refused_by_the_constructor() -> None:
+    with pytest.raises(ValidationError, match="create_completion does not take foo"):
+        LlamaCpp(model_kwargs={"foo": 1})
+    with pytest.raises(ValidationError, match="top_k: Input should be a valid integer"):
+        ChatLlamaCpp(model_kwargs={"top_k": "x"})
+    assert ChatLlamaCpp(model_kwargs={"top_k": 3}).model_kwargs == {"top_k": 3}
+
+
+def test_a_file_that_is_not_a_model_is_refused_by_name(tmp_path: Any) -> None:
+    with pytest.raises(InvalidInputError, match="model_path '/etc/passwd' is not a GGUF model"):
+        LlamaCpp(model_path="/etc/passwd").invoke("hi")
+    with pytest.raises(InvalidInputError, match="is not a file"):
+        LlamaCpp(model_path=str(tmp_path)).invoke("hi")
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + bytes(64))  # the magic, then nothing llama.cpp can use
+    with pytest.raises(InvalidInputError, match="llama.cpp could not load '.*broken.gguf'"):
+        ChatLlamaCpp(model_path=str(broken)).load()
+
+
+def test_a_prompt_longer_than_the_context_window_is_refused() -> None:
+    for model in (LlamaCpp(n_ctx=64, max_tokens=4), ChatLlamaCpp(n_ctx=64, max_tokens=4)):
+        with pytest.raises(InvalidInputError, match=r"the prompt is \d+ tokens.*\(n_ctx=64\)"):
+            model.invoke("word " * 100)
 
 
 def test_wait_idle_waits_for_a_running_generation() -> None:
