@@ -26,6 +26,8 @@ from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import httpx
+from pydantic import PrivateAttr
+from reactivex import Observable
 
 from .._http._quote import MAX_QUOTE
 from .._http._sse import SSEDecoder
@@ -43,6 +45,7 @@ from ..schema import (
     _text_chunk,
 )
 from ._http_model import HTTPLLM, HTTPChatModel
+from ._responses import RESPONSES_PATH, check_no_stop, responses_events, responses_payload
 
 __all__ = ["ChatOpenAI", "OpenAI"]
 
@@ -96,7 +99,9 @@ class CompletionTranslator:
         choices = payload.get("choices")
         if choices and not payload.get("usage"):
             # The common event, a piece of text and nothing else, is built unvalidated.
-            choice = _only_choice(choices)
+            choice = choices[0]
+            if len(choices) > 1 or choice.get("index"):
+                _only_choice(choices)  # raises
             text = choice.get("text")
             if (
                 type(text) is str
@@ -150,7 +155,9 @@ class ChatTranslator:
         choices = payload.get("choices")
         if choices and not payload.get("usage"):
             # The common event, a content delta and nothing else, is built unvalidated.
-            choice = _only_choice(choices)
+            choice = choices[0]
+            if len(choices) > 1 or choice.get("index"):
+                _only_choice(choices)  # raises
             delta = choice.get("delta") or {}
             content = delta.get("content")
             msg_id = payload.get("id")
@@ -360,21 +367,72 @@ class OpenAI(_OpenAIBase, HTTPLLM):
 
 
 class ChatOpenAI(_OpenAIBase, HTTPChatModel):
-    """OpenAI's chat API (``POST /v1/chat/completions``), streamed.
+    """OpenAI's chat API (``POST /v1/chat/completions``), streamed; or, with
+    ``use_responses_api=True``, OpenAI's Responses API (``POST /v1/responses``).
 
     ``tools``, ``tool_choice``, ``response_format`` and any other request field go in
     ``model_kwargs`` or as keyword arguments of a call (``chat.invoke(msgs, tools=[...])``).
     ``max_tokens`` is sent as ``max_tokens``, which every OpenAI-compatible server
     understands; for OpenAI's reasoning models pass ``max_completion_tokens`` in
     ``model_kwargs`` instead.
+
+    With ``use_responses_api=True`` (LangChain's name) the same chunks come from the
+    Responses API's event stream: text as ``content``, reasoning summaries as
+    ``reasoning``, function calls as ``tool_call_chunks``, a refusal in
+    ``response_metadata["refusal"]``, usage on the last chunk. Request fields are the
+    Responses API's (``tools`` in its flat format, ``reasoning={"summary": "auto"}``,
+    ``text``...); ``max_tokens`` is sent as ``max_output_tokens``. That API has no stop
+    sequences: a ``stop`` is refused before sending (cut the stream with the
+    ``stop_on`` operator instead). See ``rxllm.llms._responses`` for the mapping.
+
+    Examples:
+        >>> chat = ChatOpenAI(model="gpt-5-mini", use_responses_api=True, api_key="sk-...")
+        >>> str(chat._endpoint())
+        'https://api.openai.com/v1/responses'
     """
 
     _path = "/chat/completions"
 
     model: str = "gpt-4o-mini"
     #: Ask for a final usage event (``stream_options.include_usage``); its counts land
-    #: in the last chunk's ``usage_metadata``.
+    #: in the last chunk's ``usage_metadata``. The Responses API always reports usage.
     stream_usage: bool = True
+    #: Call OpenAI's Responses API (``POST {base_url}/responses``) instead of the chat
+    #: completions API.
+    use_responses_api: bool = False
+
+    #: The Responses URL and the chat URL it was made from (see ``_endpoint``).
+    _responses_url: tuple[httpx.URL, httpx.URL] | None = PrivateAttr(default=None)
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        if self.use_responses_api:
+            check_no_stop(self.stop)
+
+    def _observe_prepared(
+        self, prepared: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> Observable[AIMessageChunk]:
+        if "use_responses_api" in kwargs:
+            raise InvalidInputError(
+                "use_responses_api is a setting of the model, not of one call: give it "
+                "to ChatOpenAI(...)"
+            )
+        if self.use_responses_api:
+            check_no_stop(self._stop_for(stop))
+        return super()._observe_prepared(prepared, stop, kwargs)
+
+    def _endpoint(self) -> httpx.URL:
+        """The chat URL, or the Responses URL next to it, each made once per base_url:
+        the chat URL is remade when base_url changes, and the Responses URL with it."""
+        chat = super()._endpoint()
+        if not self.use_responses_api:
+            return chat
+        made = self._responses_url
+        if made is None or made[0] is not chat:
+            path = chat.path.removesuffix(self._path) + RESPONSES_PATH
+            made = (chat, chat.copy_with(path=path))
+            self._responses_url = made
+        return made[1]
 
     def _headers(self) -> dict[str, str]:
         return _openai_headers(self.api_key)
@@ -382,13 +440,18 @@ class ChatOpenAI(_OpenAIBase, HTTPChatModel):
     def _payload(
         self, prompt: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> dict[str, Any]:
-        payload = _common_payload(self, stop, self.stream_usage)
+        if self.use_responses_api:
+            return responses_payload(self, prompt, kwargs)
+        call = dict(kwargs)
+        payload = _common_payload(self, stop, call.pop("stream_usage", self.stream_usage))
         payload["messages"] = [message_to_openai(m) for m in prompt]
         payload.update(self.model_kwargs)
-        payload.update(kwargs)
+        payload.update(call)
         _check_n(payload)
         payload["stream"] = True
         return payload
 
     def _parse(self, response: httpx.Response) -> AsyncIterator[AIMessageChunk]:
+        if self.use_responses_api:
+            return responses_events(response, self._secrets(), self.max_event_bytes)
         return _events(response, ChatTranslator(), self._secrets(), self.max_event_bytes)
