@@ -34,7 +34,7 @@ import httpx
 from pydantic import Field
 from pydantic_core import from_json
 
-from .._http._quote import MAX_QUOTE
+from .._http._quote import MAX_QUOTE, SHAPE_ERRORS, misshapen
 from .._http._sse import aiter_sse
 from .._http._transport import error_from_payload, request_id_of
 from ..errors import InvalidInputError, ProtocolError, StreamInterruptedError
@@ -324,7 +324,10 @@ class ChatAnthropic(HTTPChatModel):
                 raise ProtocolError(
                     "an event's data is not a JSON object", line=event.data[:MAX_QUOTE]
                 )
-            chunk = translator.feed(event.event, payload)
+            try:
+                chunk = translator.feed(event.event, payload)
+            except SHAPE_ERRORS:
+                raise misshapen(event.data) from None
             if chunk is not None:
                 yield chunk
         if not translator.finished:

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .._http._ndjson import aiter_ndjson
-from .._http._quote import MAX_QUOTE
+from .._http._quote import MAX_QUOTE, SHAPE_ERRORS, misshapen
 from .._http._transport import error_from_payload, request_id_of
 from ..errors import ProtocolError, StreamInterruptedError
 from ..schema import AIMessage, AIMessageChunk, BaseMessage, GenerationChunk, ToolCall, ToolMessage
@@ -115,7 +115,10 @@ async def _records(
             )
         if "error" in record:
             raise error_from_payload(record, request_id=request_id_of(response), secrets=secrets)
-        chunk = translator.feed(record)
+        try:
+            chunk = translator.feed(record)
+        except SHAPE_ERRORS:
+            raise misshapen(json.dumps(record)[:MAX_QUOTE]) from None
         if chunk is not None:
             yield chunk
     if not translator.finished:

@@ -29,7 +29,7 @@ import httpx
 from pydantic import PrivateAttr
 from reactivex import Observable
 
-from .._http._quote import MAX_QUOTE
+from .._http._quote import MAX_QUOTE, SHAPE_ERRORS, misshapen
 from .._http._sse import SSEDecoder
 from .._http._transport import error_from_payload, request_id_of
 from ..errors import InvalidInputError, ProtocolError, StreamInterruptedError
@@ -260,7 +260,10 @@ async def _events(
                 raise error_from_payload(
                     payload, request_id=request_id_of(response), secrets=secrets
                 )
-            chunk = translator.feed(payload)
+            try:
+                chunk = translator.feed(payload)
+            except SHAPE_ERRORS:
+                raise misshapen(event.data) from None
             if chunk is not None:
                 yield chunk
     decoder.flush()  # only a blank line dispatches an event: what is pending is dropped

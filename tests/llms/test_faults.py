@@ -46,6 +46,8 @@ class Wire:
     #: Something a server sends to keep the connection alive; not a chunk.
     keepalive: bytes
     malformed: bytes
+    #: Valid JSON in a shape the API does not document (a string where an object goes).
+    misshapen: bytes
     content_type: str = "text/event-stream"
 
     def reply(self, body: list[bytes | Pause], **kwargs: Any) -> Reply:
@@ -59,6 +61,7 @@ WIRES = {
         partial=lambda texts: openai_chat(texts, usage=False, done=False)[:-1],
         keepalive=b": keep-alive\n\n",
         malformed=b"data: {not json\n\n",
+        misshapen=b'data: {"choices": ["x"]}\n\n',
     ),
     "anthropic": Wire(
         make=lambda url, **kw: ChatAnthropic(model="claude-test", base_url=url, **kw),
@@ -66,6 +69,8 @@ WIRES = {
         partial=lambda texts: anthropic_text(texts, stop=False),
         keepalive=PING,
         malformed=b"event: content_block_delta\ndata: {not json\n\n",
+        misshapen=b'event: content_block_delta\ndata: {"type": "content_block_delta", "delta": 1}'
+        b"\n\n",
     ),
     "ollama": Wire(
         make=lambda url, **kw: ChatOllama(model="llama3.2", base_url=url, **kw),
@@ -73,6 +78,7 @@ WIRES = {
         partial=lambda texts: ollama_chat(texts, done=False),
         keepalive=b"\n",
         malformed=b"{not json\n",
+        misshapen=b'{"message": "x", "done": false}\n',
         content_type="application/x-ndjson",
     ),
 }
@@ -130,6 +136,19 @@ def test_malformed_json(server: ScriptedServer, wire: Wire, mode: str) -> None:
     assert outcome.error.line == "{not json"
     assert outcome.error.partial == "a"
     assert outcome.busy == 0
+    assert_all_closed(model, server)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_json_of_the_wrong_shape(server: ScriptedServer, wire: Wire, mode: str) -> None:
+    server.script(wire.reply([*wire.partial(["a"]), wire.misshapen, *wire.ok(["b"])]))
+    model = wire.make(server.url)
+    outcome = consume(model, "x", mode)
+    assert isinstance(outcome.error, ProtocolError)
+    assert "not shaped as" in str(outcome.error)
+    assert outcome.error.line is not None
+    assert '"x"' in outcome.error.line or '"delta": 1' in outcome.error.line
+    assert outcome.error.partial == "a"
     assert_all_closed(model, server)
 
 
