@@ -10,7 +10,7 @@ takes, and reject anything else with ``InvalidInputError`` before any work start
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -120,6 +120,14 @@ def _add_usage(left: Usage | None, right: Usage | None) -> Usage | None:
     return left + right
 
 
+def _repr_without_no_reasoning(model: BaseModel) -> Iterator[tuple[str | None, Any]]:
+    """A model's repr fields, ``reasoning`` left out when there is none: most models
+    never reason, and their chunks should read as they did before the field existed."""
+    for name, value in BaseModel.__repr_args__(model):
+        if name != "reasoning" or value:
+            yield name, value
+
+
 class GenerationChunk(BaseModel):
     """A piece of a text completion. ``str(chunk)`` is its text.
 
@@ -132,6 +140,8 @@ class GenerationChunk(BaseModel):
     text: str = ""
     generation_info: dict[str, Any] | None = None
     reasoning: str = ""
+
+    __repr_args__ = _repr_without_no_reasoning
 
     def __add__(self, other: GenerationChunk) -> GenerationChunk:
         if not isinstance(other, GenerationChunk):
@@ -282,6 +292,8 @@ class AIMessage(BaseMessage):
 
     type: Literal["ai"] = "ai"
     reasoning: str = ""
+
+    __repr_args__ = _repr_without_no_reasoning
     tool_calls: list[ToolCall] = Field(default_factory=list)
     invalid_tool_calls: list[InvalidToolCall] = Field(default_factory=list)
     usage_metadata: Usage | None = None

@@ -72,3 +72,10 @@ def test_arguments_that_are_not_json_stay_invalid() -> None:
         message = _call(args).to_message()
         assert message.tool_calls == []
         assert message.invalid_tool_calls[0].args == args
+
+
+def test_reprs_show_reasoning_only_when_there_is_some() -> None:
+    assert "reasoning" not in repr(GenerationChunk(text="x"))
+    assert "reasoning" not in repr(AIMessageChunk(content="x").to_message())
+    assert "reasoning='why'" in repr(GenerationChunk(text="x", reasoning="why"))
+    assert "reasoning='why'" in repr(AIMessageChunk(content="x", reasoning="why"))
