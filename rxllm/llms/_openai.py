@@ -395,6 +395,8 @@ class ChatOpenAI(_OpenAIBase, HTTPChatModel):
     """
 
     _path = "/chat/completions"
+    #: The API is the model's: one call cannot switch it.
+    _model_only: ClassVar[frozenset[str]] = HTTPChatModel._model_only | {"use_responses_api"}
 
     model: str = "gpt-4o-mini"
     #: Ask for a final usage event (``stream_options.include_usage``); its counts land
@@ -415,11 +417,6 @@ class ChatOpenAI(_OpenAIBase, HTTPChatModel):
     def _observe_prepared(
         self, prepared: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> Observable[AIMessageChunk]:
-        if "use_responses_api" in kwargs:
-            raise InvalidInputError(
-                "use_responses_api is a setting of the model, not of one call: give it "
-                "to ChatOpenAI(...)"
-            )
         if self.use_responses_api:
             check_no_stop(self._stop_for(stop))
         return super()._observe_prepared(prepared, stop, kwargs)

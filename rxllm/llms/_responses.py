@@ -18,7 +18,9 @@ image generation...) are skipped, as the official SDK's accumulator skips them.
 - a ``function_call`` item becomes ``tool_call_chunks``: its name and ``call_id`` when
   it is added, then its arguments piece by piece, all with the item's ``output_index``
   as ``index``, so ``AIMessageChunk.to_message()`` assembles them into ``tool_calls``;
-- refusal deltas go in ``response_metadata["refusal"]``, joined as chunks add up;
+- refusal deltas go in ``response_metadata["refusal"]``, and the logprobs of text
+  deltas (when asked for with ``include=["message.output_text.logprobs"]``) in
+  ``response_metadata["logprobs"]``, a list, both joined as chunks add up;
 - the terminal event makes the last chunk: ``usage_metadata`` (with LangChain's
   ``input_token_details.cache_read`` and ``output_token_details.reasoning``) and, in
   ``response_metadata``, the response's ``id``, ``model_name``, ``status`` and a
@@ -49,7 +51,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from .._http._quote import MAX_QUOTE
+from .._http._quote import MAX_QUOTE, SHAPE_ERRORS, misshapen
 from .._http._sse import ServerSentEvent, SSEDecoder
 from .._http._transport import error_from_payload, request_id_of
 from ..errors import APIError, InvalidInputError, ProtocolError, StreamInterruptedError
@@ -172,10 +174,12 @@ class ResponsesTranslator:
         kind = payload.get("type")
         if kind == "response.output_text.delta":
             delta = payload.get("delta")
-            if type(delta) is str and (self.id is None or type(self.id) is str):
+            logprobs = payload.get("logprobs")  # ``[]`` unless asked for with ``include``
+            if type(delta) is str and not logprobs and (self.id is None or type(self.id) is str):
                 # The common event, a piece of text, is built unvalidated.
                 return _content_chunk(delta, self.id) if delta else None
-            return self._chunk(content=delta)
+            metadata = {"logprobs": logprobs} if logprobs else {}
+            return self._chunk(content=delta, response_metadata=metadata)
         if kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
             return self._chunk(reasoning=payload.get("delta")) if payload.get("delta") else None
         if kind == "response.function_call_arguments.delta":
@@ -227,7 +231,7 @@ class ResponsesTranslator:
         status = response.get("status")
         details = response.get("incomplete_details")
         reason = details.get("reason") if isinstance(details, dict) else None
-        if reason is not None:
+        if isinstance(reason, str):
             finish = _INCOMPLETE_REASONS.get(reason, reason)
         elif status == "incomplete":
             finish = "incomplete"
@@ -292,11 +296,8 @@ async def responses_events(
                 raise StreamInterruptedError(_NO_TERMINAL_EVENT)
             try:
                 chunk = translator.feed(_event_object(event))
-            except ValidationError:
-                raise ProtocolError(
-                    "an event's fields do not have the types the Responses API gives them",
-                    line=event.data[:MAX_QUOTE],
-                ) from None
+            except (ValidationError, *SHAPE_ERRORS):
+                raise misshapen(event.data) from None
             if chunk is not None:
                 yield chunk
     decoder.flush()  # only a blank line dispatches an event: what is pending is dropped

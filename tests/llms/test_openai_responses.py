@@ -6,16 +6,22 @@ The recordings and where they come from are in ``recorded/openai_responses/SOURC
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from reactivex import operators as ops
 
 from rxllm import AIMessage, AIMessageChunk, InvalidInputError
+from rxllm._constants import MAX_EVENT_BYTES
 from rxllm.errors import (
     APIError,
     BadRequestError,
@@ -25,7 +31,7 @@ from rxllm.errors import (
     StreamInterruptedError,
 )
 from rxllm.llms import ChatOpenAI
-from rxllm.llms._responses import ResponsesTranslator
+from rxllm.llms._responses import ResponsesTranslator, responses_events
 from rxllm.schema import BaseMessage, ToolCall, ToolMessage
 from tests.servers.scripted import Reply, ScriptedServer
 
@@ -238,6 +244,31 @@ def test_refusal_as_the_sdk_reads_it(server: ScriptedServer, mode: str) -> None:
     assert_all_closed(chat, server)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_logprobs_as_the_sdk_reads_them(server: ScriptedServer, mode: str) -> None:
+    body = recorded("logprobs")
+    sdk = oracle(body)
+    expected = [
+        (p.token, p.logprob)
+        for event in sdk.events
+        if event.type == "response.output_text.delta"
+        for p in event.logprobs
+    ]
+    assert len(expected) > 5
+    # The completed response repeats the tokens (with its logprobs rounded).
+    (sdk_message,) = sdk.items("message")
+    assert [p.token for p in sdk_message.content[0].logprobs] == [t for t, _ in expected]
+    server.script(Reply(body=[body]))
+    chat = chat_for(server, model="gpt-4o-mini")
+    outcome = consume(chat, "What is the capital of Minas Gerais?", mode)
+    assert outcome.error is None
+    message = total(outcome.items)
+    assert message.content == sdk.final.output_text
+    logprobs = message.response_metadata["logprobs"]
+    assert [(p["token"], p["logprob"]) for p in logprobs] == expected
+    assert_all_closed(chat, server)
+
+
 # Endings: failed, error, incomplete, cut.
 
 
@@ -354,7 +385,7 @@ def test_done_before_the_terminal_event_is_an_interruption(server: ScriptedServe
     ("event", "match"),
     [
         (b"data: [1, 2]\n\n", "not a JSON object"),
-        (b'data: {"type":"response.output_text.delta","delta":5}\n\n', "types"),
+        (b'data: {"type":"response.output_text.delta","delta":5}\n\n', "not shaped as"),
         (b'data: {"type":"response.output_text.delta","delta"\n\n', "JSON"),
     ],
 )
@@ -576,3 +607,32 @@ def test_unknown_and_bookkeeping_events_make_no_chunk() -> None:
         assert translator.feed({"type": kind}) is None
     assert translator.feed({"type": "response.output_item.added", "item": "odd"}) is None
     assert not translator.finished
+
+
+def parse_in_reads(body: bytes, cuts: list[int]) -> list[AIMessageChunk]:
+    """The chunks of ``body`` as the parse loop makes them when it arrives in reads
+    split at ``cuts`` (no HTTP: an ``httpx.Response`` over those reads)."""
+
+    async def reads() -> AsyncIterator[bytes]:
+        bounds = [0, *sorted(set(cuts)), len(body)]
+        for start, end in zip(bounds, bounds[1:], strict=False):
+            yield body[start:end]
+
+    async def run() -> list[AIMessageChunk]:
+        response = httpx.Response(200, content=reads())
+        return [chunk async for chunk in responses_events(response, (), MAX_EVENT_BYTES)]
+
+    return asyncio.run(run())
+
+
+@settings(database=None, max_examples=50, deadline=None)
+@given(data=st.data())
+def test_any_split_into_reads_gives_the_same_chunks(data: st.DataObject) -> None:
+    body = recorded("parallel_function_calls")
+    cuts = data.draw(st.lists(st.integers(0, len(body)), max_size=40))
+    whole = parse_in_reads(body, [])
+    assert parse_in_reads(body, cuts) == whole
+    assert [call.args for call in total(whole).tool_calls] == [
+        {"country": "France"},
+        {"country": "Japan"},
+    ]
