@@ -18,7 +18,7 @@ import asyncio
 import contextvars
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from time import time as _now
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
@@ -101,7 +101,9 @@ class EventFilter:
             ("exclude_tags", exclude_tags),
         ):
             if value is not None and (
-                isinstance(value, str) or not all(isinstance(v, str) for v in value)
+                isinstance(value, str)
+                or not isinstance(value, Iterable)
+                or not all(isinstance(v, str) for v in value)
             ):
                 raise InvalidInputError(f"{label} must be a list of strings, not {value!r}")
         self.include_names = frozenset(include_names or ())
@@ -110,6 +112,18 @@ class EventFilter:
         self.exclude_names = frozenset(exclude_names or ())
         self.exclude_types = frozenset(exclude_types or ())
         self.exclude_tags = frozenset(exclude_tags or ())
+
+    @classmethod
+    def of(cls, filters: dict[str, Any]) -> EventFilter:
+        """The filter keyword arguments a caller gave, a misspelled one refused by name
+        (rather than with Python's ``TypeError`` from inside)."""
+        unknown = sorted(set(filters) - set(cls.__slots__))
+        if unknown:
+            raise InvalidInputError(
+                f"unknown event filter {', '.join(unknown)}; the filters are "
+                f"{', '.join(cls.__slots__)}"
+            )
+        return cls(**filters)
 
     def keeps(self, name: str, run_type: str, tags: Sequence[str]) -> bool:
         if name in self.exclude_names or run_type in self.exclude_types:
@@ -584,7 +598,7 @@ def observe_events(
     Used by ``Runnable.observe_events``; ``source`` is the runnable's ``observe``.
     """
     checked = _check_version(version)
-    event_filter = EventFilter(**filters)
+    event_filter = EventFilter.of(filters)
 
     def subscribe(
         observer: abc.ObserverBase[StreamEvent], scheduler: abc.SchedulerBase | None = None
@@ -613,8 +627,12 @@ def tap_events(
         >>> seen
         ['on_llm_start', 'on_llm_stream', 'on_llm_stream', 'on_llm_end']
     """
+    if not callable(handler):
+        raise InvalidInputError(
+            f"tap_events: handler must be callable, got {handler!r} ({type(handler).__name__})"
+        )
     checked = _check_version(version)
-    event_filter = EventFilter(**filters)
+    event_filter = EventFilter.of(filters)
 
     def apply(source: Observable[Any]) -> Observable[Any]:
         def subscribe(

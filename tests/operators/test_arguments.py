@@ -175,11 +175,20 @@ CASES: list[Case] = [
         "str",
         uniform=False,
     ),
-    pytest.param(  # type: ignore[list-item]
-        Case("tap_events", "handler", lambda: ops.tap_events(None), "None"),  # type: ignore[arg-type]
-        marks=pytest.mark.xfail(
-            reason="rxllm/_runs.py does not check the handler yet (it fails at the first event)"
-        ),
+    Case("tap_events", "handler", lambda: ops.tap_events(None), "None"),  # type: ignore[arg-type]
+    Case(
+        "tap_events",
+        "include_names",  # misspelled: the message lists the filters
+        lambda: ops.tap_events(print, include_name=["llm"]),  # type: ignore[arg-type]
+        "misspelled",
+        uniform=False,
+    ),
+    Case(
+        "tap_events",
+        "include_names",
+        lambda: ops.tap_events(print, include_names=5),  # type: ignore[arg-type]
+        "5",
+        uniform=False,
     ),
 ]
 
