@@ -4,16 +4,18 @@
 
     rxllm stream "Write me a 1 verse song about sparkling water." --sep "|"
     rxllm events "Tell me a joke" --version v1 --json
-    rxllm batch prompts.txt --model chat-openai:gpt-4o-mini
+    OPENAI_API_KEY=... rxllm batch prompts.txt --model chat-openai:gpt-4o-mini --timeout 60
 
 ``--model`` names the model: ``local`` (the default: the embedded SmolLM2-135M-Instruct,
 run in-process by llama.cpp, offline), ``local:PATH`` (another GGUF file),
 ``openai:MODEL``, ``chat-openai:MODEL``, ``anthropic:MODEL``, ``ollama:MODEL``.
 
 Exit status: 0 on success, 1 when the model failed (connection, API or generation
-error), 2 for bad usage or input, 130 when interrupted (Ctrl-C). Errors are one line on
-stderr, ``rxllm: error: ...``, never a traceback (set ``RXLLM_DEBUG=1`` to see one for
-an unexpected error).
+error, ``--timeout``), 2 for bad usage or input, 130 when interrupted (Ctrl-C), 141 when
+the reader of the output went away (``rxllm stream ... | head``: 128 + SIGPIPE, the
+status ``yes | head`` leaves, quietly). Errors are one line on stderr,
+``rxllm: error: ...``, never a traceback (set ``RXLLM_DEBUG=1`` to see one for an
+unexpected error).
 """
 
 from __future__ import annotations
@@ -25,14 +27,20 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from pydantic import BaseModel, ValidationError
+from reactivex import Observable
 
 from ._bridge import iterate
+from ._runs import StreamEvent, observe_events
 from .errors import InvalidInputError, RxLLMError
+from .operators import total_timeout
 from .runnable import Runnable
 from .schema import AIMessage, GenerationChunk
+
+if TYPE_CHECKING:
+    from .llms._http_model import HTTPLLM, HTTPChatModel
 
 __all__ = ["main"]
 
@@ -42,6 +50,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what coreutils writers end with (``yes | head``)
 
 #: How long exiting waits for an abandoned local generation to stop (it takes one token).
 SETTLE_TIMEOUT = 5.0
@@ -50,6 +59,8 @@ SETTLE_TIMEOUT = 5.0
 DEFAULT_BATCH_CONCURRENCY = 4
 
 _PROVIDERS = ("openai", "chat-openai", "anthropic", "ollama")
+#: How much of an event's data ``rxllm events`` shows on its line.
+EVENT_PREVIEW = 60
 _MODEL_HELP = (
     "local (default: the embedded SmolLM2-135M-Instruct, offline), local:PATH (a GGUF "
     "file), openai:MODEL, chat-openai:MODEL, anthropic:MODEL or ollama:MODEL"
@@ -105,6 +116,16 @@ def _whole_number(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text}")
+    return value
+
+
 def _temperature(text: str) -> float:
     try:
         value = float(text)
@@ -143,14 +164,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="retries before the first token, for HTTP providers (default 2)",
     )
     options.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="give up on a call (each prompt's, in a batch) not finished in SECONDS",
+    )
+    options.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help=(
+            "the HTTP provider's API key; safer in its environment variable "
+            "(OPENAI_API_KEY, ANTHROPIC_API_KEY), as a command line shows in ps and in "
+            "the shell's history"
+        ),
+    )
+    options.add_argument(
         "--json", action="store_true", help="machine-readable output: one JSON object a line"
     )
+
+    from . import __version__
 
     parser = _Parser(
         prog=PROG,
         description="LLM responses as reactive streams, from the command line.",
         epilog="With no --model, the embedded model runs offline (pip install 'rxllm[local]').",
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     stream = commands.add_parser(
@@ -168,7 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
         "events",
         parents=[model],
         help="print the events of one call, one a line",
-        description="Print the astream_events-style events of one call, one a line.",
+        description=(
+            "Print the astream_events-style events of one call, one a line: the event, "
+            "the run's name and a preview of its data; --json prints each whole event."
+        ),
     )
     events.add_argument("prompt", metavar="PROMPT", help="the prompt ('-': read stdin)")
     events.add_argument(
@@ -213,8 +255,14 @@ def build_model(args: argparse.Namespace) -> Runnable[Any, Any, Any]:
         common["max_tokens"] = args.max_tokens
 
     if spec.provider == "local":
-        if args.base_url is not None:
-            raise UsageError("--base-url is for HTTP providers, not the local model")
+        http_only = {
+            "--base-url": args.base_url,
+            "--api-key": args.api_key,
+            "--max-retries": args.max_retries,
+        }
+        for option, value in http_only.items():
+            if value is not None:
+                raise UsageError(f"{option} is for HTTP providers, not the local model")
         from .llms import ChatLlamaCpp
 
         return ChatLlamaCpp(model_path=spec.name, seed=args.seed, **common)
@@ -223,6 +271,23 @@ def build_model(args: argparse.Namespace) -> Runnable[Any, Any, Any]:
         common["base_url"] = args.base_url
     if args.max_retries is not None:
         common["max_retries"] = args.max_retries
+    if args.api_key is not None:
+        common["api_key"] = args.api_key
+    model = _http_model(spec, args, common)
+    try:
+        model._check_ready()
+    except InvalidInputError:
+        raise UsageError(
+            f"{spec.provider}:{spec.name} needs an API key: set {model._api_key_env} "
+            "(or pass --api-key, which other users of this machine can see in ps)"
+        ) from None
+    return model
+
+
+def _http_model(
+    spec: ModelSpec, args: argparse.Namespace, common: dict[str, Any]
+) -> HTTPLLM | HTTPChatModel:
+    """The HTTP provider's model ``--model`` names."""
     if spec.provider == "openai":
         from .llms import OpenAI
 
@@ -295,11 +360,21 @@ def _read_prompt(prompt: str) -> str:
 # -- the commands -----------------------------------------------------------------
 
 
+def _deadline(args: argparse.Namespace) -> Callable[[Observable[Any]], Observable[Any]]:
+    """What ``--timeout`` does to a call's stream: fail it when time is up (or nothing).
+
+    One operator for every model, local or HTTP, so the limit means the same for all:
+    the whole call, retries included.
+    """
+    if args.timeout is None:
+        return lambda stream: stream
+    return total_timeout(args.timeout)
+
+
 def run_stream(args: argparse.Namespace, model: Runnable[Any, Any, Any], out: TextIO) -> int:
     """``rxllm stream``: each token as it arrives, followed by ``--sep``."""
-    chunks: Iterator[Any] = iterate(
-        model.observe(model_input(model, _read_prompt(args.prompt), args.system))
-    )
+    call = model.observe(model_input(model, _read_prompt(args.prompt), args.system))
+    chunks: Iterator[Any] = iterate(call.pipe(_deadline(args)))
     ended_line = True
     try:
         for chunk in chunks:
@@ -320,13 +395,31 @@ def run_stream(args: argparse.Namespace, model: Runnable[Any, Any, Any], out: Te
     return EXIT_OK
 
 
+def describe_event(event: StreamEvent) -> str:
+    """One event on one line: what happened, to which run, and a preview of its data.
+
+    Examples:
+        >>> describe_event({"event": "on_llm_stream", "name": "OpenAI", "data": {"chunk": "Hi"}})
+        "on_llm_stream         OpenAI  chunk='Hi'"
+    """
+    data = event.get("data") or {}
+    previews = []
+    for key, value in data.items():
+        shown = repr(text_of(value))
+        if len(shown) > EVENT_PREVIEW:
+            shown = shown[: EVENT_PREVIEW - 1] + "\u2026"
+        previews.append(f"{key}={shown}")
+    return "  ".join([f"{event['event']:<20}", event["name"], *previews]).rstrip()
+
+
 def run_events(args: argparse.Namespace, model: Runnable[Any, Any, Any], out: TextIO) -> int:
-    """``rxllm events``: one event dict a line (a Python repr, or JSON with ``--json``)."""
+    """``rxllm events``: one line an event (``describe_event``), or its JSON with ``--json``."""
     prompt = model_input(model, _read_prompt(args.prompt), args.system)
-    events = model.stream_events(prompt, version=args.version)
+    call = model.observe(prompt).pipe(_deadline(args))
+    events: Iterator[StreamEvent] = iterate(observe_events(call, args.version))
     try:
         for event in events:
-            out.write((_dumps(event) if args.json else repr(event)) + "\n")
+            out.write((_dumps(event) if args.json else describe_event(event)) + "\n")
             out.flush()
     finally:
         _close(events)
@@ -400,7 +493,8 @@ def run_batch(
     progress = Progress(len(prompts), err)
     finished: dict[int, Any] = {}
     next_index = 0
-    results = model.batch_as_completed(
+    runnable = model if args.timeout is None else model.pipe(_deadline(args))
+    results = runnable.batch_as_completed(
         [model_input(model, prompt, args.system) for prompt in prompts],
         {"max_concurrency": args.max_concurrency},
         return_exceptions=True,
@@ -499,12 +593,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # The reader went away (``rxllm stream ... | head``): stop quietly, and keep
-        # Python from complaining again when it flushes stdout at exit.
+        # The reader went away (``rxllm stream ... | head``): stop quietly, with the
+        # status a writer killed by SIGPIPE has, and keep Python from complaining again
+        # when it flushes stdout at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
-        return EXIT_FAILED
+        return EXIT_CLOSED_PIPE
     except (UsageError, InvalidInputError, ValidationError) as exc:
         return _fail(err, exc if not isinstance(exc, UsageError) else str(exc), EXIT_USAGE)
     except (RxLLMError, ImportError, OSError) as exc:

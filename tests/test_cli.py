@@ -14,18 +14,26 @@ import selectors
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from rxllm import cli
-from tests.servers.scripted import free_port
+from tests.servers.scripted import Reply, ScriptedServer, free_port
+from tests.servers.wire import openai_chat
 
 ROOT = Path(__file__).resolve().parent.parent
 SONG = "Write me a 1 verse song about sparkling water."
 GREEDY = ["--temperature", "0", "--seed", "7"]
 EVENT_KEYS = {"event", "name", "run_id", "tags", "metadata", "data", "parent_ids"}
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    with ScriptedServer() as scripted:
+        yield scripted
 
 
 def _env() -> dict[str, str]:
@@ -102,12 +110,27 @@ def test_events_json_lines(version: str) -> None:
         assert events[0]["metadata"] == {}
 
 
-def test_events_print_dicts() -> None:
+def test_events_print_one_readable_line_each() -> None:
     result = rxllm("events", SONG, "--version", "v1", "--max-tokens", "3", *GREEDY)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("{'event': 'on_chat_model_start'")
-    assert lines[-1].startswith("{'event': 'on_chat_model_end'")
+    assert lines[0] == f"on_chat_model_start   ChatLlamaCpp  input={SONG!r}"
+    assert all(
+        line.startswith("on_chat_model_stream  ChatLlamaCpp  chunk=") for line in lines[1:-1]
+    )
+    assert lines[-1].startswith("on_chat_model_end     ChatLlamaCpp  output=")
+    assert len(lines) > 3
+
+
+def test_an_event_line_previews_long_data() -> None:
+    event: Any = {"event": "on_llm_end", "name": "OpenAI", "data": {"output": "x" * 500}}
+    line = cli.describe_event(event)
+    assert line.startswith("on_llm_end            OpenAI  output='xxx")
+    assert line.endswith("x\u2026")
+    assert len(line) < 100
+    assert cli.describe_event({"event": "on_chain_start", "name": "a"}) == (  # type: ignore[typeddict-item]
+        "on_chain_start        a"
+    )
 
 
 # -- batch ------------------------------------------------------------------------
@@ -137,6 +160,114 @@ def test_batch_with_no_prompts(tmp_path: Path) -> None:
     file = tmp_path / "empty.txt"
     file.write_text("\n  \n")
     assert "no prompts" in assert_clean_error(rxllm("batch", str(file)), 2)
+
+
+# -- options ----------------------------------------------------------------------
+
+
+def test_version() -> None:
+    from rxllm import __version__
+
+    result = rxllm("--version")
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"rxllm {__version__}\n", "")
+
+
+def test_timeout_stops_a_stalled_call(server: ScriptedServer) -> None:
+    server.script(Reply(body=openai_chat(["Hel", "lo"], done=False)[:2], end="hang"))
+    args = ["stream", "hi", "-m", "chat-openai:m", "--base-url", f"{server.url}/v1"]
+    result = rxllm(*args, "--timeout", "0.5")
+    line = assert_clean_error(result, 1)
+    assert "took longer than 0.5 s" in line
+    assert result.stdout == "Hel\n"  # what came before, then the error
+    assert "expected a number of seconds above 0" in assert_clean_error(
+        rxllm(*args, "--timeout", "0"), 2
+    )
+
+
+def test_timeout_stops_the_local_model() -> None:
+    prompt = "Count from 1 to 1000, one number a line."
+    result = rxllm("events", prompt, "-n", "3000", "--timeout", "0.1", *GREEDY, timeout=60)
+    assert "took longer than 0.1 s" in assert_clean_error(result, 1)
+
+
+def test_api_key_is_sent(server: ScriptedServer) -> None:
+    server.script(Reply(body=openai_chat(["ok"])))
+    url = f"{server.url}/v1"
+    result = rxllm("stream", "hi", "-m", "chat-openai:m", "--base-url", url, "--api-key", "sk-x1")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "ok\n", "")
+    assert server.requests[0].headers["authorization"] == "Bearer sk-x1"
+
+
+@pytest.mark.parametrize(
+    ("spec", "variable"),
+    [("chat-openai:gpt-4o-mini", "OPENAI_API_KEY"), ("anthropic:claude", "ANTHROPIC_API_KEY")],
+)
+def test_a_missing_key_names_its_variable(spec: str, variable: str) -> None:
+    env = {k: v for k, v in _env().items() if not k.startswith(("OPENAI_", "ANTHROPIC_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "rxllm", "stream", "hi", "-m", spec],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    line = assert_clean_error(result, 2)
+    assert f"needs an API key: set {variable}" in line
+    assert "--api-key" in line
+
+
+def test_help_says_where_a_key_is_safer() -> None:
+    result = rxllm("stream", "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    assert "OPENAI_API_KEY" in text
+    assert "ANTHROPIC_API_KEY" in text
+    assert "shows in ps" in text
+
+
+def test_http_options_are_refused_for_the_local_model() -> None:
+    for option, value in (("--api-key", "sk-x"), ("--max-retries", "1")):
+        line = assert_clean_error(rxllm("stream", "hi", option, value), 2)
+        assert f"{option} is for HTTP providers" in line
+
+
+def test_a_closed_pipe_ends_the_stream_quietly() -> None:
+    # A real pipe into `head -c 5`, which exits after five bytes: rxllm ends as
+    # coreutils writers do (`yes | head`: 128 + SIGPIPE), with nothing on stderr.
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "rxllm", "stream", "Count from 1 to 1000, one number a line."]
+        + ["--max-tokens", "3000", *GREEDY],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=_env(),
+    )
+    assert writer.stdout is not None
+    reader = subprocess.run(
+        ["head", "-c", "5"], stdin=writer.stdout, capture_output=True, timeout=120, check=False
+    )
+    writer.stdout.close()  # only head holds the read end now
+    try:
+        _, err = writer.communicate(timeout=120)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.communicate()
+    assert len(reader.stdout) == 5
+    assert err == b""
+    assert writer.returncode == 141
+
+
+def test_a_model_file_that_is_not_a_model_is_a_clean_usage_error() -> None:
+    line = assert_clean_error(rxllm("stream", "hi", "--model", "local:/etc/passwd"), 2)
+    assert line == "rxllm: error: model_path '/etc/passwd' is not a GGUF model file"
+
+
+def test_a_blank_prompt_is_a_usage_error() -> None:
+    line = assert_clean_error(rxllm("stream", " \n "), 2)
+    assert line == "rxllm: error: the prompt is empty or blank"
 
 
 # -- errors -----------------------------------------------------------------------
@@ -232,8 +363,10 @@ def test_bad_model_specs(text: str) -> None:
         cli.parse_model_spec(text)
 
 
-def test_models_built_from_options() -> None:
+def test_models_built_from_options(monkeypatch: pytest.MonkeyPatch) -> None:
     from rxllm.llms import ChatAnthropic, ChatLlamaCpp, ChatOllama, ChatOpenAI, OpenAI
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")  # api.openai.com needs one
 
     common = ["-n", "9", "-t", "0.5", "--max-retries", "0"]
     openai = cli.build_model(parse("stream", "p", "-m", "openai:m", *common, "--seed", "3"))
@@ -254,7 +387,7 @@ def test_models_built_from_options() -> None:
     ollama = cli.build_model(parse("stream", "p", "-m", "ollama:l", "--seed", "1"))
     assert isinstance(ollama, ChatOllama)
     assert ollama.model_kwargs == {"options": {"seed": 1}}
-    local = cli.build_model(parse("stream", "p", *common))
+    local = cli.build_model(parse("stream", "p", *common[:4]))  # --max-retries: HTTP only
     assert isinstance(local, ChatLlamaCpp)
     assert (local.max_tokens, local.temperature) == (9, 0.5)
 
