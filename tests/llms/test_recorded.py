@@ -17,9 +17,11 @@ from rxllm._http._sse import ServerSentEvent, SSEDecoder
 
 from .recorded import RECORDED, recorded, recorded_names, recorded_path
 
-PROVIDERS = ("anthropic", "ollama", "openai")
+PROVIDERS = ("anthropic", "ollama", "openai", "openai_responses")
 ALL = [(provider, name) for provider in PROVIDERS for name in recorded_names(provider)]
 SOURCES = (RECORDED / "SOURCES.md").read_text(encoding="utf-8")
+#: The Responses API streams have a SOURCES.md of their own, beside them.
+RESPONSES_SOURCES = (RECORDED / "openai_responses" / "SOURCES.md").read_text(encoding="utf-8")
 
 
 def sse_events(body: bytes) -> list[ServerSentEvent]:
@@ -67,6 +69,20 @@ def test_anthropic_streams_are_typed_events_to_message_stop(name: str) -> None:
     assert types.count(types[-1]) == 1
 
 
+@pytest.mark.parametrize("name", recorded_names("openai_responses"))
+def test_responses_streams_are_typed_events_to_a_terminal_one(name: str) -> None:
+    types = []
+    for event in sse_events(recorded("openai_responses", name)):
+        data = event.json()
+        assert isinstance(data, dict)
+        assert data["type"] == event.event
+        types.append(event.event)
+    assert types[0] == "response.created"
+    terminal = {"response.completed", "response.incomplete", "response.failed", "error"}
+    assert types[-1] in terminal
+    assert sum(t in terminal for t in types) == 1
+
+
 @pytest.mark.parametrize("name", recorded_names("ollama"))
 def test_ollama_streams_are_json_lines_to_done(name: str) -> None:
     body = recorded("ollama", name)
@@ -86,7 +102,10 @@ def test_ollama_streams_are_json_lines_to_done(name: str) -> None:
 
 @pytest.mark.parametrize(("provider", "name"), ALL)
 def test_every_file_is_listed_in_sources(provider: str, name: str) -> None:
-    assert f"`{provider}/{recorded_path(provider, name).name}`" in SOURCES
+    if provider == "openai_responses":
+        assert f"`{recorded_path(provider, name).name}`" in RESPONSES_SOURCES
+    else:
+        assert f"`{provider}/{recorded_path(provider, name).name}`" in SOURCES
 
 
 def test_sources_lists_no_missing_file() -> None:
