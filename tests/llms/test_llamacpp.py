@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
+import re
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -336,3 +339,21 @@ def test_a_script_using_the_model_exits_cleanly(tmp_path: Any) -> None:
     )  # fmt: skip
     assert result.stdout == "True\n"
     assert result.stderr == ""
+
+
+def test_every_llama_cpp_server_we_start_queues_concurrent_requests() -> None:
+    # Under its default --interrupt_requests True, a request arriving while another runs
+    # cuts that one off: it ends with empty text and no finish reason.
+    root = Path(__file__).resolve().parents[2]
+    notebooks = [
+        "".join(cell["source"])
+        for path in sorted((root / "notebooks").glob("*.ipynb"))
+        for cell in json.loads(path.read_text())["cells"]
+        if cell["cell_type"] == "code"
+    ]
+    sources = [*notebooks, (root / "tests/servers/llama.py").read_text()]
+    sources += (root / "README.md").read_text().split("```")[1::2]  # its code blocks
+    starts = [source for source in sources if "llama_cpp.server" in source]
+    assert len(starts) >= 2  # the notebook's and the test suite's
+    for source in starts:
+        assert re.search(r"""["']--interrupt_requests["'],\s*["']False["']""", source), source
