@@ -27,20 +27,19 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 from pydantic import BaseModel, ValidationError
 from reactivex import Observable
 
+from . import __version__
 from ._bridge import iterate
 from ._runs import StreamEvent, observe_events
 from .errors import InvalidInputError, RxLLMError
+from .llms._http_model import HTTPLLM, HTTPChatModel
 from .operators import total_timeout
 from .runnable import Runnable
 from .schema import AIMessage, GenerationChunk
-
-if TYPE_CHECKING:
-    from .llms._http_model import HTTPLLM, HTTPChatModel
 
 __all__ = ["main"]
 
@@ -58,9 +57,10 @@ SETTLE_TIMEOUT = 5.0
 #: Prompts a ``batch`` runs at once unless ``--max-concurrency`` says otherwise.
 DEFAULT_BATCH_CONCURRENCY = 4
 
-_PROVIDERS = ("openai", "chat-openai", "anthropic", "ollama")
-#: How much of an event's data ``rxllm events`` shows on its line.
+#: How much of an event's data ``rxllm events`` shows on its line, in characters.
 EVENT_PREVIEW = 60
+
+_PROVIDERS = ("openai", "chat-openai", "anthropic", "ollama")
 _MODEL_HELP = (
     "local (default: the embedded SmolLM2-135M-Instruct, offline), local:PATH (a GGUF "
     "file), openai:MODEL, chat-openai:MODEL, anthropic:MODEL or ollama:MODEL"
@@ -181,8 +181,6 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argument(
         "--json", action="store_true", help="machine-readable output: one JSON object a line"
     )
-
-    from . import __version__
 
     parser = _Parser(
         prog=PROG,

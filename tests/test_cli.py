@@ -486,6 +486,19 @@ def test_batch_prints_failures_in_place(tmp_path: Path) -> None:
     assert "3 failed" in err
 
 
+def test_timeout_applies_to_each_prompt_of_a_batch(tmp_path: Path) -> None:
+    from rxllm.llms import FakeStreamingListLLM
+
+    file = tmp_path / "prompts.txt"
+    file.write_text("one\ntwo\n")
+    slow = FakeStreamingListLLM(responses=["word " * 100], delay=0.05)  # 5 s a reply
+    status, out, err = run("batch", slow, str(file), "--json", "--timeout", "0.2")
+    assert status == 1
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["error"] for r in records] == ["the stream took longer than 0.2 s"] * 2
+    assert "2 failed" in err
+
+
 def test_events_of_a_fake_llm() -> None:
     from rxllm.llms import FakeListLLM
 
