@@ -112,6 +112,14 @@ def test_a_bad_input_fails_the_batch_before_any_call() -> None:
     assert llm.calls.started == 0
 
 
+def test_with_return_exceptions_a_bad_input_takes_its_place_and_makes_no_call() -> None:
+    llm = numbered(2, delay=None)
+    results = llm.batch(["a", 42, " \n", "b"], return_exceptions=True)  # type: ignore[list-item]
+    assert [type(r) for r in results] == [str, InvalidInputError, InvalidInputError, str]
+    assert "empty or blank" in str(results[2])
+    assert llm.calls.started == 2
+
+
 def test_empty_batch() -> None:
     assert numbered(1).batch([]) == []
 

@@ -183,7 +183,10 @@ def _generation_arguments(method: str) -> type[BaseModel]:
     checking them against llama.cpp's own annotations, strictly: llama.cpp converts
     nothing, and ``top_k="5"`` would fail inside it with a bare ``ArgumentError``."""
     function = getattr(_import_llama_cpp().Llama, method)
-    hints = typing.get_type_hints(function)
+    try:
+        hints = typing.get_type_hints(function)
+    except (NameError, TypeError):  # an annotation this Python can't resolve: names only
+        hints = {}
     fields: dict[str, Any] = {
         name: (hints.get(name, Any), parameter.default)
         for name, parameter in inspect.signature(function).parameters.items()
