@@ -5,6 +5,7 @@ Every call is a cold ``reactivex.Observable`` of chunks (``Runnable.observe``);
 ``pipe`` composes it with operators.
 """
 
+from ._bridge import aiterate, iterate
 from .config import RunConfig
 from .errors import (
     APIConnectionError,
@@ -81,7 +82,9 @@ __all__ = [
     "TotalTimeoutError",
     "Usage",
     "__version__",
+    "aiterate",
     "dispatch_custom_event",
+    "iterate",
     "race",
     "tap_events",
 ]
