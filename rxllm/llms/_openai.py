@@ -311,6 +311,11 @@ class _OpenAIBase:
         super().model_post_init(context)  # type: ignore[misc]
         _check_n(self.model_kwargs)  # type: ignore[attr-defined]
 
+    def _check_call_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        _check_n(kwargs)  # when the call is made, not when its stream starts
+        checked: dict[str, Any] = super()._check_call_kwargs(kwargs)  # type: ignore[misc]
+        return checked
+
 
 def _openai_headers(api_key: Any) -> dict[str, str]:
     headers = {"Accept": "text/event-stream"}
@@ -361,7 +366,6 @@ class OpenAI(_OpenAIBase, HTTPLLM):
         payload["prompt"] = prompt
         payload.update(self.model_kwargs)
         payload.update(kwargs)
-        _check_n(payload)
         payload["stream"] = True
         return payload
 
@@ -447,7 +451,6 @@ class ChatOpenAI(_OpenAIBase, HTTPChatModel):
         payload["messages"] = [message_to_openai(m) for m in prompt]
         payload.update(self.model_kwargs)
         payload.update(call)
-        _check_n(payload)
         payload["stream"] = True
         return payload
 

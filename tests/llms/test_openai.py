@@ -352,3 +352,11 @@ def test_a_reply_without_a_finish_reason_warns(server: ScriptedServer, mode: str
 
     warnings = merge_message_chunks(outcome.items).response_metadata["warnings"]
     assert "without a finish reason" in warnings[0]
+
+
+def test_n_is_refused_when_the_call_is_made_not_when_it_starts(server: ScriptedServer) -> None:
+    chat = chat_for(server)
+    with pytest.raises(InvalidInputError, match="n=2"):
+        chat.observe("hi", n=2)  # nothing subscribed yet
+    with pytest.raises(InvalidInputError, match="n=4"):
+        OpenAI(base_url=f"{server.url}/v1").observe("hi", n=4)
