@@ -20,6 +20,7 @@ from ..errors import InvalidInputError
 from ._encoder import Encoder
 from ._errors import client_error
 from ._openai import OpenAIChatEncoder, OpenAICompletionsEncoder
+from ._responses import OpenAIResponsesEncoder
 from ._sse import Event, frame
 
 __all__ = ["FORMATS", "check_source", "encoded", "encoder_for", "to_sse"]
@@ -28,6 +29,7 @@ __all__ = ["FORMATS", "check_source", "encoded", "encoder_for", "to_sse"]
 FORMATS: dict[str, Callable[..., Encoder]] = {
     "openai-chat": OpenAIChatEncoder,
     "openai-completions": OpenAICompletionsEncoder,
+    "openai-responses": OpenAIResponsesEncoder,
 }
 
 

@@ -1,0 +1,342 @@
+"""The ``openai-responses`` format: the event stream of OpenAI's Responses API.
+
+As OpenAI streams ``POST /v1/responses``, every event typed twice (the ``event:`` line
+and the data's ``type``) and numbered (``sequence_number``): ``response.created`` and
+``response.in_progress``, then the output items one after another, each opened by
+``response.output_item.added`` and closed by ``response.output_item.done`` with the
+whole item:
+
+- reasoning is a ``reasoning`` item whose summary streams as
+  ``response.reasoning_summary_text.delta`` inside one summary part;
+- text and refusals are content parts of a ``message`` item
+  (``response.output_text.delta`` / ``response.refusal.delta``, each part opened by
+  ``response.content_part.added`` and closed by its ``...done`` events);
+- a tool call is a ``function_call`` item whose arguments stream as
+  ``response.function_call_arguments.delta``. Calls stay open until the reply ends, so
+  a source that interleaves the argument pieces of several calls is still written
+  whole (the events name their item by ``output_index``).
+
+The reply ends with ``response.completed`` (the whole output and the usage), or
+``response.incomplete`` when it was cut (``incomplete_details.reason``:
+``max_output_tokens`` for a ``length`` finish, ``content_filter``). A failure after the
+first byte is ``response.failed``, the response with ``status: "failed"``, its
+``error`` (``code``, ``message``) and the output so far, as OpenAI sends it: the
+official SDK yields it as the last event, and ``responses.stream(...)``'s
+``get_final_response()`` raises, since no ``response.completed`` came.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._chunks import finish_reason, read
+from ._encoder import Encoder, dumps, new_id
+from ._errors import ClientError
+from ._sse import Event
+
+__all__ = ["OpenAIResponsesEncoder"]
+
+#: A cut reply's finish reason (the chat API's words) as ``incomplete_details.reason``.
+_INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
+
+#: ``ClientError.kind`` as the ``code`` of a failed response's error.
+_CODES = {
+    "rate_limit_error": "rate_limit_exceeded",
+    "invalid_request_error": "invalid_prompt",
+}
+
+
+def _usage(usage: Any) -> dict[str, Any]:
+    extra = usage.model_extra or {}
+    given = extra.get("input_token_details") or {}
+    reasoning = (extra.get("output_token_details") or {}).get("reasoning") or 0
+    return {
+        "input_tokens": usage.input_tokens,
+        "input_tokens_details": {
+            "cached_tokens": given.get("cache_read") or 0,
+            "cache_write_tokens": given.get("cache_creation") or 0,
+        },
+        "output_tokens": usage.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": reasoning},
+        "total_tokens": usage.total_tokens or usage.input_tokens + usage.output_tokens,
+    }
+
+
+class _Item:
+    """One output item as it streams: its kind, its place, and what it holds so far.
+
+    A message's ``parts`` are ``[kind, pieces]`` pairs (``output_text`` or
+    ``refusal``); a reasoning item has one part, its summary; a function call's
+    pieces are its arguments.
+    """
+
+    __slots__ = ("kind", "id", "index", "parts", "call_id", "name")
+
+    def __init__(self, kind: str, prefix: str, index: int) -> None:
+        self.kind = kind
+        self.id = new_id(prefix)
+        self.index = index
+        self.parts: list[tuple[str, list[str]]] = []
+        self.call_id = ""
+        self.name = ""
+
+    def whole(self, status: str) -> dict[str, Any]:
+        """The item as ``response.output_item.done`` and the response's output show it."""
+        if self.kind == "reasoning":
+            summary = [_part(kind, "".join(pieces)) for kind, pieces in self.parts]
+            return {"id": self.id, "type": "reasoning", "summary": summary}
+        if self.kind == "message":
+            return {
+                "id": self.id,
+                "type": "message",
+                "status": status,
+                "role": "assistant",
+                "content": [_part(kind, "".join(pieces)) for kind, pieces in self.parts],
+            }
+        return {
+            "id": self.id,
+            "type": "function_call",
+            "status": status,
+            "arguments": "".join(self.parts[0][1]),
+            "call_id": self.call_id,
+            "name": self.name,
+        }
+
+
+def _part(kind: str, text: str) -> dict[str, Any]:
+    if kind == "output_text":
+        return {"type": "output_text", "text": text, "annotations": []}
+    if kind == "refusal":
+        return {"type": "refusal", "refusal": text}
+    return {"type": "summary_text", "text": text}
+
+
+#: The delta and done events of each kind of part.
+_DELTA = {
+    "output_text": "response.output_text.delta",
+    "refusal": "response.refusal.delta",
+    "summary_text": "response.reasoning_summary_text.delta",
+}
+
+
+class OpenAIResponsesEncoder(Encoder):
+    """``openai-responses``: what ``POST /v1/responses`` streams."""
+
+    def __init__(self, model: str | None = None) -> None:
+        super().__init__(model)
+        self.id = new_id("resp_")
+        self.sequence = 0
+        self.opened = False
+        self.items: list[_Item] = []
+        #: The open reasoning or message item (function calls stay open to the end).
+        self.current: _Item | None = None
+        #: The open function calls' items, by the source's call index.
+        self.calls: dict[Any, _Item] = {}
+        self.finish: str | None = None
+        self.usage: Any = None
+        # The JSON around a text delta of the open text part, up to its sequence number.
+        self._text_head = ""
+        self._text_mid = ""
+
+    def _event(self, kind: str, **fields: Any) -> Event:
+        data = dumps({"type": kind, "sequence_number": self.sequence, **fields})
+        self.sequence += 1
+        return Event(data, kind)
+
+    def _response(self, status: str, **fields: Any) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "response",
+            "created_at": self.created,
+            "status": status,
+            "error": None,
+            "incomplete_details": None,
+            "model": self.model or "rxllm",
+            "output": [],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "usage": None,
+            **fields,
+        }
+
+    def _open(self, metadata: Any) -> list[Event]:
+        self.opened = True
+        self.model_from(metadata)
+        response = self._response("in_progress")
+        return [
+            self._event("response.created", response=response),
+            self._event("response.in_progress", response=response),
+        ]
+
+    def feed(self, item: Any) -> list[Event]:
+        piece = read(item)
+        events = [] if self.opened else self._open(piece.metadata)
+        if (
+            self._text_head
+            and piece.text
+            and not piece.reasoning
+            and not piece.tool_calls
+            and not piece.metadata
+            and piece.usage is None
+        ):
+            # The common item, a piece of text in the open text part: only it is encoded.
+            assert self.current is not None
+            self.current.parts[-1][1].append(piece.text)
+            data = f"{self._text_head}{self.sequence}{self._text_mid}{dumps(piece.text)}"
+            self.sequence += 1
+            events.append(Event(data + ',"logprobs":[]}', "response.output_text.delta"))
+            return events
+        reason = finish_reason(piece.metadata) if piece.metadata else None
+        if reason is not None:
+            self.finish = reason
+        if piece.usage is not None:
+            self.usage = piece.usage if self.usage is None else self.usage + piece.usage
+        if piece.reasoning:
+            events += self._delta("reasoning", "summary_text", piece.reasoning)
+        refusal = piece.metadata.get("refusal")
+        if isinstance(refusal, str) and refusal:
+            events += self._delta("message", "refusal", refusal)
+        if piece.text:
+            events += self._delta("message", "output_text", piece.text)
+        for call in piece.tool_calls:
+            events += self._call(call)
+        return events
+
+    def _delta(self, kind: str, part: str, text: str) -> list[Event]:
+        """``text`` added to a part of kind ``part`` of the open item, opening both
+        (and closing the item or part open before) as needed."""
+        events: list[Event] = []
+        item = self.current
+        if item is None or item.kind != kind:
+            events += self._close_current()
+            item = self.current = self._add(kind, "rs_" if kind == "reasoning" else "msg_")
+            events.append(self._added(item))
+        if not item.parts or item.parts[-1][0] != part:
+            events += self._close_part(item)
+            item.parts.append((part, []))
+            events.append(self._part_event(item, "added", _part(part, "")))
+            if part == "output_text":
+                self._text_head = '{"type":"response.output_text.delta","sequence_number":'
+                self._text_mid = dumps(self._part_place(item))[:-1].replace("{", ",", 1)
+                self._text_mid += ',"delta":'
+        item.parts[-1][1].append(text)
+        fields = self._part_place(item)
+        events.append(self._event(_DELTA[part], **fields, delta=text, **_logprobs(part)))
+        return events
+
+    def _part_place(self, item: _Item) -> dict[str, Any]:
+        """The fields that name an item's open part in its events."""
+        index = len(item.parts) - 1
+        key = "summary_index" if item.kind == "reasoning" else "content_index"
+        return {"item_id": item.id, "output_index": item.index, key: index}
+
+    def _part_event(self, item: _Item, stage: str, part: dict[str, Any]) -> Event:
+        kind = "reasoning_summary_part" if item.kind == "reasoning" else "content_part"
+        return self._event(f"response.{kind}.{stage}", **self._part_place(item), part=part)
+
+    def _close_part(self, item: _Item) -> list[Event]:
+        self._text_head = ""
+        if not item.parts:
+            return []
+        kind, pieces = item.parts[-1]
+        text = "".join(pieces)
+        place = self._part_place(item)
+        if kind == "output_text":
+            done = self._event("response.output_text.done", **place, text=text, logprobs=[])
+        elif kind == "refusal":
+            done = self._event("response.refusal.done", **place, refusal=text)
+        else:
+            done = self._event("response.reasoning_summary_text.done", **place, text=text)
+        return [done, self._part_event(item, "done", _part(kind, text))]
+
+    def _add(self, kind: str, prefix: str) -> _Item:
+        item = _Item(kind, prefix, len(self.items))
+        self.items.append(item)
+        return item
+
+    def _added(self, item: _Item) -> Event:
+        whole = item.whole("in_progress")
+        if item.kind == "message":
+            whole["content"] = []
+        elif item.kind == "reasoning":
+            whole["summary"] = []
+        return self._event("response.output_item.added", output_index=item.index, item=whole)
+
+    def _close_current(self) -> list[Event]:
+        item, self.current = self.current, None
+        if item is None:
+            return []
+        return self._close_part(item) + [self._item_done(item)]
+
+    def _item_done(self, item: _Item) -> Event:
+        whole = item.whole("completed")
+        return self._event("response.output_item.done", output_index=item.index, item=whole)
+
+    def _call(self, call: Any) -> list[Event]:
+        key = call.index if call.index is not None else object()
+        item = self.calls.get(key)
+        events: list[Event] = []
+        if item is None:
+            events += self._close_current()
+            item = self.calls[key] = self._add("function_call", "fc_")
+            item.call_id = call.id or new_id("call_")
+            item.name = call.name or ""
+            item.parts.append(("arguments", []))
+            events.append(self._added(item))
+        if call.args:
+            item.parts[0][1].append(call.args)
+            events.append(
+                self._event(
+                    "response.function_call_arguments.delta",
+                    item_id=item.id,
+                    output_index=item.index,
+                    delta=call.args,
+                )
+            )
+        return events
+
+    def _close_calls(self) -> list[Event]:
+        events: list[Event] = []
+        for item in self.calls.values():
+            events.append(
+                self._event(
+                    "response.function_call_arguments.done",
+                    item_id=item.id,
+                    output_index=item.index,
+                    name=item.name,
+                    arguments="".join(item.parts[0][1]),
+                )
+            )
+            events.append(self._item_done(item))
+        self.calls = {}
+        return events
+
+    def close(self) -> list[Event]:
+        events = [] if self.opened else self._open({})
+        events += self._close_current() + self._close_calls()
+        output = [item.whole("completed") for item in self.items]
+        usage = None if self.usage is None else _usage(self.usage)
+        cut = _INCOMPLETE.get(self.finish or "")
+        if cut is None:
+            response = self._response("completed", output=output, usage=usage)
+            events.append(self._event("response.completed", response=response))
+        else:
+            details = {"reason": cut}
+            response = self._response(
+                "incomplete", output=output, usage=usage, incomplete_details=details
+            )
+            events.append(self._event("response.incomplete", response=response))
+        return events
+
+    def fail(self, error: ClientError) -> list[Event]:
+        code = _CODES.get(error.kind, "server_error")
+        output = [item.whole("in_progress") for item in self.items]
+        response = self._response(
+            "failed", output=output, error={"code": code, "message": error.message}
+        )
+        return [self._event("response.failed", response=response)]
+
+
+def _logprobs(part: str) -> dict[str, Any]:
+    return {"logprobs": []} if part == "output_text" else {}
