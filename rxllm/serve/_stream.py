@@ -17,6 +17,7 @@ from reactivex import Observable
 
 from .. import aiterate
 from ..errors import InvalidInputError
+from ._anthropic import AnthropicEncoder
 from ._encoder import Encoder
 from ._errors import client_error
 from ._openai import OpenAIChatEncoder, OpenAICompletionsEncoder
@@ -30,6 +31,7 @@ FORMATS: dict[str, Callable[..., Encoder]] = {
     "openai-chat": OpenAIChatEncoder,
     "openai-completions": OpenAICompletionsEncoder,
     "openai-responses": OpenAIResponsesEncoder,
+    "anthropic": AnthropicEncoder,
 }
 
 

@@ -61,18 +61,41 @@ def counts(usage: Any) -> tuple[int, int, int] | None:
     return (usage.input_tokens, usage.output_tokens, usage.total_tokens)
 
 
-_TEXT = st.text(max_size=12)
 _NONEMPTY = st.text(min_size=1, max_size=12)
+_JSON = st.dictionaries(
+    st.text(max_size=4),
+    st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+    max_size=3,
+)
+
+
+@st.composite
+def _pieces(draw: st.DrawFn) -> list[str]:
+    """A tool call's JSON arguments, cut anywhere into pieces (the first may be empty)."""
+    text = json.dumps(draw(_JSON), ensure_ascii=False)
+    cuts = sorted(draw(st.lists(st.integers(0, len(text)), max_size=4)))
+    bounds = [0, *cuts, len(text)]
+    return [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 @st.composite
 def replies(draw: st.DrawFn, *, usage: bool = True) -> Expected:
     """A stream of chat chunks: text, reasoning and tool-call pieces in any order
-    (the pieces of one call interleaved with others'), maybe ending with usage."""
+    (the argument pieces of one call interleaved with others'), maybe ending with usage.
+    Every call's arguments are a JSON object once its pieces are joined."""
     reply = Expected()
-    args: dict[int, list[str]] = {}
+    pending: dict[int, list[str]] = {}
+    args: dict[int, str] = {}
+
+    def call_piece(index: int) -> None:
+        piece = pending[index].pop(0)
+        args[index] += piece
+        call = ToolCallChunk(index=index, args=piece)
+        reply.chunks.append(AIMessageChunk(tool_call_chunks=[call]))
+
     for _ in range(draw(st.integers(0, 12))):
         kind = draw(st.sampled_from(["text", "reasoning", "call", "args"]))
+        waiting = sorted(i for i, rest in pending.items() if rest)
         if kind == "text":
             piece = draw(_NONEMPTY)
             reply.text += piece
@@ -81,21 +104,20 @@ def replies(draw: st.DrawFn, *, usage: bool = True) -> Expected:
             piece = draw(_NONEMPTY)
             reply.reasoning += piece
             reply.chunks.append(AIMessageChunk(reasoning=piece))
-        elif kind == "call" or not args:
+        elif kind == "call" or not waiting:
             index = len(args)
-            piece = draw(_TEXT)
-            args[index] = [piece]
+            first, *pending[index] = draw(_pieces())
+            args[index] = first
             name = draw(st.from_regex(r"[a-z_]{1,8}", fullmatch=True))
             reply.calls.append((f"call_{index}", name, ""))
-            call = ToolCallChunk(name=name, id=f"call_{index}", index=index, args=piece)
+            call = ToolCallChunk(name=name, id=f"call_{index}", index=index, args=first)
             reply.chunks.append(AIMessageChunk(tool_call_chunks=[call]))
         else:
-            index = draw(st.sampled_from(sorted(args)))
-            piece = draw(_NONEMPTY)
-            args[index].append(piece)
-            call = ToolCallChunk(index=index, args=piece)
-            reply.chunks.append(AIMessageChunk(tool_call_chunks=[call]))
-    reply.calls = [(id, name, "".join(args[i])) for i, (id, name, _) in enumerate(reply.calls)]
+            call_piece(draw(st.sampled_from(waiting)))
+    for index in sorted(pending):
+        while pending[index]:
+            call_piece(index)
+    reply.calls = [(id, name, args[i]) for i, (id, name, _) in enumerate(reply.calls)]
     if usage and draw(st.booleans()):
         given, made = draw(st.integers(0, 10**6)), draw(st.integers(0, 10**6))
         reply.usage = Usage(input_tokens=given, output_tokens=made, total_tokens=given + made)

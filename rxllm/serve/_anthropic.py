@@ -1,0 +1,223 @@
+"""The ``anthropic`` format: the event stream of Anthropic's Messages API.
+
+As Anthropic streams ``POST /v1/messages``, each event's type both on its ``event:``
+line and in its data: ``message_start`` (the message, id ``msg_...``, model, usage so
+far), then content blocks, each ``content_block_start``, its ``content_block_delta``s
+and ``content_block_stop``, then ``message_delta`` (the stop reason in Anthropic's
+words and the usage, cumulative) and ``message_stop``:
+
+- text is a ``text`` block of ``text_delta``s; reasoning a ``thinking`` block of
+  ``thinking_delta``s, with no ``signature_delta``: a signature is Anthropic's proof
+  that it wrote the thinking, and a served reply (whatever model made it) has none to
+  give, so the block's ``signature`` stays empty. A client must not send such a block
+  back to Anthropic, which would refuse it; rxllm's own clients keep it as reasoning;
+- a tool call is a ``tool_use`` block (its id and name at the start, ``input: {}``)
+  whose input streams as ``input_json_delta`` pieces. Tool blocks stay open until the
+  reply ends, so a source that interleaves the pieces of several calls is still written
+  whole (a delta names its block by ``index``); a text or thinking block closes when
+  another block starts.
+
+Stop reasons come from the chunks' metadata: Anthropic's own words pass through
+(``end_turn``, ``max_tokens``, ``stop_sequence``, ``tool_use``, ``pause_turn``,
+``refusal``), the chat API's are translated (``length`` is ``max_tokens``,
+``content_filter`` is ``refusal``); with none given, ``tool_use`` if the reply called a
+tool, else ``end_turn``. Usage counts cache reads and writes apart from
+``input_tokens``, as Anthropic does (rxllm's ``Usage`` counts them in it, as LangChain
+does). A failure after the first byte is an ``error`` event,
+``{"type": "error", "error": {"type": ..., "message": ...}}``, which the official SDK
+raises as an ``APIStatusError``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._chunks import finish_reason, read
+from ._encoder import Encoder, dumps, new_id
+from ._errors import ClientError
+from ._sse import Event
+
+__all__ = ["AnthropicEncoder"]
+
+#: The chat API's finish reasons in Anthropic's words.
+_STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "content_filter": "refusal",
+}
+_ANTHROPIC_STOPS = frozenset(
+    {"end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"}
+)
+#: The error types Anthropic's API sends; any other kind is an ``api_error``.
+_ERROR_TYPES = frozenset(
+    {
+        "invalid_request_error",
+        "authentication_error",
+        "permission_error",
+        "not_found_error",
+        "rate_limit_error",
+        "timeout_error",
+        "api_error",
+        "overloaded_error",
+    }
+)
+
+
+class AnthropicEncoder(Encoder):
+    """``anthropic``: what ``POST /v1/messages`` streams."""
+
+    def __init__(self, model: str | None = None) -> None:
+        super().__init__(model)
+        self.id = new_id("msg_")
+        self.opened = False
+        self.blocks = 0
+        #: The open text or thinking block: its type and index.
+        self.current: tuple[str, int] | None = None
+        #: The open tool blocks' indexes, by the source's call index.
+        self.calls: dict[Any, int] = {}
+        self.stop_reason: str | None = None
+        self.stop_sequence: str | None = None
+        self.usage: Any = None
+        # The JSON before a text delta's text in the open text block.
+        self._text_head = ""
+
+    def _open(self, piece: Any) -> list[Event]:
+        self.opened = True
+        self.model_from(piece.metadata)
+        message: dict[str, Any] = {
+            "id": self.id,
+            "type": "message",
+            "role": "assistant",
+            "model": self.model or "rxllm",
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": self._usage({"input_tokens": 0, "output_tokens": 0}),
+        }
+        return [Event(dumps({"type": "message_start", "message": message}), "message_start")]
+
+    def _usage(self, base: dict[str, int]) -> dict[str, int]:
+        usage = self.usage
+        if usage is None:
+            return base
+        details = (usage.model_extra or {}).get("input_token_details") or {}
+        read_, written = details.get("cache_read") or 0, details.get("cache_creation") or 0
+        return {
+            "input_tokens": max(usage.input_tokens - read_ - written, 0),
+            "cache_creation_input_tokens": written,
+            "cache_read_input_tokens": read_,
+            "output_tokens": usage.output_tokens,
+        }
+
+    def feed(self, item: Any) -> list[Event]:
+        piece = read(item)
+        if (
+            self._text_head
+            and piece.text
+            and not piece.reasoning
+            and not piece.tool_calls
+            and not piece.metadata
+            and piece.usage is None
+        ):
+            # The common item, a piece of text in the open text block: only it is encoded.
+            return [Event(self._text_head + dumps(piece.text) + "}}", "content_block_delta")]
+        if piece.usage is not None:
+            self.usage = piece.usage if self.usage is None else self.usage + piece.usage
+        events = [] if self.opened else self._open(piece)
+        if piece.metadata:
+            self._note(piece.metadata)
+        if piece.reasoning:
+            events += self._delta(
+                "thinking", {"type": "thinking_delta", "thinking": piece.reasoning}
+            )
+        if piece.text:
+            events += self._delta("text", {"type": "text_delta", "text": piece.text})
+        for call in piece.tool_calls:
+            events += self._call(call)
+        return events
+
+    def _note(self, metadata: Any) -> None:
+        given = metadata.get("stop_reason")
+        if isinstance(given, str) and given in _ANTHROPIC_STOPS:
+            self.stop_reason = given
+        else:
+            reason = finish_reason(metadata)
+            if reason is not None:
+                self.stop_reason = _STOP_REASONS.get(reason, "end_turn")
+        sequence = metadata.get("stop_sequence")
+        if isinstance(sequence, str):
+            self.stop_sequence = sequence
+
+    def _delta(self, kind: str, delta: dict[str, Any]) -> list[Event]:
+        events: list[Event] = []
+        if self.current is None or self.current[0] != kind:
+            events += self._close_current()
+            block: dict[str, Any] = {"type": "text", "text": ""}
+            if kind == "thinking":
+                block = {"type": "thinking", "thinking": "", "signature": ""}
+            index = self._start(events, block)
+            self.current = (kind, index)
+            if kind == "text":
+                self._text_head = (
+                    f'{{"type":"content_block_delta","index":{index},'
+                    '"delta":{"type":"text_delta","text":'
+                )
+        events.append(self._block_delta(self.current[1], delta))
+        return events
+
+    def _start(self, events: list[Event], block: dict[str, Any]) -> int:
+        index = self.blocks
+        self.blocks += 1
+        data = {"type": "content_block_start", "index": index, "content_block": block}
+        events.append(Event(dumps(data), "content_block_start"))
+        return index
+
+    @staticmethod
+    def _block_delta(index: int, delta: dict[str, Any]) -> Event:
+        data = {"type": "content_block_delta", "index": index, "delta": delta}
+        return Event(dumps(data), "content_block_delta")
+
+    @staticmethod
+    def _stop(index: int) -> Event:
+        return Event(dumps({"type": "content_block_stop", "index": index}), "content_block_stop")
+
+    def _close_current(self) -> list[Event]:
+        current, self.current = self.current, None
+        self._text_head = ""
+        return [] if current is None else [self._stop(current[1])]
+
+    def _call(self, call: Any) -> list[Event]:
+        key = call.index if call.index is not None else object()
+        index = self.calls.get(key)
+        events: list[Event] = []
+        if index is None:
+            events += self._close_current()
+            block: dict[str, Any] = {
+                "type": "tool_use",
+                "id": call.id or new_id("toolu_"),
+                "name": call.name or "",
+                "input": {},
+            }
+            index = self.calls[key] = self._start(events, block)
+        if call.args:
+            delta = {"type": "input_json_delta", "partial_json": call.args}
+            events.append(self._block_delta(index, delta))
+        return events
+
+    def close(self) -> list[Event]:
+        events = [] if self.opened else self._open(read(""))
+        events += self._close_current()
+        events += [self._stop(index) for index in self.calls.values()]
+        stop = self.stop_reason or ("tool_use" if self.calls else "end_turn")
+        delta = {"stop_reason": stop, "stop_sequence": self.stop_sequence}
+        usage = self._usage({"output_tokens": 0})
+        data = {"type": "message_delta", "delta": delta, "usage": usage}
+        events.append(Event(dumps(data), "message_delta"))
+        events.append(Event(dumps({"type": "message_stop"}), "message_stop"))
+        return events
+
+    def fail(self, error: ClientError) -> list[Event]:
+        kind = error.kind if error.kind in _ERROR_TYPES else "api_error"
+        data = {"type": "error", "error": {"type": kind, "message": error.message}}
+        return [Event(dumps(data), "error")]
