@@ -98,14 +98,15 @@ class CompletionTranslator:
         """
         choices = payload.get("choices")
         if choices and not payload.get("usage"):
-            # The common event, a piece of text and nothing else, is built unvalidated.
+            # The common event, a piece of text and nothing else, is built unvalidated;
+            # a second choice takes the general path, which refuses it.
             choice = choices[0]
-            if len(choices) > 1 or choice.get("index"):
-                _only_choice(choices)  # raises
             text = choice.get("text")
             if (
                 type(text) is str
                 and text
+                and len(choices) == 1
+                and not choice.get("index")
                 and choice.get("finish_reason") is None
                 and choice.get("logprobs") is None
             ):
@@ -133,6 +134,17 @@ class CompletionTranslator:
         return GenerationChunk(text=text, generation_info=info or None)
 
 
+def _only_content(delta: dict[str, Any]) -> bool:
+    """Whether a delta with more keys than ``content`` carries nothing but content (some
+    servers send ``"role"`` or ``"reasoning_content": null`` beside it on every delta)."""
+    return not (
+        delta.get("tool_calls")
+        or delta.get("refusal")
+        or delta.get("reasoning_content")
+        or delta.get("reasoning")
+    )
+
+
 class ChatTranslator:
     """Turns ``/v1/chat/completions`` stream events into ``AIMessageChunk``s.
 
@@ -155,22 +167,20 @@ class ChatTranslator:
         choices = payload.get("choices")
         if choices and not payload.get("usage"):
             # The common event, a content delta and nothing else, is built unvalidated.
+            # A second choice, or anything beside the content, takes the general path.
             choice = choices[0]
-            if len(choices) > 1 or choice.get("index"):
-                _only_choice(choices)  # raises
             delta = choice.get("delta") or {}
             content = delta.get("content")
             msg_id = payload.get("id")
             if (
                 type(content) is str
                 and content
+                and (len(delta) == 1 or _only_content(delta))
+                and len(choices) == 1
+                and not choice.get("index")
                 and (msg_id is None or type(msg_id) is str)
                 and choice.get("finish_reason") is None
                 and choice.get("logprobs") is None
-                and not delta.get("tool_calls")
-                and not delta.get("refusal")
-                and not delta.get("reasoning_content")
-                and not delta.get("reasoning")
             ):
                 return _content_chunk(content, msg_id)
         return self._feed(payload)
