@@ -14,6 +14,32 @@ as OpenAI-, Anthropic- and AI-SDK-compatible endpoints with a chat page.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._stream import FORMATS, to_sse
 
-__all__ = ["FORMATS", "to_sse"]
+if TYPE_CHECKING:
+    from ._app import create_app
+    from ._response import SSEResponse
+
+__all__ = ["FORMATS", "SSEResponse", "create_app", "to_sse"]
+
+#: The names that need Starlette, and the private module each lives in.
+_LAZY = {"SSEResponse": "._response", "create_app": "._app"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        value = getattr(importlib.import_module(module, __name__), name)
+    except ImportError as exc:
+        if exc.name not in ("starlette", "uvicorn") and not str(exc.name).startswith("starlette."):
+            raise
+        raise ImportError(
+            f"rxllm.serve.{name} needs `pip install 'rxllm[serve]'` (Starlette and uvicorn)"
+        ) from exc
+    globals()[name] = value
+    return value

@@ -1,0 +1,232 @@
+"""Whole replies, for requests that do not stream: the chunks summed, in each API's shape.
+
+``Reply`` reads the same items the encoders read (through ``_chunks.read``) and sums
+them: text, reasoning, tool calls by index, usage, the finish reason and the model's
+name. Each API's non-streaming object (a ``chat.completion``, a ``text_completion``, a
+Responses ``response``, an Anthropic ``message``, the AI SDK's nothing: it always
+streams) is then built from that sum.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..schema import Usage
+from ._chunks import finish_reason, read
+from ._encoder import new_id
+
+__all__ = ["Reply", "reply_json"]
+
+
+@dataclass
+class _Call:
+    id: str | None = None
+    name: str = ""
+    args: str = ""
+
+
+@dataclass
+class Reply:
+    """The sum of a served stream's items."""
+
+    model: str
+    text: str = ""
+    reasoning: str = ""
+    calls: dict[Any, _Call] = field(default_factory=dict)
+    usage: Usage | None = None
+    finish: str | None = None
+
+    def feed(self, item: Any) -> None:
+        """Add one item of the stream."""
+        piece = read(item)
+        self.text += piece.text
+        self.reasoning += piece.reasoning
+        for chunk in piece.tool_calls:
+            key = chunk.index if chunk.index is not None else len(self.calls)
+            call = self.calls.setdefault(key, _Call())
+            call.id = call.id or chunk.id
+            call.name = call.name or chunk.name or ""
+            call.args += chunk.args or ""
+        if piece.usage is not None:
+            self.usage = piece.usage if self.usage is None else self.usage + piece.usage
+        if piece.metadata:
+            self.finish = finish_reason(piece.metadata) or self.finish
+
+    @property
+    def finish_reason(self) -> str:
+        """The chat API's finish reason: the stream's own, else what the reply shows."""
+        return self.finish or ("tool_calls" if self.calls else "stop")
+
+    def _tokens(self) -> tuple[int, int]:
+        usage = self.usage or Usage()
+        return usage.input_tokens, usage.output_tokens
+
+    def chat_completion(self) -> dict[str, Any]:
+        """A ``chat.completion`` object."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.text, "refusal": None}
+        if self.reasoning:
+            message["reasoning_content"] = self.reasoning
+        if self.calls:
+            message["tool_calls"] = [
+                {
+                    "id": call.id or new_id("call_"),
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.args},
+                }
+                for call in self.calls.values()
+            ]
+        prompt, completion = self._tokens()
+        return {
+            "id": new_id("chatcmpl-"),
+            "object": "chat.completion",
+            "created": _now(),
+            "model": self.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": self.finish_reason,
+                }
+            ],
+            "usage": _openai_usage(prompt, completion),
+        }
+
+    def text_completion(self) -> dict[str, Any]:
+        """A ``text_completion`` object."""
+        prompt, completion = self._tokens()
+        return {
+            "id": new_id("cmpl-"),
+            "object": "text_completion",
+            "created": _now(),
+            "model": self.model,
+            "choices": [
+                {
+                    "text": self.text,
+                    "index": 0,
+                    "logprobs": None,
+                    "finish_reason": self.finish_reason,
+                }
+            ],
+            "usage": _openai_usage(prompt, completion),
+        }
+
+    def response(self) -> dict[str, Any]:
+        """A Responses API ``response`` object."""
+        output: list[dict[str, Any]] = []
+        if self.reasoning:
+            output.append(
+                {
+                    "type": "reasoning",
+                    "id": new_id("rs_"),
+                    "summary": [{"type": "summary_text", "text": self.reasoning}],
+                }
+            )
+        if self.text or not self.calls:
+            output.append(
+                {
+                    "type": "message",
+                    "id": new_id("msg_"),
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": self.text, "annotations": []}],
+                }
+            )
+        for call in self.calls.values():
+            output.append(
+                {
+                    "type": "function_call",
+                    "id": new_id("fc_"),
+                    "call_id": call.id or new_id("call_"),
+                    "name": call.name,
+                    "arguments": call.args,
+                    "status": "completed",
+                }
+            )
+        cut = self.finish_reason == "length"
+        prompt, completion = self._tokens()
+        return {
+            "id": new_id("resp_"),
+            "object": "response",
+            "created_at": _now(),
+            "model": self.model,
+            "status": "incomplete" if cut else "completed",
+            "incomplete_details": {"reason": "max_output_tokens"} if cut else None,
+            "error": None,
+            "output": output,
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "usage": {
+                "input_tokens": prompt,
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens": completion,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": prompt + completion,
+            },
+        }
+
+    def message(self) -> dict[str, Any]:
+        """An Anthropic ``message`` object."""
+        content: list[dict[str, Any]] = []
+        if self.reasoning:
+            content.append({"type": "thinking", "thinking": self.reasoning, "signature": ""})
+        if self.text:
+            content.append({"type": "text", "text": self.text})
+        for call in self.calls.values():
+            content.append(
+                {
+                    "type": "tool_use",
+                    "id": call.id or new_id("toolu_"),
+                    "name": call.name,
+                    "input": _object(call.args),
+                }
+            )
+        prompt, completion = self._tokens()
+        return {
+            "id": new_id("msg_"),
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": content,
+            "stop_reason": _ANTHROPIC_STOP.get(self.finish_reason, "end_turn"),
+            "stop_sequence": None,
+            "usage": {"input_tokens": prompt, "output_tokens": completion},
+        }
+
+
+_ANTHROPIC_STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
+                   "content_filter": "refusal"}  # fmt: skip
+
+
+def _object(args: str) -> Any:
+    try:
+        return json.loads(args) if args.strip() else {}
+    except ValueError:
+        return {}
+
+
+def _openai_usage(prompt: int, completion: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+def reply_json(format: str, reply: Reply) -> dict[str, Any]:
+    """The non-streaming answer of the API that ``format`` streams."""
+    if format == "openai-chat":
+        return reply.chat_completion()
+    if format == "openai-completions":
+        return reply.text_completion()
+    if format == "openai-responses":
+        return reply.response()
+    return reply.message()
