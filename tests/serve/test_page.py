@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -27,8 +26,10 @@ import pytest
 from rxllm import ChatOpenAI
 from rxllm.llms import ChatLlamaCpp
 from rxllm.runnable import Runnable
+from rxllm.serve import create_app
 
 from ..conftest import on_worker_thread, wait_until
+from ..servers.asgi import Served
 from ..servers.scripted import Pause, Recorded, Reply, ScriptedServer, Until
 from ..servers.wire import DONE, openai_chat, sse
 
@@ -86,53 +87,11 @@ def tab(browser: Any) -> Iterator[Any]:
 # Serving.
 
 
-def app_for(runnable: Runnable[Any, Any]) -> Any:
-    """The app that serves ``runnable``, as ``rxllm serve`` would."""
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response, StreamingResponse
-    from starlette.routing import Route
-
-    from rxllm.serve import to_sse
-
-    async def page(request: Request) -> Response:
-        return Response(PAGE, media_type="text/html; charset=utf-8")
-
-    async def models(request: Request) -> Response:
-        return JSONResponse({"object": "list", "data": [{"id": "rxllm", "object": "model"}]})
-
-    async def chat(request: Request) -> Response:
-        body = await request.json()
-        stream = to_sse(runnable.observe(body["messages"]), format="openai-chat")
-        return StreamingResponse(stream, media_type="text/event-stream")
-
-    routes = [Route("/", page), Route("/v1/models", models)]
-    routes.append(Route("/v1/chat/completions", chat, methods=["POST"]))
-    return Starlette(routes=routes)
-
-
 @contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """Run ``app`` under uvicorn on a thread, on a free port; yields its URL."""
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, log_level="warning", lifespan="off", ws="none", timeout_graceful_shutdown=2
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: server.started or not thread.is_alive(), timeout=30)
-        assert server.started, "uvicorn did not start"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+def serving(runnable: Runnable[Any, Any]) -> Iterator[str]:
+    """``create_app(runnable)`` under uvicorn, as ``rxllm serve`` runs it; yields its URL."""
+    with Served(create_app(runnable)) as served:
+        yield served.url
 
 
 def page_server(chat: Callable[[Recorded], Reply]) -> ScriptedServer:
@@ -202,7 +161,7 @@ def test_the_page_streams_the_embedded_model(tab: Any) -> None:
     model = ChatLlamaCpp(temperature=0, seed=42, max_tokens=40)
     messages = [{"role": "user", "content": PROMPT}]
     expected = on_worker_thread(lambda: model.invoke(messages).content)
-    with serving(app_for(model)) as url:
+    with serving(model) as url:
         tab.goto(url)
         expect(tab).to_have_title("rxllm chat")
         watch_answer(tab)
@@ -232,7 +191,7 @@ def test_stop_cancels_the_upstream_call(tab: Any) -> None:
     with ScriptedServer() as upstream:
         upstream.script(Reply(body=body))
         model = ChatOpenAI(base_url=f"{upstream.url}/v1", api_key="sk-test", model="m")
-        with serving(app_for(model)) as url:
+        with serving(model) as url:
             tab.goto(url)
             turn = send(tab, "Count")
             expect(turn.locator(".answer")).to_contain_text("word2 ")
