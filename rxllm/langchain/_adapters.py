@@ -327,12 +327,14 @@ class ChatRxLLM(_Adapter, LCBaseChatModel):
         if kwargs:
             raise InvalidInputError(f"with_structured_output does not take {sorted(kwargs)}")
         pydantic_schema = isinstance(schema, type) and _is_pydantic(schema)
+        # Popped by LangChain before our hooks, and shown to callbacks (tracing).
+        traced = {"kwargs": {"method": method, "strict": strict}, "schema": schema}
         model: LCRunnable[LanguageModelInput, Any]
         parser: LCRunnable[Any, Any]
         if method == "function_calling":
             tool = convert_to_openai_tool(schema, strict=strict)
             name = tool["function"]["name"]
-            model = self.bind_tools([tool], tool_choice=name)
+            model = self.bind_tools([tool], tool_choice=name, ls_structured_output_format=traced)
             parser = (
                 PydanticToolsParser(tools=[cast(type, schema)], first_tool_only=True)
                 if pydantic_schema
@@ -352,7 +354,7 @@ class ChatRxLLM(_Adapter, LCBaseChatModel):
                 }
             else:
                 response_format = {"type": "json_object"}
-            model = self.bind(response_format=response_format)
+            model = self.bind(response_format=response_format, ls_structured_output_format=traced)
             parser = (
                 PydanticOutputParser(pydantic_object=cast(Any, schema))
                 if pydantic_schema
