@@ -23,6 +23,7 @@ from ._errors import client_error
 from ._openai import OpenAIChatEncoder, OpenAICompletionsEncoder
 from ._responses import OpenAIResponsesEncoder
 from ._sse import Event, frame
+from ._vercel import VercelUIEncoder
 
 __all__ = ["FORMATS", "check_source", "encoded", "encoder_for", "to_sse"]
 
@@ -32,6 +33,7 @@ FORMATS: dict[str, Callable[..., Encoder]] = {
     "openai-completions": OpenAICompletionsEncoder,
     "openai-responses": OpenAIResponsesEncoder,
     "anthropic": AnthropicEncoder,
+    "vercel-ui": VercelUIEncoder,
 }
 
 

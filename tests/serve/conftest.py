@@ -4,10 +4,15 @@ of chunks drawn by hypothesis together with the reply they add up to."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import strategies as st
 
 from rxllm._http._sse import ServerSentEvent, SSEDecoder
@@ -64,7 +69,8 @@ def counts(usage: Any) -> tuple[int, int, int] | None:
 _NONEMPTY = st.text(min_size=1, max_size=12)
 _JSON = st.dictionaries(
     st.text(max_size=4),
-    st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+    # Integers a JavaScript number holds exactly, for the AI SDK's client.
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=6),
     max_size=3,
 )
 
@@ -123,3 +129,74 @@ def replies(draw: st.DrawFn, *, usage: bool = True) -> Expected:
         reply.usage = Usage(input_tokens=given, output_tokens=made, total_tokens=given + made)
         reply.chunks.append(AIMessageChunk(usage_metadata=reply.usage))
     return reply
+
+
+NODE_DIR = Path(__file__).parent / "node"
+
+
+class AISDK:
+    """The AI SDK's own client (``DefaultChatTransport`` and ``readUIMessageStream``,
+    as ``useChat`` runs them), in node: each call returns what it made of a stream,
+    ``{"message": UIMessage, "chunks": [parts as validated], "errors": [...],
+    "status": int, "headers": {...}}``."""
+
+    def __init__(self, node: str) -> None:
+        self.node = node
+        self.script = str(NODE_DIR / "read_ui_stream.mjs")
+
+    def _run(self, *args: str, input: bytes) -> Any:
+        done = subprocess.run(
+            [self.node, self.script, *args],
+            input=input,
+            capture_output=True,
+            cwd=NODE_DIR,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr.decode(errors="replace")
+        return json.loads(done.stdout)
+
+    def read(self, body: bytes) -> dict[str, Any]:
+        """What the client makes of the bytes of a response body."""
+        result: dict[str, Any] = self._run(input=body)
+        return result
+
+    def read_many(self, bodies: list[bytes]) -> list[dict[str, Any]]:
+        """``read`` of each body, in one node process (node starts in about 0.5 s)."""
+        texts = [body.decode() for body in bodies]
+        results: list[dict[str, Any]] = self._run("--batch", input=json.dumps(texts).encode())
+        return results
+
+    def chat(self, url: str, request: dict[str, Any]) -> dict[str, Any]:
+        """What the client makes of ``POST url`` with ``request`` (``messages``, a list
+        of UIMessages, and any other body fields), as ``useChat`` sends it."""
+        result: dict[str, Any] = self._run(url, input=json.dumps(request).encode())
+        return result
+
+
+def _pinned_installed() -> bool:
+    pinned = json.loads((NODE_DIR / "package.json").read_text())["dependencies"]["ai"]
+    installed = NODE_DIR / "node_modules" / "ai" / "package.json"
+    return installed.exists() and json.loads(installed.read_text())["version"] == pinned
+
+
+@pytest.fixture(scope="session")
+def ai_sdk() -> AISDK:
+    """The AI SDK client, installed once per session with ``npm ci`` from the committed
+    lock file (about 3 s; skipped when the pinned version is already installed)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("node and npm are needed to run the AI SDK's own client")
+    if not _pinned_installed():
+        started = time.monotonic()
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=NODE_DIR,
+            capture_output=True,
+            timeout=600,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.fail(f"npm ci failed: {done.stderr.decode(errors='replace')[-2000:]}")
+        print(f"npm ci of the AI SDK: {time.monotonic() - started:.1f} s")
+    return AISDK(node)
