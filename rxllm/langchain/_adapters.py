@@ -228,6 +228,8 @@ class ChatRxLLM(_Adapter, LCBaseChatModel):
     schema response format (``"json_schema"``) or JSON mode (``"json_mode"``).
     """
 
+    model_config = _Adapter.model_config  # LangChain's own would accept unknown fields
+
     _classes = _CHAT_CLASSES
     _kind = "chat"
 
@@ -467,6 +469,8 @@ class RxLLM(_Adapter, LCBaseLLM):
     ``llamacpp``). Reasoning, where a model streams it, is in each generation's
     ``generation_info["reasoning_content"]``.
     """
+
+    model_config = _Adapter.model_config
 
     _classes = _LLM_CLASSES
     _kind = "llm"
