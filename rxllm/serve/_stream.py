@@ -20,6 +20,7 @@ from ..errors import InvalidInputError
 from ._anthropic import AnthropicEncoder
 from ._encoder import Encoder
 from ._errors import client_error
+from ._events import EventsEncoder
 from ._openai import OpenAIChatEncoder, OpenAICompletionsEncoder
 from ._responses import OpenAIResponsesEncoder
 from ._sse import Event, frame
@@ -34,6 +35,7 @@ FORMATS: dict[str, Callable[..., Encoder]] = {
     "openai-responses": OpenAIResponsesEncoder,
     "anthropic": AnthropicEncoder,
     "vercel-ui": VercelUIEncoder,
+    "events": EventsEncoder,
 }
 
 
@@ -99,6 +101,37 @@ def to_sse(
     model: str | None = None,
 ) -> AsyncIterator[bytes]:
     """The server-sent events of a stream of chunks, in a format real clients read.
+
+    The formats, and where each puts what a chunk carries:
+
+    - ``"openai-chat"``: ``chat.completion.chunk`` objects as ``POST
+      /v1/chat/completions`` streams them: text in ``delta.content``, reasoning in
+      ``delta.reasoning_content``, tool calls in ``delta.tool_calls``, then a chunk with
+      the ``finish_reason``, a usage chunk, ``data: [DONE]``.
+    - ``"openai-completions"``: ``text_completion`` objects (``POST /v1/completions``),
+      text only, then the finish reason, usage and ``[DONE]``.
+    - ``"openai-responses"``: the Responses API's typed events (``POST /v1/responses``):
+      ``response.created``, a ``reasoning`` item (its summary), ``message`` items (text
+      and refusal parts), ``function_call`` items, then ``response.completed`` with the
+      output and usage, or ``response.incomplete`` for a reply cut by its length or the
+      content filter.
+    - ``"anthropic"``: the Messages API's events (``POST /v1/messages``):
+      ``message_start``, ``thinking`` / ``text`` / ``tool_use`` content blocks, then
+      ``message_delta`` with the stop reason in Anthropic's words and the usage, and
+      ``message_stop``. Thinking blocks carry no signature.
+    - ``"vercel-ui"``: the AI SDK's UI message stream protocol v1, what ``useChat``
+      reads: ``start``, ``text-*``, ``reasoning-*`` and ``tool-input-*`` parts,
+      ``finish`` with the ``finishReason`` and the usage in ``messageMetadata``, then
+      ``[DONE]``; its clients look for the encoder's ``headers``
+      (``x-vercel-ai-ui-message-stream: v1``).
+    - ``"events"``: the event dicts of ``observe_events`` / ``astream_events``, one
+      JSON object a ``data:`` line (chunks in pydantic's JSON mode), then ``[DONE]``.
+
+    An error after the first byte is written in the format's own shape and ends the
+    stream: an ``{"error": {...}}`` object (both OpenAI formats), ``response.failed``
+    (Responses), an ``error`` event (Anthropic), an ``error`` part then ``[DONE]``
+    (AI SDK), an ``{"event": "error", ...}`` object (events). A stream with no items is
+    a valid empty reply in every format.
 
     Args:
         source: an Observable (``runnable.observe(...)``, any ``pipe``) or async iterable
