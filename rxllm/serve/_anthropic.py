@@ -15,7 +15,8 @@ words and the usage, cumulative) and ``message_stop``:
   whose input streams as ``input_json_delta`` pieces. Tool blocks stay open until the
   reply ends, so a source that interleaves the pieces of several calls is still written
   whole (a delta names its block by ``index``); a text or thinking block closes when
-  another block starts.
+  another block starts. A refusal (OpenAI's ``refusal`` field) is text, as Anthropic
+  writes its own refusals, with ``stop_reason: "refusal"`` when the chunks say so.
 
 Stop reasons come from the chunks' metadata: Anthropic's own words pass through
 (``end_turn``, ``max_tokens``, ``stop_sequence``, ``tool_use``, ``pause_turn``,
@@ -131,6 +132,9 @@ class AnthropicEncoder(Encoder):
             events += self._delta(
                 "thinking", {"type": "thinking_delta", "thinking": piece.reasoning}
             )
+        refusal = piece.metadata.get("refusal")
+        if isinstance(refusal, str) and refusal:
+            events += self._delta("text", {"type": "text_delta", "text": refusal})
         if piece.text:
             events += self._delta("text", {"type": "text_delta", "text": piece.text})
         for call in piece.tool_calls:

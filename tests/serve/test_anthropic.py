@@ -150,6 +150,16 @@ def test_stop_reasons_in_anthropics_words(metadata: dict[str, Any], stop: str) -
     assert rxllm_read(body).response_metadata["stop_reason"] == stop
 
 
+def test_a_refusal_is_text() -> None:
+    chunks = [
+        AIMessageChunk(response_metadata={"refusal": "I can't"}),
+        AIMessageChunk(response_metadata={"refusal": " help.", "finish_reason": "content_filter"}),
+    ]
+    message = sdk_read(encode(chunks, "anthropic"))
+    assert [b.text for b in blocks(message, "text")] == ["I can't help."]
+    assert message.stop_reason == "refusal"
+
+
 @pytest.mark.parametrize("items", [[], [""], [GenerationChunk(text="")]])
 def test_an_empty_stream_is_an_empty_message(items: list[Any]) -> None:
     message = sdk_read(encode(items, "anthropic"))

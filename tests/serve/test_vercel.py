@@ -16,6 +16,8 @@ from rxllm.schema import ToolCallChunk, Usage
 from rxllm.serve import to_sse
 from rxllm.serve._errors import ClientError
 from rxllm.serve._stream import encoder_for
+from rxllm.serve._vercel import VercelUIEncoder
+from tests.servers.scripted import Reply, ScriptedServer
 
 from .conftest import AISDK, Expected, collect, encode, events_of, replies
 
@@ -156,3 +158,18 @@ async def test_an_error_after_the_first_byte_is_an_error_part(ai_sdk: AISDK) -> 
     # The encoder alone, for a kind of error the client is told only the message of.
     failed = encode(["x"], "vercel-ui", error=ClientError(500, "api_error", "boom"))
     assert ai_sdk.read(failed)["errors"] == ["boom"]
+
+
+def test_the_client_posts_to_a_chat_route_and_reads_the_reply(ai_sdk: AISDK) -> None:
+    body = encode([AIMessageChunk(content="Hi!")], "vercel-ui")
+    user = {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "hello"}]}
+    with ScriptedServer() as server:
+        server.script(Reply(body=[body], headers=dict(VercelUIEncoder.headers)))
+        result = ai_sdk.chat(f"{server.url}/api/chat", {"messages": [user], "model": "m"})
+        (request,) = server.requests
+    assert (request.method, request.path) == ("POST", "/api/chat")
+    sent = request.json()
+    assert (sent["messages"], sent["model"], sent["trigger"]) == ([user], "m", "submit-message")
+    assert (result["status"], result["errors"]) == (200, [])
+    assert result["headers"]["x-vercel-ai-ui-message-stream"] == "v1"
+    assert joined(result["message"], "text") == "Hi!"
