@@ -15,7 +15,14 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from pydantic import BaseModel, ValidationError
 
-from rxllm import AIMessage, AIMessageChunk, InvalidInputError, ToolMessage, Usage
+from rxllm import (
+    AIMessage,
+    AIMessageChunk,
+    InternalServerError,
+    InvalidInputError,
+    ToolMessage,
+    Usage,
+)
 from rxllm.langchain import (
     ChatRxLLM,
     RxLLM,
@@ -306,3 +313,41 @@ async def test_leaving_langchains_astream_closes_the_request(
         await asyncio.sleep(0.01)
     assert server.aborted == 1
     await chat_at.rxllm_model.aclose()
+
+
+# -- LangChain's wrappers ------------------------------------------------------------
+
+
+def test_with_fallbacks_moves_on_from_an_rxllm_error(
+    server: ScriptedServer, chat_at: ChatRxLLM
+) -> None:
+    server.script(Reply(status=500, body=[b'{"error": {"message": "down"}}']))
+    backup = to_langchain(FakeListChatModel(responses=["from the backup"]))
+    assert chat_at.with_fallbacks([backup]).invoke("hi").content == "from the backup"
+    assert len(server.requests) == 1
+
+
+def test_with_retry_retries_an_rxllm_error(server: ScriptedServer, chat_at: ChatRxLLM) -> None:
+    server.script(
+        Reply(status=500, body=[b'{"error": {"message": "down"}}']), recorded("chat_text_usage")
+    )
+    retried = chat_at.with_retry(
+        retry_if_exception_type=(InternalServerError,), wait_exponential_jitter=False
+    )
+    assert retried.invoke("hi").content.startswith("I'm unable")
+    assert len(server.requests) == 2
+
+
+def test_all_is_honest() -> None:
+    from tests.test_exported_members import test_all_is_honest as check
+
+    check("rxllm.langchain")
+
+
+def test_the_core_does_not_import_langchain() -> None:
+    code = (
+        "import sys, rxllm, rxllm.llms, rxllm.operators, rxllm.events, rxllm.testing; "
+        "print(sorted(m for m in sys.modules if m.startswith(('langchain', 'rxllm.langchain'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "[]", result.stderr
