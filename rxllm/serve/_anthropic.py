@@ -2,7 +2,8 @@
 
 As Anthropic streams ``POST /v1/messages``, each event's type both on its ``event:``
 line and in its data: ``message_start`` (the message, id ``msg_...``, model, usage so
-far), then content blocks, each ``content_block_start``, its ``content_block_delta``s
+far: input tokens only if the first chunk reported them, as most sources report usage
+last), then content blocks, each ``content_block_start``, its ``content_block_delta``s
 and ``content_block_stop``, then ``message_delta`` (the stop reason in Anthropic's
 words and the usage, cumulative) and ``message_stop``:
 

@@ -150,6 +150,15 @@ def test_stop_reasons_in_anthropics_words(metadata: dict[str, Any], stop: str) -
     assert rxllm_read(body).response_metadata["stop_reason"] == stop
 
 
+def test_message_start_has_the_input_tokens_when_the_first_chunk_reports_them() -> None:
+    first = AIMessageChunk(content="x", usage_metadata=Usage(input_tokens=7, total_tokens=7))
+    rest = AIMessageChunk(content="y", usage_metadata=Usage(output_tokens=2, total_tokens=2))
+    events = events_of(encode([first, rest], "anthropic"))
+    assert json.loads(events[0].data)["message"]["usage"]["input_tokens"] == 7
+    message = sdk_read(encode([first, rest], "anthropic"))
+    assert (message.usage.input_tokens, message.usage.output_tokens) == (7, 2)
+
+
 def test_a_refusal_is_text() -> None:
     chunks = [
         AIMessageChunk(response_metadata={"refusal": "I can't"}),
