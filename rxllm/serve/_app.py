@@ -247,7 +247,11 @@ def _model_route(server: _Server, format: str) -> Callable[[Request], Awaitable[
                 return await server.resumable(format, call, source)
             return server.stream(format, call, source)
         except _Refused as refused:
-            return error_response(format, refused.error)
+            response = error_response(format, refused.error)
+            if refused.error.status == 413:
+                # The rest of the body is never read: the connection can't be reused.
+                response.headers["Connection"] = "close"
+            return response
         except RxLLMError as exc:
             return error_response(format, client_error(exc))
         finally:

@@ -8,10 +8,12 @@ within it (``Last-Event-ID: n``) gets every event after ``n``, so nothing is rep
 or lost, and if none comes the call is cancelled. A finished stream is kept for the
 window too, for a client that left just before the end.
 
-The buffer holds the last ``max_events`` events of each stream. Past that the oldest
-are dropped: a reconnect that asks for a dropped event is answered 410 (Gone), and a
-reader that falls that far behind gets the format's in-band error instead of a gap.
-Until then the call runs at the model's pace, whether or not anyone reads.
+The buffer holds the last ``max_events`` events of each stream. While a client reads,
+it holds the call back as a stream that is not resumable does: no event it has yet to
+read is dropped, and the model waits for it. With no reader, the call runs on at the
+model's pace and the oldest events are dropped past the bound: a reconnect that asks
+for a dropped event is answered 410 (Gone), to start the request again, never with a
+gap.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from ._sse import Event, frame
 
 __all__ = ["DEFAULT_MAX_EVENTS", "ResumeStore", "Stream", "parse_last_event_id"]
 
+_ORIGIN = object()
+
 #: Events kept per stream (about a token each: some hundreds of kilobytes of SSE).
 DEFAULT_MAX_EVENTS = 10_000
 
@@ -40,6 +44,10 @@ class Stream:
         self.encoder = encoder
         #: (id, framed bytes), the last ``max_events`` events.
         self.events: deque[tuple[int, bytes]] = deque(maxlen=max_events)
+        self.max_events = max_events
+        #: Where each reader reads next, by a token of its own; the request that started
+        #: the stream holds its place from the first event until its response reads.
+        self.positions: dict[object, int] = {_ORIGIN: 0}
         self.next_id = 0
         self.done = False
         self.readers = 0
@@ -65,11 +73,20 @@ class Stream:
             self._changed.set_result(None)
         self._changed = asyncio.get_running_loop().create_future()
 
+    def _needed(self, count: int) -> bool:
+        """Whether adding ``count`` events would drop one a reader has yet to read."""
+        if not self.positions:
+            return False
+        oldest_after = min(self.next_id, self.next_id + count - self.max_events)
+        return min(self.positions.values()) < oldest_after
+
     async def produce(self, events: AsyncGenerator[list[Event], None]) -> None:
         """Run the call: every batch of events into the buffer."""
         try:
             async with contextlib.aclosing(events):
                 async for batch in events:
+                    while self._needed(len(batch)):  # a slow reader holds the call back
+                        await asyncio.shield(self._changed)
                     self._add(batch)
                     if not self.started.done():
                         self.started.set_result(None)
@@ -85,25 +102,32 @@ class Stream:
     async def read(self, after: int | None) -> AsyncIterator[bytes]:
         """The stream's bytes from the event after ``after`` (from the start if ``None``)."""
         position = 0 if after is None else after + 1
+        token = object()
+        self.positions.pop(_ORIGIN, None)
+        self.positions[token] = position
         self.readers += 1
         try:
             while True:
-                if position < self.first_kept:
-                    gone = ClientError(410, "invalid_request_error", "this stream fell behind "
-                                       "its resume buffer; start the request again")  # fmt: skip
+                if position < self.first_kept:  # dropped before this reader came
+                    gone = ClientError(410, "invalid_request_error", "the events after that "
+                                       "id are no longer kept; start the request again")  # fmt: skip
                     yield b"".join(frame(event) for event in self.encoder.fail(gone))
                     return
                 start = position - self.first_kept
                 if start < len(self.events):
                     pieces = [self.events[i][1] for i in range(start, len(self.events))]
-                    position = self.next_id
+                    position = self.positions[token] = self.next_id
+                    self._wake()
                     yield b"".join(pieces)
                 elif self.done:
                     return
                 else:
+                    self.positions[token] = position
                     await asyncio.shield(self._changed)
         finally:
             self.readers -= 1
+            self.positions.pop(token, None)
+            self._wake()
 
 
 class ResumeStore:
