@@ -22,6 +22,10 @@ __all__ = ["OpenAIChatEncoder", "OpenAICompletionsEncoder"]
 
 _DONE = Event("[DONE]")
 
+#: The finish reasons OpenAI's clients know; strict ones refuse any other (an Ollama
+#: ``done_reason`` of ``"load"``, say), which becomes the default.
+_OPENAI_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
+
 
 def _usage(usage: Any) -> dict[str, int]:
     return {
@@ -86,7 +90,8 @@ class _OpenAIEncoder(Encoder):
 
     def close(self) -> list[Event]:
         events = [] if self.opened else self._open({})
-        reason = self.finish or ("tool_calls" if self.tool_calls else "stop")
+        reason = self.finish if self.finish in _OPENAI_REASONS else None
+        reason = reason or ("tool_calls" if self.tool_calls else "stop")
         events.append(Event(self._envelope([self._finish_choice(reason)])))
         if self.include_usage and self.usage is not None:
             events.append(Event(self._envelope([], usage=_usage(self.usage))))

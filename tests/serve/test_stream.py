@@ -101,3 +101,11 @@ async def test_closing_the_bytes_cancels_the_source() -> None:
     await anext(stream)
     await stream.aclose()  # type: ignore[attr-defined]
     assert closed == [True]
+
+
+async def test_a_finish_reason_no_format_knows_becomes_the_default() -> None:
+    async def chunks() -> AsyncIterator[AIMessageChunk]:
+        yield AIMessageChunk(content="x", response_metadata={"done_reason": "load"})
+
+    data = datas(await collect(to_sse(chunks(), format="openai-chat")))
+    assert json.loads(data[-2])["choices"][0]["finish_reason"] == "stop"
