@@ -5,6 +5,7 @@
     rxllm stream "Write me a 1 verse song about sparkling water." --sep "|"
     rxllm events "Tell me a joke" --version v1 --json
     OPENAI_API_KEY=... rxllm batch prompts.txt --model chat-openai:gpt-4o-mini --timeout 60
+    rxllm serve --port 8000           # OpenAI/Anthropic/AI SDK endpoints and a chat page
 
 ``--model`` names the model: ``local`` (the default: the embedded SmolLM2-135M-Instruct,
 run in-process by llama.cpp, offline), ``local:PATH`` (another GGUF file),
@@ -21,11 +22,12 @@ unexpected error).
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, TextIO
 
@@ -56,6 +58,10 @@ SETTLE_TIMEOUT = 5.0
 
 #: Prompts a ``batch`` runs at once unless ``--max-concurrency`` says otherwise.
 DEFAULT_BATCH_CONCURRENCY = 4
+
+#: The environment variable holding the API key ``rxllm serve`` requires (never an option:
+#: a command line shows in ``ps`` and in the shell's history).
+SERVE_KEY_ENV = "RXLLM_SERVE_API_KEY"
 
 #: How much of an event's data ``rxllm events`` shows on its line, in characters.
 EVENT_PREVIEW = 60
@@ -231,6 +237,40 @@ def build_parser() -> argparse.ArgumentParser:
         type=_whole_number(1),
         default=DEFAULT_BATCH_CONCURRENCY,
         help=f"prompts run at once (default {DEFAULT_BATCH_CONCURRENCY})",
+    )
+    serve = commands.add_parser(
+        "serve",
+        parents=[model],
+        help="serve the model over HTTP: OpenAI, Anthropic and AI SDK endpoints, a chat page",
+        description=(
+            "Serve the model as OpenAI (/v1/chat/completions, /v1/completions, "
+            "/v1/responses), Anthropic (/v1/messages) and AI SDK (/api/chat) endpoints, "
+            f"with a chat page at /. Set {SERVE_KEY_ENV} to require that API key on every "
+            "route but / and /health (Authorization: Bearer KEY or x-api-key: KEY); it is "
+            "read from the environment only, never from the command line. Without it, "
+            "only a loopback address is served."
+        ),
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="the address to bind (default 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--port", type=_whole_number(0), default=8000, help="the port to bind (default 8000)"
+    )
+    serve.add_argument(
+        "--resume-window",
+        type=_seconds,
+        metavar="SECONDS",
+        help=(
+            "keep a stream running SECONDS after its client leaves, to be resumed with "
+            "Last-Event-ID (default: off, a client that leaves cancels the call)"
+        ),
+    )
+    serve.add_argument(
+        "--max-concurrency",
+        type=_whole_number(1),
+        default=None,
+        help="calls running at once; past it, 429 with Retry-After (default 64)",
     )
     return parser
 
@@ -566,6 +606,71 @@ def _fail(err: TextIO, error: BaseException | str, status: int) -> int:
     return status
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to any address
+        return False
+
+
+def check_serve(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
+    """The API key ``rxllm serve`` requires, from the environment, after checking its
+    options.
+
+    Raises:
+        UsageError: for an option that does not apply, or a non-loopback address
+            without a key.
+    """
+    for option, given in (("--system", args.system is not None), ("--json", args.json)):
+        if given:
+            raise UsageError(f"{option} is not an option of serve: clients send their own")
+    key = environ.get(SERVE_KEY_ENV) or None
+    if key is None and not _is_loopback(args.host):
+        raise UsageError(
+            f"serving on {args.host}, beyond this machine, needs an API key: set "
+            f"{SERVE_KEY_ENV} (clients send it as Authorization: Bearer KEY)"
+        )
+    return key
+
+
+def run_serve(
+    args: argparse.Namespace, model: Runnable[Any, Any, Any], key: str | None, err: TextIO
+) -> int:
+    """``rxllm serve``: the model under uvicorn until Ctrl-C (or SIGTERM)."""
+    try:
+        import uvicorn
+
+        from .serve import create_app
+    except ImportError as exc:
+        raise ImportError(f"rxllm serve needs `pip install 'rxllm[serve]'` ({exc})") from exc
+
+    served: Runnable[Any, Any, Any] = model
+    if args.timeout is not None:
+        served = model.pipe(_deadline(args))
+    options: dict[str, Any] = {"api_key": key, "resume_window": args.resume_window}
+    if args.max_concurrency is not None:
+        options["max_concurrency"] = args.max_concurrency
+    app = create_app(served, model_name=_served_name(args), **options)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    guard = "API key required" if key else f"no API key: set {SERVE_KEY_ENV} to require one"
+    err.write(f"{PROG}: serving {model.get_name()} on http://{shown}:{args.port} ({guard})\n")
+    err.flush()
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level="warning", ws="none", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return EXIT_OK if server.started else EXIT_FAILED
+
+
+def _served_name(args: argparse.Namespace) -> str:
+    """The model name the server answers to: the one ``--model`` gives, else ``local``."""
+    spec: ModelSpec = args.model
+    return spec.name if spec.provider != "local" and spec.name else "local"
+
+
 _COMMANDS: dict[str, Callable[..., int]] = {
     "stream": run_stream,
     "events": run_events,
@@ -581,10 +686,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     out, err = sys.stdout, sys.stderr
     args = build_parser().parse_args(argv)
     try:
+        # Checked before the model is made: a refused address should not wait for it.
+        key = check_serve(args, os.environ) if args.command == "serve" else None
         model = build_model(args)
         try:
             if args.command == "batch":
                 return run_batch(args, model, out, err)
+            if args.command == "serve":
+                return run_serve(args, model, key, err)
             return _COMMANDS[args.command](args, model, out)
         finally:
             _settle(model)

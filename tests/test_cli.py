@@ -14,6 +14,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -524,3 +525,94 @@ def test_main_with_a_missing_gguf_file(tmp_path: Path, capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     assert err.startswith("rxllm: error: model_path ")
     assert "missing.gguf" in err
+
+
+# -- serve ------------------------------------------------------------------------
+
+
+def _serve_env(key: str | None) -> dict[str, str]:
+    env = _env()
+    env.pop(cli.SERVE_KEY_ENV, None)
+    if key is not None:
+        env[cli.SERVE_KEY_ENV] = key
+    return env
+
+
+def test_serve_answers_health_and_streams_from_the_embedded_model() -> None:
+    import httpx
+    import openai
+
+    port = free_port()
+    key = "sk-serve-test-9f3"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rxllm", "serve", "--port", str(port), "--max-tokens", "8",
+         *GREEDY],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=_serve_env(key),
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        health = None
+        for _ in range(600):  # up to a minute for the server to start
+            try:
+                health = httpx.get(f"{url}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None:
+                    break
+                time.sleep(0.1)
+        assert health is not None, process.communicate(timeout=10)
+        assert health.json() == {"status": "ok"}
+        assert httpx.get(f"{url}/v1/models").status_code == 401  # the key is required
+        with openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0) as client:
+            stream = client.chat.completions.create(
+                model="local", messages=[{"role": "user", "content": SONG}], stream=True
+            )
+            chunks = list(stream)
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text.strip()
+        assert chunks[-1].choices[0].finish_reason == "length"  # --max-tokens 8
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode in (0, 130)
+    assert key not in err.decode()
+    assert "API key required" in err.decode()
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "example.com"])
+def test_serve_refuses_a_public_address_without_a_key(host: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "rxllm", "serve", "--host", host, "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_serve_env(None),
+        timeout=60,
+        check=False,
+    )
+    line = assert_clean_error(result, 2)
+    assert cli.SERVE_KEY_ENV in line
+    assert host in line
+
+
+def test_serve_reads_its_key_from_the_environment_only(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        parse("serve", "--help")
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert cli.SERVE_KEY_ENV in help_text
+    assert "never from the command line" in help_text
+    for argv in (["--system", "x"], ["--json"]):
+        args = parse("serve", *argv)
+        with pytest.raises(cli.UsageError, match="not an option of serve"):
+            cli.check_serve(args, {})
+    args = parse("serve", "--host", "::1")
+    assert cli.check_serve(args, {}) is None  # loopback: served without a key
+    assert cli.check_serve(args, {cli.SERVE_KEY_ENV: "k"}) == "k"

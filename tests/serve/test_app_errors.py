@@ -156,8 +156,13 @@ def test_unknown_routes_and_methods(served: Served) -> None:
 
 @pytest.mark.parametrize("path", list(GOOD))
 def test_the_api_key_is_required_where_set(served: Served, path: str) -> None:
-    for headers in ({"Authorization": ""}, {"Authorization": "Bearer wrong"},
-                    {"Authorization": "Basic sekret-key"}, {"x-api-key": "sekret-keyX"}):  # fmt: skip
+    refused = [
+        {"Authorization": ""},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Basic sekret-key"},
+        {"x-api-key": "sekret-keyX"},
+    ]
+    for headers in refused:
         response = httpx.post(served.url + path, json=GOOD[path], headers=headers)
         assert_error(response, 401, path)
         assert "sekret" not in response.text
@@ -200,6 +205,13 @@ def upstream() -> Iterator[ScriptedServer]:
         yield server
 
 
+def consume(client: openai.OpenAI, stream: bool, texts: list[str] | None = None) -> None:
+    """Make one chat request, reading its stream to the end (texts into ``texts``)."""
+    reply: Any = client.chat.completions.create(model=NAME, messages=USER, stream=stream)  # type: ignore[arg-type]
+    for chunk in reply if stream else ():
+        (texts if texts is not None else []).append(chunk.choices[0].delta.content or "")
+
+
 def _error_reply(status: int) -> Reply:
     body = json.dumps({"error": {"message": f"upstream says {status}", "type": "x"}})
     return Reply(status, [body.encode()], content_type="application/json")
@@ -221,8 +233,7 @@ def test_upstream_errors_before_the_first_byte_keep_their_status(
         for stream in (True, False):
             upstream.script(_error_reply(status))
             with pytest.raises(error) as raised:
-                reply = client.chat.completions.create(model=NAME, messages=USER, stream=stream)  # type: ignore[call-overload]
-                list(reply) if stream else None
+                consume(client, stream)
             assert raised.value.status_code == status
             assert f"upstream says {status}" in raised.value.message
         upstream.script(Reply(body=openai_chat(["back"])))
@@ -239,10 +250,9 @@ def test_an_upstream_error_after_the_first_byte_is_in_band(upstream: ScriptedSer
         Served(create_app(model, model_name=NAME)) as served,
         openai.OpenAI(base_url=f"{served.url}/v1", api_key="x", max_retries=0) as client,
     ):
-        texts = []
+        texts: list[str] = []
         with pytest.raises(openai.APIError) as raised:
-            for chunk in client.chat.completions.create(model=NAME, messages=USER, stream=True):  # type: ignore[arg-type]
-                texts.append(chunk.choices[0].delta.content or "")
+            consume(client, True, texts)
         assert "".join(texts) == "partial"
         assert raised.value.message
 
@@ -257,13 +267,15 @@ def test_past_the_concurrency_limit_429_with_retry_after(upstream: ScriptedServe
         with httpx.Client(timeout=10) as client:
             with client.stream("POST", served.url + path, json=request) as first:
                 assert first.status_code == 200
-                next(first.iter_raw())
+                opened = next(first.iter_raw())
+                slots = served.server.config.app.state.server.slots
+                assert slots.used == 1, opened
                 refused = client.post(served.url + path, json=request)
                 assert_error(refused, 429, path)
                 assert refused.headers["retry-after"] == "1"
                 wait_until(lambda: len(upstream.requests) == 1)
             wait_until(lambda: upstream.aborted == 1)
-            wait_until(lambda: served.server.config.app.state.server.slots.used == 0)
+            wait_until(lambda: slots.used == 0)
             served_next = client.post(served.url + path, json={**request, "stream": False})
             assert served_next.json()["choices"][0]["message"]["content"] == "next"
     model.close()
