@@ -296,6 +296,31 @@ def test_a_stream_cut_short_is_an_error_not_an_answer(tab: Any, end: Any) -> Non
     assert turn.locator(".answer").inner_text() == "cut"
 
 
+def test_new_chat_stops_the_reply_and_forgets_the_conversation(tab: Any) -> None:
+    shown = threading.Event()
+    requests: list[Any] = []
+
+    def chat(request: Recorded) -> Reply:
+        requests.append(request.json())
+        if len(requests) == 1:  # held open until the test has seen its text
+            return Reply(body=[*openai_chat(["first"], done=False)[:2], Until(shown.is_set)])
+        return Reply(body=openai_chat(["second"]))
+
+    with page_server(chat) as server:
+        tab.goto(server.url)
+        send(tab, "One")
+        expect(tab.locator(".answer")).to_have_text("first")
+        tab.get_by_role("button", name="New chat").click()
+        shown.set()
+        wait_idle(tab)
+        expect(tab.locator("article.turn")).to_have_count(0)
+        expect(tab.get_by_role("status")).to_have_text("New chat.")
+        turn = send(tab, "Two")
+        wait_idle(tab)
+        expect(turn.locator(".answer")).to_have_text("second")
+    assert requests[1]["messages"] == [{"role": "user", "content": "Two"}]
+
+
 def test_an_api_key_is_sent_as_bearer_and_kept_in_memory_only(tab: Any) -> None:
     """A server started with a key serves the page but refuses the API without it."""
     model = FakeListChatModel(responses=["yes"])
