@@ -186,3 +186,41 @@ def test_a_chat_model_without_a_model_name_reports_its_own() -> None:
     app = create_app(FakeListChatModel(responses=["x"]))
     assert app.state.server.model_name == "FakeListChatModel"
     assert json.loads(json.dumps(app.state.server.model_name)) == "FakeListChatModel"
+
+
+def test_the_ai_sdks_own_client_reads_api_chat(
+    chat: tuple[ChatOpenAI, Served], ai_sdk: Any
+) -> None:
+    model, served = chat
+    expected = model.invoke("hi").content
+    user = {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "hi"}]}
+    result = ai_sdk.chat(f"{served.url}/api/chat", {"messages": [user]})
+    assert result["errors"] == []
+    assert result["status"] == 200
+    assert result["headers"]["x-vercel-ai-ui-message-stream"] == "v1"
+    parts = result["message"]["parts"]
+    assert "".join(p["text"] for p in parts if p["type"] == "text") == expected
+    refused = ai_sdk.chat(f"{served.url}/api/chat", {"messages": []})
+    assert refused["status"] == 400
+    assert refused["errors"]  # the SDK reports the error response
+
+
+def test_without_starlette_the_lazy_names_say_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    import rxllm.serve
+
+    for name in ("rxllm.serve._app", "rxllm.serve._response", "starlette", "starlette.responses"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setitem(sys.modules, "starlette", None)
+    for name in ("create_app", "SSEResponse"):
+        monkeypatch.delitem(vars(rxllm.serve), name, raising=False)
+        with pytest.raises(
+            ImportError, match=rf"rxllm.serve.{name} needs `pip install 'rxllm\[serve\]'`"
+        ):
+            getattr(rxllm.serve, name)
+    assert rxllm.serve.to_sse  # the encoders need nothing more
+    with pytest.raises(AttributeError):
+        rxllm.serve.nothing  # noqa: B018
