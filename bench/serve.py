@@ -127,11 +127,17 @@ def rxllm_server(upstream: str, key: str, profile: Path | None) -> Iterator[str]
         yield f"http://127.0.0.1:{port}/v1"
 
 
+def litellm_command() -> str | None:
+    """The ``litellm`` CLI of this environment (beside this Python, else on the PATH)."""
+    beside = Path(sys.executable).with_name("litellm")
+    return str(beside) if beside.is_file() else shutil.which("litellm")
+
+
 def litellm_missing() -> str | None:
     """Why LiteLLM's proxy cannot run here, or ``None``."""
     if importlib.util.find_spec("litellm") is None:
         return "litellm is not installed (`pip install 'litellm[proxy]'`)"
-    if importlib.util.find_spec("fastapi") is None or shutil.which("litellm") is None:
+    if importlib.util.find_spec("fastapi") is None or litellm_command() is None:
         return "litellm's proxy is not installed (`pip install 'litellm[proxy]'`)"
     return None
 
@@ -161,7 +167,7 @@ def litellm_proxy(upstream: str, key: str, timeout: float) -> Iterator[str]:
             "LITELLM_MASTER_KEY": key,
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no cost map fetched from the network
         }
-        command = [shutil.which("litellm") or "litellm", "--config", str(config)]
+        command = [litellm_command() or "litellm", "--config", str(config)]
         command += ["--host", "127.0.0.1", "--port", str(port)]
         with log.open("w") as output:
             child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
@@ -334,7 +340,7 @@ def report(
         f"- {versions()}",
         f"- command: `{command}`",
         f"- upstream: bench/_server.py in its own process; each proxy in its own process; "
-        f"{', '.join(f'{w.streams} streams of {w.tokens:,} tokens' for w in workloads)} "
+        f"{', '.join(f'{w.streams} streams of {w.tokens:,} token(s)' for w in workloads)} "
         "per timed run, one after another",
         f"- ratios: median of {args.rounds} interleaved rounds after a warm-up; lower is better",
         *(f"- {note}" for note in notes),
