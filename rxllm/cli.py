@@ -25,6 +25,7 @@ import argparse
 import ipaddress
 import json
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -653,15 +654,23 @@ def run_serve(
     if args.max_concurrency is not None:
         options["max_concurrency"] = args.max_concurrency
     app = create_app(served, model_name=_served_name(args), **options)
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    try:
+        # Bound here, not by uvicorn, so that a taken port is one line and status 1.
+        sock = socket.create_server((args.host, args.port), family=family, backlog=2048)
+    except OSError as exc:
+        err.write(f"{PROG}: error: can't listen on {args.host}:{args.port}: "
+                  f"{exc.strerror or exc}\n")  # fmt: skip
+        return EXIT_FAILED
+    port = sock.getsockname()[1]
     shown = f"[{args.host}]" if ":" in args.host else args.host
     guard = "API key required" if key else f"no API key: set {SERVE_KEY_ENV} to require one"
-    err.write(f"{PROG}: serving {model.get_name()} on http://{shown}:{args.port} ({guard})\n")
+    err.write(f"{PROG}: serving {model.get_name()} on http://{shown}:{port} ({guard})\n")
     err.flush()
-    config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_level="warning", ws="none", lifespan="on"
-    )
+    config = uvicorn.Config(app, log_level="warning", ws="none", lifespan="on")
     server = uvicorn.Server(config)
-    server.run()
+    with sock:
+        server.run(sockets=[sock])
     return EXIT_OK if server.started else EXIT_FAILED
 
 

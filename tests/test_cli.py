@@ -12,6 +12,7 @@ import json
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -616,3 +617,14 @@ def test_serve_reads_its_key_from_the_environment_only(
     args = parse("serve", "--host", "::1")
     assert cli.check_serve(args, {}) is None  # loopback: served without a key
     assert cli.check_serve(args, {cli.SERVE_KEY_ENV: "k"}) == "k"
+
+
+def test_serve_on_a_taken_port_is_one_line_and_status_1() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = ["serve", "--port", str(port), "--model", "chat-openai:m", "--api-key", "k"]
+        result = rxllm(*argv, "--base-url", "http://127.0.0.1:9/v1")
+    line = assert_clean_error(result, 1)
+    assert f"can't listen on 127.0.0.1:{port}" in line

@@ -189,11 +189,16 @@ class _Server:
         encoder = encoder_for(format, self.model_name, **self.options(format, call))
         key = call.chat_id or secrets.token_urlsafe(16)
         stream = store.start(key, format, encoded(source, encoder), encoder, self.slots.give_back)
-        try:
-            await stream.started
-        except RxLLMError as exc:
+        await asyncio.wait([stream.started])
+        if stream.started.cancelled():  # a newer request for the same chat replaced it
+            return error_response(format, ClientError(409, "invalid_request_error",
+                                  "a newer request for this chat replaced this one"))  # fmt: skip
+        error = stream.started.exception()
+        if error is not None:
             store.forget(stream)
-            return error_response(format, client_error(exc))
+            if not isinstance(error, RxLLMError):
+                raise error
+            return error_response(format, client_error(error))
         headers = {**encoder.headers, RESUME_HEADER: f"/v1/streams/{key}"}
         return SSEResponse.of_bytes(store.reader(stream, None), format=format, headers=headers)
 
