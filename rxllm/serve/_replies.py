@@ -97,6 +97,9 @@ class Reply:
 
     def text_completion(self) -> dict[str, Any]:
         """A ``text_completion`` object."""
+        reason = self.finish_reason
+        if reason not in ("stop", "length", "content_filter"):  # the API's only three
+            reason = "stop"
         prompt, completion = self._tokens()
         return {
             "id": new_id("cmpl-"),
@@ -108,7 +111,7 @@ class Reply:
                     "text": self.text,
                     "index": 0,
                     "logprobs": None,
-                    "finish_reason": self.finish_reason,
+                    "finish_reason": reason,
                 }
             ],
             "usage": _openai_usage(prompt, completion),
