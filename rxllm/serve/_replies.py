@@ -17,6 +17,7 @@ from typing import Any
 from ..schema import Usage
 from ._chunks import finish_reason, read
 from ._encoder import new_id
+from ._responses import _usage as responses_usage
 
 __all__ = ["Reply", "reply_json"]
 
@@ -150,7 +151,6 @@ class Reply:
                 }
             )
         cut = self.finish_reason == "length"
-        prompt, completion = self._tokens()
         return {
             "id": new_id("resp_"),
             "object": "response",
@@ -163,13 +163,7 @@ class Reply:
             "parallel_tool_calls": True,
             "tool_choice": "auto",
             "tools": [],
-            "usage": {
-                "input_tokens": prompt,
-                "input_tokens_details": {"cached_tokens": 0},
-                "output_tokens": completion,
-                "output_tokens_details": {"reasoning_tokens": 0},
-                "total_tokens": prompt + completion,
-            },
+            "usage": responses_usage(self.usage or Usage()),
         }
 
     def message(self) -> dict[str, Any]:
