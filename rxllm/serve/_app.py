@@ -31,12 +31,12 @@ from starlette.routing import Route
 
 from .. import aiterate
 from ..errors import InvalidInputError, RxLLMError
-from ..llms import BaseChatModel, BaseLanguageModel, BaseLLM
+from ..llms import BaseChatModel, BaseLanguageModel, BaseLLM, ChatAnthropic, ChatOpenAI
 from ..runnable import Pipeline, Runnable
 from ..schema import coerce_prompt
 from ._errors import ClientError, client_error
 from ._replies import Reply, reply_json
-from ._requests import Call, parse
+from ._requests import Call, convert_tools, parse
 from ._response import SSEResponse, _disconnected, error_response
 from ._resume import DEFAULT_MAX_EVENTS, ResumeStore, parse_last_event_id
 from ._stream import encoded, encoder_for
@@ -119,6 +119,12 @@ class _Server:
         self.takes_params = isinstance(target, BaseLanguageModel)
         self.renders_prompt = isinstance(target, BaseLLM)
         self.chat = isinstance(target, BaseChatModel)
+        #: The shape of ``tools`` the model takes: its API's.
+        self.tool_style = "chat"
+        if isinstance(target, ChatAnthropic):
+            self.tool_style = "anthropic"
+        elif isinstance(target, ChatOpenAI) and target.use_responses_api:
+            self.tool_style = "responses"
 
     # -- checks ------------------------------------------------------------------
 
@@ -169,7 +175,11 @@ class _Server:
                 f"the served runnable ({self.runnable.get_name()}) takes no call parameters; "
                 f"remove {', '.join(sorted(call.params))}"
             )
-        return self.runnable.observe(input, **call.params)
+        params = call.params
+        if "tools" in params:
+            tools = convert_tools(params["tools"], call.tool_style, self.tool_style)
+            params = {**params, "tools": tools}
+        return self.runnable.observe(input, **params)
 
     def options(self, format: str, call: Call) -> dict[str, Any]:
         return {"include_usage": call.include_usage} if format in _OPENAI_FORMATS else {}
@@ -316,7 +326,8 @@ def create_app(
     conversation, a text LLM with it rendered as a prompt (``/v1/completions``: the
     prompt), any other runnable with the list of messages; ``temperature``, the
     token limit, ``stop`` and ``tools`` are passed to a model (or a ``pipe`` that starts
-    with one) as call arguments, in the request's own format.
+    with one) as call arguments; function tools are converted to the model's API's shape
+    (OpenAI chat, Responses or Anthropic).
 
     Args:
         runnable: what to serve: a model, a ``pipe(...)``, a ``RunnableLambda`` chain.

@@ -224,3 +224,32 @@ def test_without_starlette_the_lazy_names_say_what_to_install(
     assert rxllm.serve.to_sse  # the encoders need nothing more
     with pytest.raises(AttributeError):
         rxllm.serve.nothing  # noqa: B018
+
+
+WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}}
+
+
+def test_tools_reach_the_model_in_its_own_apis_shape(upstream: ScriptedServer) -> None:
+    """An Anthropic client's tool, served by an OpenAI-chat model, and its call back."""
+    call = ("call_1", "weather", ['{"city"', ': "Paris"}'])
+    upstream.respond = lambda request: Reply(body=openai_chat([], tool_calls=[call]))
+    model = chat_model(upstream)
+    tool: Any = {"name": "weather", "description": "Now", "input_schema": WEATHER}
+    with (
+        serve(model) as served,
+        anthropic.Anthropic(base_url=served.url, api_key="unused", max_retries=0) as client,
+    ):
+        messages: Any = [{"role": "user", "content": "Paris?"}]
+        with client.messages.stream(
+            model=NAME, max_tokens=64, messages=messages, tools=[tool]
+        ) as stream:
+            final = stream.get_final_message()
+    sent = upstream.requests[-1].json()
+    assert sent["tools"] == [
+        {"type": "function",
+         "function": {"name": "weather", "description": "Now", "parameters": WEATHER}}
+    ]  # fmt: skip
+    assert final.stop_reason == "tool_use"
+    used = [block for block in final.content if block.type == "tool_use"]
+    assert [(b.id, b.name, b.input) for b in used] == [("call_1", "weather", {"city": "Paris"})]
+    model.close()
