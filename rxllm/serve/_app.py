@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
@@ -31,7 +30,7 @@ from starlette.routing import Route
 
 from .. import aiterate
 from ..errors import InvalidInputError, RxLLMError
-from ..llms import BaseChatModel, BaseLanguageModel, BaseLLM, ChatAnthropic, ChatOpenAI
+from ..llms import BaseLanguageModel, BaseLLM, ChatAnthropic, ChatOpenAI
 from ..runnable import Pipeline, Runnable
 from ..schema import coerce_prompt
 from ._errors import ClientError, client_error
@@ -42,8 +41,6 @@ from ._resume import DEFAULT_MAX_EVENTS, ResumeStore, parse_last_event_id
 from ._stream import encoded, encoder_for
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_MAX_CONCURRENCY", "create_app"]
-
-logger = logging.getLogger("rxllm.serve")
 
 #: The largest request body read, in bytes (a long conversation fits many times over).
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -118,7 +115,6 @@ class _Server:
         target = _target(runnable)
         self.takes_params = isinstance(target, BaseLanguageModel)
         self.renders_prompt = isinstance(target, BaseLLM)
-        self.chat = isinstance(target, BaseChatModel)
         #: The shape of ``tools`` the model takes: its API's.
         self.tool_style = "chat"
         if isinstance(target, ChatAnthropic):
