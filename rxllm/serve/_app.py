@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
@@ -144,11 +144,14 @@ class _Server:
         if declared.isdigit() and int(declared) > limit:
             raise too_large
         pieces, size = [], 0
-        async for piece in request.stream():
-            size += len(piece)
-            if size > limit:
-                raise too_large
-            pieces.append(piece)
+        try:
+            async for piece in request.stream():
+                size += len(piece)
+                if size > limit:
+                    raise too_large
+                pieces.append(piece)
+        except ClientDisconnect:  # no one to answer: nothing to log either
+            raise _Refused(400, "invalid_request_error", "the client left mid-body") from None
         return b"".join(pieces)
 
     def check_model(self, call: Call) -> None:

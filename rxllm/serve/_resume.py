@@ -31,6 +31,8 @@ __all__ = ["DEFAULT_MAX_EVENTS", "ResumeStore", "Stream", "parse_last_event_id"]
 
 _ORIGIN = object()
 
+_GONE = "the events after that id are no longer kept; start the request again"
+
 #: Events kept per stream (about a token each: some hundreds of kilobytes of SSE).
 DEFAULT_MAX_EVENTS = 10_000
 
@@ -109,8 +111,7 @@ class Stream:
         try:
             while True:
                 if position < self.first_kept:  # dropped before this reader came
-                    gone = ClientError(410, "invalid_request_error", "the events after that "
-                                       "id are no longer kept; start the request again")  # fmt: skip
+                    gone = ClientError(410, "invalid_request_error", _GONE)
                     yield b"".join(frame(event) for event in self.encoder.fail(gone))
                     return
                 start = position - self.first_kept

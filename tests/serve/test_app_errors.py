@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -279,3 +280,18 @@ def test_past_the_concurrency_limit_429_with_retry_after(upstream: ScriptedServe
             served_next = client.post(served.url + path, json={**request, "stream": False})
             assert served_next.json()["choices"][0]["message"]["content"] == "next"
     model.close()
+
+
+def test_a_client_that_leaves_mid_body_is_no_error(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = "/v1/chat/completions"
+    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sekret-key\r\n"
+            "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n")  # fmt: skip
+    with (
+        caplog.at_level(logging.ERROR),
+        socket.create_connection(("127.0.0.1", served.port)) as sock,
+    ):
+        sock.sendall(head.encode() + b'{"messages": [')
+    assert_still_serving(served, path)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -21,8 +21,8 @@ from tests.servers.wire import openai_chat
 NAME = "served"
 TEXTS = [f"w{i} " for i in range(30)]
 REQUEST = {"model": NAME, "messages": [{"role": "user", "content": "hi"}], "stream": True}
-UI_REQUEST = {"id": "chat-1", "messages": [{"id": "u", "role": "user",
-                                            "parts": [{"type": "text", "text": "hi"}]}]}  # fmt: skip
+UI_USER = {"id": "u", "role": "user", "parts": [{"type": "text", "text": "hi"}]}
+UI_REQUEST = {"id": "chat-1", "messages": [UI_USER]}
 
 
 def paced() -> Reply:
