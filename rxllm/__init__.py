@@ -5,7 +5,7 @@ Every call is a cold ``reactivex.Observable`` of chunks (``Runnable.observe``);
 ``pipe`` composes it with operators.
 """
 
-from ._bridge import aiterate, iterate
+from ._bridge import aiterate, aiterate_batches, iterate
 from .config import RunConfig
 from .errors import (
     APIConnectionError,
@@ -83,6 +83,7 @@ __all__ = [
     "Usage",
     "__version__",
     "aiterate",
+    "aiterate_batches",
     "dispatch_custom_event",
     "iterate",
     "race",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import threading
 import time
@@ -13,7 +14,7 @@ import reactivex
 from reactivex import operators as ops
 
 from rxllm import RunnableLambda
-from rxllm._bridge import aiterate, iterate
+from rxllm._bridge import aiterate, aiterate_batches, iterate
 from rxllm._constants import BUFFER_HIGH_WATER, MAX_WORKER_THREADS
 from rxllm._flow import current_scope
 from rxllm._source import from_async_iterable
@@ -247,3 +248,46 @@ def test_a_sync_consumer_gets_the_first_item_before_the_source_goes_on(
 
     assert sync_thread(lambda: list(iterate(from_async_iterable(burst)))) == list(range(500))
     assert taken_when_asked_for_the_second == [1]
+
+
+async def test_batches_hold_what_was_ready_in_order_and_stay_bounded() -> None:
+    total = 10 * BUFFER_HIGH_WATER
+    llm = FakeStreamingListLLM(responses=["x" * total], chunking="char")
+    produced = 0
+
+    def count(_: object) -> None:
+        nonlocal produced
+        produced += 1
+
+    sizes = []
+    async for batch in aiterate_batches(llm.observe("hi").pipe(ops.do_action(count))):
+        sizes.append(len(batch))
+        assert all(chunk.text == "x" for chunk in batch)
+        if len(sizes) == 1:
+            await asyncio.sleep(0.2)  # the source fills the buffer meanwhile, and stops
+            assert produced <= len(batch) + BUFFER_HIGH_WATER + 1
+    assert sum(sizes) == produced == total
+    assert max(sizes) > 1  # a fast source's items come several at a time
+
+
+async def test_batches_end_with_the_error_after_the_items_before_it() -> None:
+    source = reactivex.concat(reactivex.of(1, 2, 3), reactivex.throw(ValueError("boom")))
+    seen: list[int] = []
+
+    async def consume() -> None:
+        async for batch in aiterate_batches(source):
+            seen.extend(batch)
+
+    with pytest.raises(ValueError, match="boom"):
+        await consume()
+    assert seen == [1, 2, 3]
+
+
+async def test_leaving_a_batch_loop_disposes_the_subscription() -> None:
+    disposed = asyncio.Event()
+    source = reactivex.interval(0.001).pipe(ops.finally_action(disposed.set))
+    async with contextlib.aclosing(aiterate_batches(source)) as batches:
+        async for batch in batches:
+            assert batch
+            break
+    assert disposed.is_set()

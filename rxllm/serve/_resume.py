@@ -87,9 +87,13 @@ class Stream:
         try:
             async with contextlib.aclosing(events):
                 async for batch in events:
-                    while self._needed(len(batch)):  # a slow reader holds the call back
-                        await asyncio.shield(self._changed)
-                    self._add(batch)
+                    # A batch (what one network read brought) may be larger than the
+                    # buffer: it goes in by parts a reader can keep up with.
+                    for start in range(0, len(batch), self.max_events):
+                        part = batch[start : start + self.max_events]
+                        while self._needed(len(part)):  # a slow reader holds the call back
+                            await asyncio.shield(self._changed)
+                        self._add(part)
                     if not self.started.done():
                         self.started.set_result(None)
         except Exception as exc:  # before the first event (later ones are in-band)

@@ -15,7 +15,7 @@ from typing import Any
 
 from reactivex import Observable
 
-from .. import aiterate
+from .. import aiterate_batches
 from ..errors import InvalidInputError
 from ._anthropic import AnthropicEncoder
 from ._encoder import Encoder
@@ -61,36 +61,51 @@ def check_source(source: object) -> None:
         )
 
 
-def _items(source: Observable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
-    return aiterate(source) if isinstance(source, Observable) else aiter(source)
+async def _one_by_one(source: AsyncIterable[Any]) -> AsyncGenerator[list[Any], None]:
+    async with contextlib.aclosing(aiter(source)) as items:  # type: ignore[type-var]
+        async for item in items:
+            yield [item]
+
+
+def _batches(source: Observable[Any] | AsyncIterable[Any]) -> AsyncGenerator[list[Any], None]:
+    """The source's items, every batch of them that is ready at once (an Observable's
+    come through ``aiterate_batches``: a network read's chunks make one write)."""
+    if isinstance(source, Observable):
+        return aiterate_batches(source)
+    return _one_by_one(source)
 
 
 async def encoded(
     source: Observable[Any] | AsyncIterable[Any], encoder: Encoder
 ) -> AsyncGenerator[list[Event], None]:
-    """The events of ``source`` in ``encoder``'s format, a list per source item.
+    """The events of ``source`` in ``encoder``'s format, a list per batch of items that
+    were ready together (one item, for an async iterable).
 
     Raises whatever the source raises before its first item; later errors become the
     format's in-band error. Closing this generator closes the source.
     """
-    items = _items(source)
     started = False
-    try:
-        async for item in items:
-            events = encoder.feed(item)
-            started = True
-            if events:
-                yield events
-    except Exception as error:
-        if not started:
-            raise
-        yield encoder.fail(client_error(error))
-        return
-    finally:
-        close = getattr(items, "aclose", None)
-        if close is not None:
-            with contextlib.suppress(Exception):
-                await close()
+    async with contextlib.aclosing(_batches(source)) as batches:
+        try:
+            async for batch in batches:
+                events: list[Event] = []
+                failure: Exception | None = None
+                for item in batch:
+                    try:
+                        events += encoder.feed(item)
+                    except Exception as error:  # an item no format can carry
+                        failure = error
+                        break
+                    started = True
+                if events:
+                    yield events
+                if failure is not None:
+                    raise failure
+        except Exception as error:
+            if not started:
+                raise
+            yield encoder.fail(client_error(error))
+            return
     yield encoder.close()
 
 
