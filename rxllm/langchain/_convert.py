@@ -98,6 +98,16 @@ def chunk_to_langchain(chunk: AIMessageChunk) -> lc.AIMessageChunk:
     Complete tool calls a chunk carries become whole ``tool_call_chunks`` without an
     index, so that LangChain keeps each one apart when chunks add up.
     """
+    if not (
+        chunk.reasoning
+        or chunk.tool_call_chunks
+        or chunk.tool_calls
+        or chunk.usage_metadata
+        or chunk.response_metadata
+        or chunk.name
+    ):
+        # Most chunks are content only; LangChain builds those faster from fewer fields.
+        return lc.AIMessageChunk(content=chunk.content, id=chunk.id)
     pieces = [
         tool_call_chunk(name=c.name, args=c.args, id=c.id, index=c.index)
         for c in chunk.tool_call_chunks
