@@ -64,6 +64,9 @@ DEFAULT_BATCH_CONCURRENCY = 4
 #: a command line shows in ``ps`` and in the shell's history).
 SERVE_KEY_ENV = "RXLLM_SERVE_API_KEY"
 
+#: Seconds ``rxllm serve`` gives open streams to end when stopped.
+SERVE_SHUTDOWN_GRACE = 5
+
 #: How much of an event's data ``rxllm events`` shows on its line, in characters.
 EVENT_PREVIEW = 60
 
@@ -667,7 +670,15 @@ def run_serve(
     guard = "API key required" if key else f"no API key: set {SERVE_KEY_ENV} to require one"
     err.write(f"{PROG}: serving {model.get_name()} on http://{shown}:{port} ({guard})\n")
     err.flush()
-    config = uvicorn.Config(app, log_level="warning", ws="none", lifespan="on")
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        ws="none",
+        lifespan="on",
+        # Streams still open at Ctrl-C get this long to end, then are cancelled (and with
+        # them their model calls), so a long generation does not hold the exit.
+        timeout_graceful_shutdown=SERVE_SHUTDOWN_GRACE,
+    )
     server = uvicorn.Server(config)
     with sock:
         server.run(sockets=[sock])

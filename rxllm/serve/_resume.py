@@ -13,7 +13,8 @@ it holds the call back as a stream that is not resumable does: no event it has y
 read is dropped, and the model waits for it. With no reader, the call runs on at the
 model's pace and the oldest events are dropped past the bound: a reconnect that asks
 for a dropped event is answered 410 (Gone), to start the request again, never with a
-gap.
+gap. The streams kept are those running (at most the app's ``max_concurrency``, as each
+holds a call's slot until it ends) and those that ended within the window.
 """
 
 from __future__ import annotations
