@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from anthropic.types import Message
+from hypothesis import given
+from hypothesis import strategies as st
 from openai.types import Completion
 from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
@@ -173,3 +175,37 @@ def test_function_tools_convert_between_the_three_shapes() -> None:
     assert convert_tools([search], "anthropic", "anthropic") == [search]
     with pytest.raises(InvalidInputError, match="only function tools are converted"):
         convert_tools([search], "anthropic", "chat")
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_KEYS = ["model", "messages", "prompt", "input", "system", "max_tokens", "stop", "tools",
+         "stream", "temperature", "role", "content", "parts", "type", "text", "tool_calls",
+         "function", "arguments", "name", "id", "instructions", "stream_options"]  # fmt: skip
+_SHAPED = st.recursive(
+    _JSON,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(_KEYS), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@pytest.mark.parametrize(
+    "format", ["openai-chat", "openai-completions", "openai-responses", "anthropic", "vercel-ui"]
+)
+@given(body=_SHAPED)
+def test_any_body_is_a_call_or_an_invalid_input_error(format: str, body: Any) -> None:
+    try:
+        got = call(format, body)
+    except InvalidInputError as exc:
+        refused = str(exc)
+    else:
+        assert got.messages is not None or got.prompt is not None
+        return
+    assert refused
