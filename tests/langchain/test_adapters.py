@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import aclosing
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from langchain_core import messages as lc
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
@@ -39,7 +41,7 @@ from tests.conftest import wait_until
 from tests.llms.recorded import recorded_path
 from tests.servers.scripted import Pause, Reply, ScriptedServer
 
-from .scripted_openai import sse
+from .scripted_openai import TEXT, reply_to, sse
 
 
 def recorded(name: str) -> Reply:
@@ -351,3 +353,46 @@ def test_the_core_does_not_import_langchain() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+texts = st.text(max_size=20)
+chunks = st.builds(
+    AIMessageChunk,
+    content=texts,
+    id=st.none() | st.text(min_size=1, max_size=8),
+    reasoning=texts,
+    tool_call_chunks=st.lists(
+        st.builds(
+            ToolCallChunk,
+            name=st.none() | texts,
+            args=st.none() | texts,
+            id=st.none() | texts,
+            index=st.none() | st.integers(0, 3),
+        ),
+        max_size=2,
+    ),
+    usage_metadata=st.none()
+    | st.builds(Usage, input_tokens=st.integers(0, 99), output_tokens=st.integers(0, 99)),
+    response_metadata=st.dictionaries(st.sampled_from(["finish_reason", "model_name"]), texts),
+)
+
+
+@given(chunks)
+def test_any_chunk_converts_both_ways_unchanged(chunk: AIMessageChunk) -> None:
+    assert chunk_from_langchain(chunk_to_langchain(chunk)) == chunk
+
+
+def test_structured_output_streams_partial_objects(server: ScriptedServer) -> None:
+    server.respond = reply_to
+    schema = {
+        "title": "joke",
+        "description": "A joke.",
+        "type": "object",
+        "properties": {"setup": {"type": "string"}, "punchline": {"type": "string"}},
+        "required": ["setup", "punchline"],
+    }
+    with ChatOpenAI(base_url=f"{server.url}/v1", api_key="k") as model:
+        parts = list(ChatRxLLM(rxllm_model=model).with_structured_output(schema).stream("joke"))
+    assert len(parts) > 2  # partial objects as the arguments arrive
+    assert parts[-1] == {"setup": TEXT, "punchline": TEXT}
+    assert all(set(part) <= {"setup", "punchline"} for part in parts)
