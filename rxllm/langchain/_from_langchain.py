@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core import messages as lc
 from langchain_core.language_models import BaseChatModel as LCBaseChatModel
@@ -57,6 +57,7 @@ class LangChainChatModel(BaseChatModel):
     """A LangChain chat model as an rxllm chat model; made by ``from_langchain``."""
 
     runnable: Any
+    _model_only: ClassVar[frozenset[str]] = frozenset({"name", "runnable"})
 
     def get_name(self) -> str:
         return self.name or str(self.runnable.get_name())
@@ -82,6 +83,7 @@ class LangChainLLM(BaseLLM):
     """A LangChain LLM as an rxllm LLM; made by ``from_langchain``."""
 
     runnable: Any
+    _model_only: ClassVar[frozenset[str]] = frozenset({"name", "runnable"})
 
     def get_name(self) -> str:
         return self.name or str(self.runnable.get_name())

@@ -50,6 +50,14 @@ def test_a_chat_model_streams_rxllm_chunks_through_rxllm_operators() -> None:
     assert message.content == "hello there"
 
 
+def test_langchain_inputs_are_taken_and_the_model_is_not_a_call_argument() -> None:
+    prompt = ChatPromptTemplate.from_messages([("human", "say {word}")])
+    chat = from_langchain(fake_chat("ok"))
+    assert chat.invoke(prompt.invoke({"word": "x"})).content == "ok"
+    with pytest.raises(InvalidInputError, match="runnable is a setting of the model"):
+        chat.invoke("hi", runnable=None)
+
+
 def test_a_recorded_openai_stream_arrives_whole(
     server: ScriptedServer, openai_at: LCChatOpenAI
 ) -> None:
