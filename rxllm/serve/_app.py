@@ -376,8 +376,19 @@ def create_app(
             server.check_key(request)
         except _Refused as refused:
             return error_response("openai-chat", refused.error)
-        model = {"id": server.model_name, "object": "model", "created": 0, "owned_by": "rxllm"}
-        return JSONResponse({"object": "list", "data": [model]})
+        # One list both SDKs read: OpenAI's fields and Anthropic's side by side.
+        name = server.model_name
+        model = {
+            "id": name,
+            "object": "model",
+            "created": 0,
+            "owned_by": "rxllm",
+            "type": "model",
+            "display_name": name,
+            "created_at": "1970-01-01T00:00:00Z",
+        }
+        listing = {"object": "list", "data": [model], "has_more": False}
+        return JSONResponse({**listing, "first_id": name, "last_id": name})
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

@@ -46,7 +46,8 @@ def error_body(format: str, error: ClientError) -> dict[str, Any]:
     OpenAI's ``{"error": {"message", "type", "param", "code"}}``.
     """
     if format == "anthropic":
-        kind = _ANTHROPIC_KINDS.get(error.kind, error.kind)
+        kind = "request_too_large" if error.status == 413 else error.kind
+        kind = _ANTHROPIC_KINDS.get(kind, kind)
         return {"type": "error", "error": {"type": kind, "message": error.message}}
     return {"error": {"message": error.message, "type": error.kind, "param": None, "code": None}}
 

@@ -175,6 +175,8 @@ def test_models_health_and_page(chat: tuple[ChatOpenAI, Served]) -> None:
     _, served = chat
     with sdk(served) as client:
         assert [m.id for m in client.models.list()] == [NAME]
+    with anthropic.Anthropic(base_url=served.url, api_key="unused") as claude:
+        assert [m.id for m in claude.models.list()] == [NAME]
     health = httpx.get(f"{served.url}/health")
     assert health.json() == {"status": "ok"}
     page = httpx.get(f"{served.url}/")

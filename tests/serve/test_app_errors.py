@@ -120,7 +120,10 @@ def test_bad_requests_are_400_in_the_routes_shape(
 @pytest.mark.parametrize("path", list(GOOD))
 def test_an_oversized_body_is_413_while_it_is_read(served: Served, path: str) -> None:
     big = {**GOOD[path], "padding": "x" * LIMIT}
-    assert_error(post(served, path, json=big), 413, path)
+    too_large = post(served, path, json=big)
+    assert_error(too_large, 413, path)
+    if path == "/v1/messages":
+        assert too_large.json()["error"]["type"] == "request_too_large"  # Anthropic's word
 
     # No Content-Length: the limit is met while reading, and the rest is never read.
     head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sekret-key\r\n"
