@@ -24,6 +24,7 @@ EXPECTED = [
     "03_events_and_tapping.ipynb",
     "04_providers.ipynb",
     "05_batch_and_concurrency.ipynb",
+    "06_langchain.ipynb",
 ]
 
 
@@ -84,6 +85,8 @@ def test_notebook_runs_without_errors(executed: dict[str, Any], name: str) -> No
         assert not [o for o in cell.outputs if o.output_type == "error"]
         if _draws_a_timeline(cell):
             assert _has_png(cell), cell.source
+    if name == "06_langchain.ipynb":  # the LangChain chain streamed token by token
+        assert "".join(o.get("text", "") for o in code[1].outputs).count("|") > 5
 
 
 @pytest.mark.parametrize("name", EXPECTED)
