@@ -255,3 +255,29 @@ def test_tools_reach_the_model_in_its_own_apis_shape(upstream: ScriptedServer) -
     used = [block for block in final.content if block.type == "tool_use"]
     assert [(b.id, b.name, b.input) for b in used] == [("call_1", "weather", {"city": "Paris"})]
     model.close()
+
+
+def test_each_runnable_gets_the_input_it_takes() -> None:
+    """A chat model the messages, a text LLM them as a prompt, a lambda the messages."""
+    from rxllm.llms import FakeStreamingListLLM
+    from rxllm.runnable import RunnableLambda
+    from rxllm.schema import HumanMessage, SystemMessage
+
+    messages = [{"role": "system", "content": "sys"}, {"role": "user", "content": "hi"}]
+    chat = FakeListChatModel(responses=["a"])
+    llm = FakeStreamingListLLM(responses=["b"])
+    seen: list[Any] = []
+    echo = RunnableLambda(lambda given: seen.append(given) or "c")
+    for runnable in (chat, llm, echo):
+        with serve(runnable) as served, sdk(served) as client:
+            reply = client.chat.completions.create(model=NAME, messages=messages)  # type: ignore[arg-type]
+            assert reply.choices[0].message.content in ("a", "b", "c")
+            text = client.completions.create(model=NAME, prompt="just text").choices[0].text
+            assert text in ("a", "b", "c")
+            if runnable is echo:
+                with pytest.raises(openai.BadRequestError, match="takes no call parameters"):
+                    client.chat.completions.create(model=NAME, messages=messages, temperature=0)  # type: ignore[arg-type]
+    assert chat.calls.inputs[0] == [SystemMessage(content="sys"), HumanMessage(content="hi")]
+    assert chat.calls.inputs[1] == [HumanMessage(content="just text")]
+    assert llm.calls.inputs == ["System: sys\nHuman: hi", "just text"]
+    assert seen == [[SystemMessage(content="sys"), HumanMessage(content="hi")], "just text"]
