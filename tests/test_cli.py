@@ -628,3 +628,33 @@ def test_serve_on_a_taken_port_is_one_line_and_status_1() -> None:
         result = rxllm(*argv, "--base-url", "http://127.0.0.1:9/v1")
     line = assert_clean_error(result, 1)
     assert f"can't listen on 127.0.0.1:{port}" in line
+
+
+def test_serve_options_reach_the_app(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import uvicorn
+
+    from rxllm.runnable import Pipeline
+
+    apps: list[Any] = []
+
+    def run(self: uvicorn.Server, sockets: Any = None) -> None:
+        apps.append(self.config.app)
+        self.started = True
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    monkeypatch.setenv(cli.SERVE_KEY_ENV, "sk-env")
+    status = cli.main(["serve", "--port", "0", "--resume-window", "7", "--max-concurrency", "3",
+                       "--timeout", "2", "--model", "chat-openai:gpt-x", "--api-key", "up",
+                       "--base-url", "http://127.0.0.1:9/v1"])  # fmt: skip
+    assert status == 0
+    server = apps[0].state.server
+    assert server.model_name == "gpt-x"
+    assert server.resume.window == 7
+    assert server.slots.limit == 3
+    assert isinstance(server.runnable, Pipeline)  # the model, then --timeout's deadline
+    assert server.api_key.get_secret_value() == "sk-env"
+    err = capsys.readouterr().err
+    assert err.startswith("rxllm: serving ChatOpenAI on http://127.0.0.1:")
+    assert "sk-env" not in err
