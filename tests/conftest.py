@@ -6,7 +6,7 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
@@ -102,3 +102,13 @@ def sync_thread(request: pytest.FixtureRequest) -> SyncRunner:
     if request.param == "main thread":
         return lambda func, *args: func(*args)
     return on_worker_thread
+
+
+@pytest.fixture(scope="session")
+def llama_base_url() -> Iterator[str]:
+    """A real llama.cpp OpenAI-compatible server on the embedded model, one per session
+    (started on first use; tests/llms and tests/langchain share it)."""
+    from tests.servers.llama import llama_server
+
+    with llama_server() as base_url:
+        yield base_url

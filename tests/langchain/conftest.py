@@ -1,5 +1,5 @@
-"""Servers for the LangChain tests: a real llama.cpp server of their own (the one in
-tests/llms/conftest.py is that package's) and a scripted one."""
+"""A scripted server for the LangChain tests (the llama.cpp server, ``llama_base_url``,
+is the session's one, shared with tests/llms, from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,6 @@ from collections.abc import Iterator
 import pytest
 
 from tests.servers.scripted import ScriptedServer
-
-
-@pytest.fixture(scope="session")
-def llama_base_url() -> Iterator[str]:
-    from tests.servers.llama import llama_server
-
-    with llama_server() as base_url:
-        yield base_url
 
 
 @pytest.fixture

@@ -34,14 +34,6 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_transport, "RETRY_MAX_DELAY", 0.05)
 
 
-@pytest.fixture(scope="session")
-def llama_base_url() -> Iterator[str]:
-    from tests.servers.llama import llama_server
-
-    with llama_server() as base_url:
-        yield base_url
-
-
 MODES = ["stream", "astream"]
 
 
