@@ -18,6 +18,8 @@ PUBLIC = [
     "rxllm.events",
     "rxllm.operators",
     "rxllm.notebook",
+    "rxllm.serve",
+    "rxllm.langchain",
 ]
 
 
