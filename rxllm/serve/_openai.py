@@ -22,9 +22,10 @@ __all__ = ["OpenAIChatEncoder", "OpenAICompletionsEncoder"]
 
 _DONE = Event("[DONE]")
 
-#: The finish reasons OpenAI's clients know; strict ones refuse any other (an Ollama
-#: ``done_reason`` of ``"load"``, say), which becomes the default.
-_OPENAI_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
+#: The finish reasons each API's clients know; strict ones refuse any other (an Ollama
+#: ``done_reason`` of ``"load"``, a chat reason in a completion), which becomes "stop".
+_CHAT_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
+_COMPLETION_REASONS = frozenset({"stop", "length", "content_filter"})
 
 
 def _usage(usage: Any) -> dict[str, int]:
@@ -45,6 +46,7 @@ class _OpenAIEncoder(Encoder):
 
     object_name: str
     id_prefix: str
+    reasons: frozenset[str]
 
     def __init__(self, model: str | None = None, *, include_usage: bool = True) -> None:
         super().__init__(model)
@@ -90,7 +92,7 @@ class _OpenAIEncoder(Encoder):
 
     def close(self) -> list[Event]:
         events = [] if self.opened else self._open({})
-        reason = self.finish if self.finish in _OPENAI_REASONS else None
+        reason = self.finish if self.finish in self.reasons else None
         reason = reason or ("tool_calls" if self.tool_calls else "stop")
         events.append(Event(self._envelope([self._finish_choice(reason)])))
         if self.include_usage and self.usage is not None:
@@ -110,6 +112,7 @@ class OpenAIChatEncoder(_OpenAIEncoder):
 
     object_name = "chat.completion.chunk"
     id_prefix = "chatcmpl-"
+    reasons = _CHAT_REASONS
 
     def __init__(self, model: str | None = None, *, include_usage: bool = True) -> None:
         super().__init__(model, include_usage=include_usage)
@@ -175,6 +178,7 @@ class OpenAICompletionsEncoder(_OpenAIEncoder):
 
     object_name = "text_completion"
     id_prefix = "cmpl-"
+    reasons = _COMPLETION_REASONS
 
     def _text_choice(self, text: str) -> dict[str, Any]:
         return {"text": text, "index": 0, "logprobs": None, "finish_reason": None}

@@ -10,13 +10,14 @@ after it is written in the format's own in-band error shape, and the stream ends
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
 from typing import Any
 
 from reactivex import Observable
 
 from .. import aiterate_batches
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, RxLLMError
 from ._anthropic import AnthropicEncoder
 from ._encoder import Encoder
 from ._errors import client_error
@@ -27,6 +28,8 @@ from ._sse import Event, frame
 from ._vercel import VercelUIEncoder
 
 __all__ = ["FORMATS", "check_source", "encoded", "encoder_for", "to_sse"]
+
+logger = logging.getLogger("rxllm.serve")
 
 #: The wire formats, by the name ``to_sse`` takes, and what makes their encoders.
 FORMATS: dict[str, Callable[..., Encoder]] = {
@@ -104,6 +107,8 @@ async def encoded(
         except Exception as error:
             if not started:
                 raise
+            if not isinstance(error, RxLLMError):  # a bug: the client is told no more
+                logger.exception("a served stream failed after its first event")
             yield encoder.fail(client_error(error))
             return
     yield encoder.close()

@@ -109,3 +109,26 @@ async def test_a_finish_reason_no_format_knows_becomes_the_default() -> None:
 
     data = datas(await collect(to_sse(chunks(), format="openai-chat")))
     assert json.loads(data[-2])["choices"][0]["finish_reason"] == "stop"
+
+
+async def test_a_completion_never_finishes_with_a_chat_only_reason() -> None:
+    async def chunks() -> AsyncIterator[AIMessageChunk]:
+        yield AIMessageChunk(content="x", response_metadata={"stop_reason": "tool_use"})
+
+    data = datas(await collect(to_sse(chunks(), format="openai-completions")))
+    assert json.loads(data[-2])["choices"][0]["finish_reason"] == "stop"
+
+
+async def test_a_bug_after_the_first_byte_is_logged_and_not_shown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def chunks() -> AsyncIterator[AIMessageChunk]:
+        yield AIMessageChunk(content="x")
+        raise KeyError("secret detail")
+
+    data = datas(await collect(to_sse(chunks(), format="openai-chat")))
+    assert json.loads(data[-1])["error"]["message"] == "internal server error"
+    assert "secret detail" not in data[-1]
+    (record,) = [r for r in caplog.records if r.name == "rxllm.serve"]
+    assert record.exc_info is not None
+    assert record.exc_info[0] is KeyError
