@@ -90,6 +90,7 @@ def serve_rxllm(upstream: str, key: str, profile: Path | None) -> None:
     import uvicorn
 
     from rxllm import ChatOpenAI
+    from rxllm.cli import listen
     from rxllm.serve import create_app
 
     model = ChatOpenAI(base_url=upstream, api_key=UPSTREAM_KEY, model=MODEL, max_retries=0)
@@ -97,9 +98,8 @@ def serve_rxllm(upstream: str, key: str, profile: Path | None) -> None:
         create_app(model, api_key=key), log_level="warning", access_log=False, ws="none"
     )
     server = uvicorn.Server(config)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1024)  # connections wait in the backlog until uvicorn accepts them
+    # As `rxllm serve` listens (rxllm.cli.listen: TCP_NODELAY on every connection).
+    sock = listen("127.0.0.1", 0, socket.AF_INET)
     print(f"listening on {sock.getsockname()[1]}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
     if profile is None:

@@ -660,7 +660,7 @@ def run_serve(
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     try:
         # Bound here, not by uvicorn, so that a taken port is one line and status 1.
-        sock = socket.create_server((args.host, args.port), family=family, backlog=2048)
+        sock = listen(args.host, args.port, family)
     except OSError as exc:
         err.write(f"{PROG}: error: can't listen on {args.host}:{args.port}: "
                   f"{exc.strerror or exc}\n")  # fmt: skip
@@ -683,6 +683,25 @@ def run_serve(
     with sock:
         server.run(sockets=[sock])
     return EXIT_OK if server.started else EXIT_FAILED
+
+
+def listen(host: str, port: int, family: socket.AddressFamily) -> socket.socket:
+    """A listening TCP socket for uvicorn.
+
+    Made with ``IPPROTO_TCP`` as its protocol, not ``socket.create_server``'s 0: asyncio
+    sets ``TCP_NODELAY`` only on connections whose socket says TCP, and without it a
+    response's headers and body, two small writes, wait for the client's delayed ACK
+    (measured: 44 ms for every ``/health``, under 1 ms with it).
+    """
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as create_server does
+        sock.bind((host, port))
+        sock.listen(2048)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _served_name(args: argparse.Namespace) -> str:

@@ -7,6 +7,7 @@ decoding and few tokens keep the runs short and their output repeatable.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import json
 import os
@@ -658,3 +659,21 @@ def test_serve_options_reach_the_app(
     err = capsys.readouterr().err
     assert err.startswith("rxllm: serving ChatOpenAI on http://127.0.0.1:")
     assert "sk-env" not in err
+
+
+async def test_serve_listens_so_that_asyncio_sets_tcp_nodelay() -> None:
+    # Without TCP_NODELAY a response's headers and body wait for a delayed ACK (~40 ms).
+    sock = cli.listen("127.0.0.1", 0, socket.AF_INET)
+    accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("socket")
+        accepted.set_result(peer.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    server = await asyncio.start_server(connected, sock=sock)
+    async with server:
+        _, writer = await asyncio.open_connection(*sock.getsockname())
+        assert await asyncio.wait_for(accepted, 5) != 0
+        writer.close()
+        await writer.wait_closed()
