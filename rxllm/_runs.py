@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EventFilter",
+    "RunHook",
     "StreamEvent",
     "as_step",
     "current_parent",
@@ -49,6 +50,7 @@ __all__ = [
     "observe_events",
     "operator_name",
     "operator_step",
+    "run_hook",
     "tap_events",
     "traced",
 ]
@@ -392,6 +394,13 @@ _FORMATTERS: dict[str, type[_ChainFormatter]] = {
 }
 
 
+#: What ``rxllm.tracing`` installs to see every run: called once per subscription with
+#: the runnable, its input, its config and its Observable, it returns the Observable to
+#: subscribe instead. ``None`` (no instrumentation) costs one global read per run.
+RunHook = Callable[["Runnable[Any, Any, Any]", Any, "RunConfig", Observable[Any]], Observable[Any]]
+run_hook: RunHook | None = None
+
+
 def traced(
     runnable: Runnable[Any, Any, Any],
     input: Any,
@@ -399,10 +408,13 @@ def traced(
     source: Observable[Any],
 ) -> Observable[Any]:
     """``source`` as a run of ``runnable``: reporting events when someone listens."""
+    unhooked = source
 
     def subscribe(
         observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
+        hook = run_hook
+        source = unhooked if hook is None else hook(runnable, input, config, unhooked)
         parent = _parent.get()
         if parent is None:
             return source.subscribe(observer, scheduler=scheduler)

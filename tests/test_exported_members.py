@@ -20,6 +20,7 @@ PUBLIC = [
     "rxllm.notebook",
     "rxllm.serve",
     "rxllm.langchain",
+    "rxllm.tracing",
 ]
 
 

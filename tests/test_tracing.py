@@ -1,0 +1,365 @@
+"""``rxllm.tracing``: GenAI spans and metrics, read back from the OpenTelemetry SDK's
+in-memory exporter and metric reader."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from rxllm import InvalidInputError, RunnableLambda, _runs, tracing
+from rxllm.llms import (
+    ChatAnthropic,
+    ChatLlamaCpp,
+    ChatOllama,
+    ChatOpenAI,
+    FakeListChatModel,
+    FakeStreamingListLLM,
+    OpenAI,
+)
+from tests.servers.scripted import Reply, ScriptedServer
+from tests.servers.wire import anthropic_text, ollama_chat, openai_chat, openai_completion
+
+
+class Telemetry:
+    """What one ``instrument()`` call exported."""
+
+    def __init__(self, capture_content: bool = False) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+        tracing.instrument(
+            self.tracer_provider, self.meter_provider, capture_content=capture_content
+        )
+
+    def spans(self) -> list[ReadableSpan]:
+        return list(self.exporter.get_finished_spans())
+
+    def span(self, name: str) -> ReadableSpan:
+        (found,) = [s for s in self.spans() if s.name == name]
+        return found
+
+    def metrics(self) -> dict[str, list[Any]]:
+        data = self.reader.get_metrics_data()
+        found: dict[str, list[Any]] = {}
+        for resource in data.resource_metrics if data else ():
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    found[metric.name] = list(metric.data.data_points)
+        return found
+
+    def close(self) -> None:
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown()
+
+
+@pytest.fixture
+def telemetry() -> Iterator[Telemetry]:
+    made = Telemetry()
+    try:
+        yield made
+    finally:
+        tracing.uninstrument()
+        made.close()
+
+
+@pytest.fixture(autouse=True)
+def never_left_on() -> Iterator[None]:
+    yield
+    tracing.uninstrument()
+    assert _runs.run_hook is None
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    with ScriptedServer() as scripted:
+        yield scripted
+
+
+# -- attributes per provider ------------------------------------------------------------
+
+
+def test_chat_openai_span(telemetry: Telemetry, server: ScriptedServer) -> None:
+    server.script(Reply(body=openai_chat(["Hi", " there"])))
+    chat = ChatOpenAI(
+        model="gpt-test", base_url=f"{server.url}/v1", temperature=0.5, max_tokens=7, stop=["\n"]
+    )
+    assert "".join(c.content for c in chat.stream("hello")) == "Hi there"
+    span = telemetry.span("chat gpt-test")
+    assert span.kind is SpanKind.CLIENT
+    attributes = dict(span.attributes or {})
+    port = int(server.url.rsplit(":", 1)[1])
+    assert attributes["gen_ai.operation.name"] == "chat"
+    assert attributes["gen_ai.provider.name"] == "openai"
+    assert attributes["gen_ai.request.model"] == "gpt-test"
+    assert attributes["gen_ai.request.temperature"] == 0.5
+    assert attributes["gen_ai.request.max_tokens"] == 7
+    assert attributes["gen_ai.request.stop_sequences"] == ("\n",)
+    assert attributes["server.address"] == "127.0.0.1"
+    assert attributes["server.port"] == port
+    assert attributes["gen_ai.response.model"] == "m"
+    assert attributes["gen_ai.response.id"] == "chatcmpl-1"
+    assert attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    assert attributes["gen_ai.usage.input_tokens"] == 9
+    assert attributes["gen_ai.usage.output_tokens"] == 12
+    assert "gen_ai.input.messages" not in attributes
+    assert "gen_ai.output.messages" not in attributes
+    assert span.status.status_code is StatusCode.UNSET
+    chat.close()
+
+
+def test_openai_completion_span(telemetry: Telemetry, server: ScriptedServer) -> None:
+    server.script(Reply(body=openai_completion(["Hello", " world"])))
+    llm = OpenAI(model="instruct-test", base_url=f"{server.url}/v1")
+    assert llm.invoke("x") == "Hello world"
+    attributes = dict(telemetry.span("text_completion instruct-test").attributes or {})
+    assert attributes["gen_ai.operation.name"] == "text_completion"
+    assert attributes["gen_ai.provider.name"] == "openai"
+    assert attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    assert attributes["gen_ai.usage.input_tokens"] == 3
+    assert attributes["gen_ai.usage.output_tokens"] == 2
+    llm.close()
+
+
+def test_anthropic_span(telemetry: Telemetry, server: ScriptedServer) -> None:
+    server.script(Reply(body=anthropic_text(["Hello", "!"])))
+    chat = ChatAnthropic(model="claude-test", base_url=server.url, api_key="sk-ant-test")
+    assert chat.invoke("hi").content == "Hello!"
+    attributes = dict(telemetry.span("chat claude-test").attributes or {})
+    assert attributes["gen_ai.provider.name"] == "anthropic"
+    assert attributes["gen_ai.response.model"] == "claude-test"
+    assert attributes["gen_ai.response.id"] == "msg_01"
+    assert attributes["gen_ai.response.finish_reasons"] == ("end_turn",)
+    assert attributes["gen_ai.usage.input_tokens"] == 25
+    assert attributes["gen_ai.usage.output_tokens"] == 15
+    chat.close()
+
+
+def test_ollama_span(telemetry: Telemetry, server: ScriptedServer) -> None:
+    server.script(Reply(body=ollama_chat(["The", " sky"]), content_type="application/x-ndjson"))
+    chat = ChatOllama(model="llama-test", base_url=server.url)
+    assert chat.invoke("hi").content == "The sky"
+    attributes = dict(telemetry.span("chat llama-test").attributes or {})
+    assert attributes["gen_ai.provider.name"] == "ollama"
+    assert attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    assert attributes["gen_ai.usage.input_tokens"] == 11
+    assert attributes["gen_ai.usage.output_tokens"] == 18
+    chat.close()
+
+
+def test_embedded_llamacpp_span(telemetry: Telemetry) -> None:
+    chat = ChatLlamaCpp(temperature=0, seed=7, max_tokens=4)
+    chat.invoke("Say hi")
+    (span,) = telemetry.spans()
+    attributes = dict(span.attributes or {})
+    assert span.name == f"chat {attributes['gen_ai.request.model']}"
+    assert attributes["gen_ai.provider.name"] == "llamacpp"
+    assert attributes["gen_ai.request.max_tokens"] == 4
+    assert attributes["gen_ai.response.finish_reasons"] in (("length",), ("stop",))
+    assert "server.address" not in attributes
+
+
+# -- nesting ----------------------------------------------------------------------------
+
+
+def test_a_pipeline_nests_its_steps(telemetry: Telemetry) -> None:
+    def ask(topic: str) -> str:
+        # A model called inside a lambda is a child of the lambda's span.
+        return str(FakeListChatModel(responses=["inner"]).invoke(topic).content)
+
+    pipeline = RunnableLambda(ask, name="ask").pipe(
+        FakeStreamingListLLM(responses=["a b"]), RunnableLambda(str.upper, name="shout")
+    )
+    assert pipeline.invoke("bees") == "A B"
+    spans = {s.name: s for s in telemetry.spans()}
+    root = spans["RunnableSequence"]
+    assert root.parent is None
+    assert root.context is not None
+    for step in ("ask", "text_completion", "shout"):
+        assert spans[step].parent is not None
+        assert spans[step].parent.span_id == root.context.span_id, step
+    inner = spans["chat"]
+    assert inner.parent is not None
+    assert inner.parent.span_id == spans["ask"].context.span_id  # type: ignore[union-attr]
+    assert {s.context.trace_id for s in spans.values()} == {root.context.trace_id}  # type: ignore[union-attr]
+    assert spans["ask"].kind is SpanKind.INTERNAL
+
+
+# -- how a run ends ---------------------------------------------------------------------
+
+
+def test_an_error_ends_the_span_with_status_error(telemetry: Telemetry) -> None:
+    def boom(_: Any) -> None:
+        raise ValueError("no")
+
+    with pytest.raises(ValueError, match="no"):
+        RunnableLambda(boom, name="boom").invoke("x")
+    span = telemetry.span("boom")
+    assert span.status.status_code is StatusCode.ERROR
+    assert (span.attributes or {})["error.type"] == "ValueError"
+    assert [e.name for e in span.events] == ["exception"]
+
+
+def test_a_model_error_ends_its_span_and_records_duration_with_error_type(
+    telemetry: Telemetry, server: ScriptedServer
+) -> None:
+    server.script(Reply(body=openai_chat(["Hi"]), end="drop"))
+    chat = ChatOpenAI(model="gpt-test", base_url=f"{server.url}/v1", max_retries=0)
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - the type is the provider's
+        chat.invoke("x")
+    span = telemetry.span("chat gpt-test")
+    assert span.status.status_code is StatusCode.ERROR
+    assert (span.attributes or {})["error.type"] == type(raised.value).__qualname__
+    (point,) = telemetry.metrics()["gen_ai.client.operation.duration"]
+    assert point.attributes["error.type"] == type(raised.value).__qualname__
+    chat.close()
+
+
+async def first_then_wait(_: Any) -> Any:
+    """A stream that sends one chunk and then nothing (a stalled provider)."""
+    yield "first"
+    await asyncio.sleep(3600)
+
+
+def test_break_ends_the_span_marked_cancelled(telemetry: Telemetry) -> None:
+    for _ in RunnableLambda(first_then_wait, name="stalled").stream("x"):
+        break
+    (span,) = telemetry.spans()
+    assert (span.attributes or {})["rxllm.cancelled"] is True
+    assert span.status.status_code is StatusCode.UNSET
+
+
+async def test_a_cancelled_task_ends_the_span(telemetry: Telemetry) -> None:
+    started = asyncio.Event()
+
+    async def slow(_: Any) -> Any:
+        started.set()
+        await asyncio.sleep(3600)
+
+    async def consume() -> None:
+        async for _ in RunnableLambda(slow, name="slow").astream("x"):
+            pass
+
+    task = asyncio.create_task(consume())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    span = telemetry.span("slow")
+    assert (span.attributes or {})["rxllm.cancelled"] is True
+
+
+def test_no_span_is_left_open_after_1000_cancelled_streams(telemetry: Telemetry) -> None:
+    stalled = RunnableLambda(first_then_wait, name="stalled")
+    for _ in range(1000):
+        stream = stalled.stream("x")
+        assert next(stream) == "first"
+        stream.close()
+    spans = telemetry.spans()
+    assert len(spans) == 1000
+    assert all((s.attributes or {}).get("rxllm.cancelled") is True for s in spans)
+    assert all(s.end_time is not None for s in spans)
+
+
+# -- metrics ----------------------------------------------------------------------------
+
+
+def test_metrics_with_the_conventions_buckets(telemetry: Telemetry, server: ScriptedServer) -> None:
+    server.script(Reply(body=openai_chat(["a", "b", "c"])))
+    chat = ChatOpenAI(model="gpt-test", base_url=f"{server.url}/v1")
+    chat.invoke("x")
+    metrics = telemetry.metrics()
+    (duration,) = metrics["gen_ai.client.operation.duration"]
+    assert duration.explicit_bounds == tuple(tracing.DURATION_BUCKETS)
+    assert duration.attributes["gen_ai.operation.name"] == "chat"
+    assert duration.attributes["gen_ai.request.model"] == "gpt-test"
+    tokens = {p.attributes["gen_ai.token.type"]: p for p in metrics["gen_ai.client.token.usage"]}
+    assert tokens["input"].sum == 9
+    assert tokens["output"].sum == 12
+    assert tokens["input"].explicit_bounds == tuple(float(b) for b in tracing.TOKEN_BUCKETS)
+    (first,) = metrics["gen_ai.client.operation.time_to_first_chunk"]
+    assert first.count == 1
+    (per_chunk,) = metrics["gen_ai.client.operation.time_per_output_chunk"]
+    assert per_chunk.count >= 2  # every chunk after the first
+    chat.close()
+
+
+# -- content and secrets ----------------------------------------------------------------
+
+
+def test_content_only_when_asked(server: ScriptedServer) -> None:
+    made = Telemetry(capture_content=True)
+    try:
+        server.script(Reply(body=openai_chat(["Hi", " there"])))
+        chat = ChatOpenAI(model="gpt-test", base_url=f"{server.url}/v1")
+        chat.invoke("hello")
+        attributes = dict(made.span("chat gpt-test").attributes or {})
+        assert json.loads(str(attributes["gen_ai.input.messages"])) == [
+            {"role": "user", "parts": [{"type": "text", "content": "hello"}]}
+        ]
+        assert json.loads(str(attributes["gen_ai.output.messages"])) == [
+            {"role": "assistant", "parts": [{"type": "text", "content": "Hi there"}]}
+        ]
+        chat.close()
+    finally:
+        tracing.uninstrument()
+        made.close()
+
+
+def test_the_three_canary_secrets_are_never_recorded(server: ScriptedServer) -> None:
+    made = Telemetry(capture_content=True)
+    canaries = ("sk-canary-key-1", "canary-header-2", "canary-query-3")
+    try:
+        server.script(Reply(body=openai_chat(["Hi"])), Reply(status=500, body=[b"{}"]))
+        chat = ChatOpenAI(
+            model="gpt-test",
+            base_url=f"{server.url}/v1?key={canaries[2]}",
+            api_key=canaries[0],
+            default_headers={"x-team": canaries[1]},
+            max_retries=0,
+        )
+        chat.invoke("hello")
+        with pytest.raises(Exception):  # noqa: B017, PT011 - any failure, its text checked
+            chat.invoke("again")
+        spans = made.spans()
+        assert len(spans) == 2
+        assert server.requests[0].headers["x-team"] == canaries[1]  # the canary was sent
+        dumped = " ".join(span.to_json() for span in spans)
+        dumped += repr(made.reader.get_metrics_data())
+        for canary in canaries:
+            assert canary not in dumped
+        chat.close()
+    finally:
+        tracing.uninstrument()
+        made.close()
+
+
+# -- on and off -------------------------------------------------------------------------
+
+
+def test_uninstrument_stops_everything(telemetry: Telemetry) -> None:
+    llm = FakeStreamingListLLM(responses=["a"])
+    llm.invoke("x")
+    assert len(telemetry.spans()) == 1
+    tracing.uninstrument()
+    llm.invoke("x")
+    RunnableLambda(str.upper).invoke("y")
+    assert len(telemetry.spans()) == 1
+    assert _runs.run_hook is None
+
+
+def test_capture_content_must_be_a_bool() -> None:
+    with pytest.raises(InvalidInputError, match="capture_content"):
+        tracing.instrument(capture_content="yes")  # type: ignore[arg-type]
+    assert _runs.run_hook is None
