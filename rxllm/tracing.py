@@ -161,8 +161,8 @@ def _request_attributes(runnable: Runnable[Any, Any, Any]) -> tuple[str, dict[st
 class _SpanRun:
     """One run's span: started at subscription, ended once, however the run ends."""
 
-    __slots__ = ("instruments", "span", "is_model", "attributes", "started", "first",
-                 "last", "gaps", "metadata", "usage", "message_id", "texts", "input",
+    __slots__ = ("instruments", "span", "is_model", "attributes", "started", "times",
+                 "metadata", "usage", "message_id", "texts", "input",
                  "run_type")  # fmt: skip
 
     def __init__(
@@ -186,9 +186,8 @@ class _SpanRun:
             self.attributes["gen_ai.input.messages"] = _input_messages(self.run_type, input)
         self.span: Any = instruments.tracer.start_span(name, kind=kind, attributes=self.attributes)
         self.started = perf_counter()
-        self.first = 0.0
-        self.last = 0.0
-        self.gaps: list[float] = []
+        #: When each chunk arrived (``perf_counter``).
+        self.times: list[float] = []
         self.metadata: dict[str, Any] = {}
         self.usage: tuple[int, int] | None = None
         self.message_id: str | None = None
@@ -219,16 +218,17 @@ class _SpanRun:
             self.end(None)
             downstream(observer.on_completed)
 
-        on_next = self.on_next if self.is_model else None
+        times_append, note = self.times.append, self.note
 
         def on_model_next(item: Any) -> None:
-            on_next(item)  # type: ignore[misc]
+            times_append(perf_counter())
+            note(item)
             observer_on_next(item)
 
         token = otel_context.attach(otel_trace.set_span_in_context(self.span, outer))
         try:
             inner = source.subscribe(
-                on_model_next if on_next else observer_on_next,
+                on_model_next if self.is_model else observer_on_next,
                 on_error,
                 on_completed,
                 scheduler=scheduler,
@@ -245,13 +245,8 @@ class _SpanRun:
 
         return Disposable(dispose)
 
-    def on_next(self, item: Any) -> None:
-        now = perf_counter()
-        if self.first:
-            self.gaps.append(now - self.last)
-        else:
-            self.first = now
-        self.last = now
+    def note(self, item: Any) -> None:
+        """Keep what the span will report from a model chunk (its time is kept apart)."""
         if type(item) is AIMessageChunk:
             if item.response_metadata:
                 self.metadata.update(item.response_metadata)
@@ -304,8 +299,8 @@ class _SpanRun:
             self.usage = usage
             attributes["gen_ai.usage.input_tokens"] = usage[0]
             attributes["gen_ai.usage.output_tokens"] = usage[1]
-        if self.first:
-            attributes["gen_ai.response.time_to_first_chunk"] = self.first - self.started
+        if self.times:
+            attributes["gen_ai.response.time_to_first_chunk"] = self.times[0] - self.started
         if self.instruments.capture_content:
             attributes["gen_ai.output.messages"] = json.dumps(
                 [_message("assistant", "".join(self.texts))]
@@ -333,10 +328,14 @@ class _SpanRun:
         if self.usage is not None:
             instruments.tokens.record(self.usage[0], {**base, "gen_ai.token.type": "input"})
             instruments.tokens.record(self.usage[1], {**base, "gen_ai.token.type": "output"})
-        if self.first:
-            instruments.first_chunk.record(self.first - self.started, base)
-        for gap in self.gaps:
-            instruments.per_chunk.record(gap, base)
+        times = self.times
+        if times:
+            instruments.first_chunk.record(times[0] - self.started, base)
+        # The convention asks for one record per chunk after the first; they are made
+        # here, at the end, so that the chunk path only notes the time.
+        record = instruments.per_chunk.record
+        for index in range(1, len(times)):
+            record(times[index] - times[index - 1], base)
 
 
 def _usage_from_info(info: dict[str, Any]) -> tuple[int, int] | None:
