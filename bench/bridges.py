@@ -17,6 +17,8 @@ chunks (20,000 by default), divided by the number of chunks, in µs/chunk:
    the per-round differences)
 9. rxllm only: ``observe(...).subscribe(...)`` with no bridge, waiting on a
    ``threading.Event`` for completion
+9t. rxllm only: row 2 with ``rxllm.tracing.instrument()`` on (an SDK tracer provider,
+   the default no-op meter); its added cost is row 9t minus row 2
 
 and, on a one-chunk stream (``responses=["x"]``), the per-call overhead of the LLM's
 ``invoke`` and ``stream`` in µs/call, over ``--calls`` calls (500 by default).
@@ -260,7 +262,22 @@ def per_chunk_rows(n: int, arun: Callable[[Any], int]) -> list[Row]:
         ),
         Row("8. LLM + map, filter, map: stream", lambda: drain(rx_piped.stream(PROMPT))),
         Row("9. LLM observe().subscribe, no bridge", lambda: observe_raw(rx_llm)),
+        Row("9t. LLM stream, tracing on", lambda: traced(lambda: drain(rx_llm.stream(PROMPT)))),
     ]
+
+
+def traced(run: Callable[[], int]) -> int:
+    """``run()`` with ``rxllm.tracing`` on: spans to an SDK provider that exports nowhere,
+    so the figure is rxllm's cost, not an exporter's."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from rxllm import tracing
+
+    tracing.instrument(TracerProvider())
+    try:
+        return run()
+    finally:
+        tracing.uninstrument()
 
 
 def event_rows(n: int, arun: Callable[[Any], int]) -> list[Row]:
@@ -419,17 +436,24 @@ def main(argv: list[str] | None = None) -> None:
         event_found = candidates(event_rows_, args.chunks)
         measure(chunk_found + call_found + event_found, args.rounds, args.timeout)
 
-    # Row 8's note: what the three operators add to the bare LLM stream of row 2, as the
+    # Rows 8 and 9t's notes: what the operators (tracing) add to the bare LLM stream of row 2, as the
     # median of the per-round differences (the two ran side by side in each round).
-    rxllm_runs = {c.row[:2]: c.seconds for c in chunk_found if c.side == "rxllm"}
-    added = statistics.median(
-        (piped - bare) * 1e6 / args.chunks
-        for piped, bare in zip(rxllm_runs["8."], rxllm_runs["2."], strict=True)
-    )
+    rxllm_runs = {c.row.split(" ")[0]: c.seconds for c in chunk_found if c.side == "rxllm"}
+
+    def added(row: str) -> str:
+        return fmt(
+            statistics.median(
+                (more - bare) * 1e6 / args.chunks
+                for more, bare in zip(rxllm_runs[row], rxllm_runs["2."], strict=True)
+            )
+        )
+
+    notes = {
+        "8.": f"3 operators add {added('8.')} µs/chunk (row 8 - row 2)",
+        "9t.": f"tracing adds {added('9t.')} µs/chunk (row 9t - row 2)",
+    }
     chunk_rows = [
-        replace(row, note=f"3 operators add {fmt(added)} µs/chunk (row 8 - row 2)")
-        if row.name.startswith("8.")
-        else row
+        replace(row, note=notes[row.name.split(" ")[0]]) if row.name.split(" ")[0] in notes else row
         for row in chunk_rows
     ]
 
