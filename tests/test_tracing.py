@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -363,3 +364,17 @@ def test_capture_content_must_be_a_bool() -> None:
     with pytest.raises(InvalidInputError, match="capture_content"):
         tracing.instrument(capture_content="yes")  # type: ignore[arg-type]
     assert _runs.run_hook is None
+
+
+def test_the_readme_example_runs() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Tracing\n", 1)[1].split("\n## ", 1)[0]
+    (code,) = [block.removeprefix("python\n") for block in section.split("```")[1::2]]
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    try:
+        assert _runs.run_hook is not None
+        assert FakeStreamingListLLM(responses=["ok"]).invoke("x") == "ok"
+    finally:
+        tracing.uninstrument()
+        namespace["provider"].shutdown()
