@@ -378,3 +378,12 @@ def test_the_readme_example_runs() -> None:
     finally:
         tracing.uninstrument()
         namespace["provider"].shutdown()
+
+
+def test_events_are_unchanged_by_tracing(telemetry: Telemetry) -> None:
+    pipeline = RunnableLambda(str.strip, name="strip").pipe(FakeStreamingListLLM(responses=["a b"]))
+    traced = [(e["event"], e["name"]) for e in pipeline.stream_events(" x ")]
+    tracing.uninstrument()
+    plain = [(e["event"], e["name"]) for e in pipeline.stream_events(" x ")]
+    assert traced == plain
+    assert {s.name for s in telemetry.spans()} == {"RunnableSequence", "strip", "text_completion"}
