@@ -387,3 +387,17 @@ def test_events_are_unchanged_by_tracing(telemetry: Telemetry) -> None:
     plain = [(e["event"], e["name"]) for e in pipeline.stream_events(" x ")]
     assert traced == plain
     assert {s.name for s in telemetry.spans()} == {"RunnableSequence", "strip", "text_completion"}
+
+
+def test_without_opentelemetry_the_import_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+    import sys
+
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "rxllm.tracing")
+    with pytest.raises(ImportError, match=r"pip install 'rxllm\[otel\]'"):
+        importlib.import_module("rxllm.tracing")
+    monkeypatch.undo()
+    assert sys.modules["rxllm.tracing"] is tracing
