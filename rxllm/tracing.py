@@ -32,7 +32,9 @@ Metrics (histograms with the conventions' explicit bucket boundaries):
 ``gen_ai.client.operation.duration`` (s), ``gen_ai.client.token.usage`` ({token}, one
 record per ``gen_ai.token.type``), ``gen_ai.client.operation.time_to_first_chunk`` (s)
 and ``gen_ai.client.operation.time_per_output_chunk`` (s; recorded at the end of the
-call, so the chunk path stays cheap).
+call, so the chunk path stays cheap). A failed call's duration carries ``error.type``
+and records nothing else; a cancelled call records its duration and chunk timings as a
+completed one does (the span, not the metric, says it was cancelled).
 
 Prompt and completion text are recorded only with ``capture_content=True``, as the
 opt-in ``gen_ai.input.messages`` / ``gen_ai.output.messages`` attributes (JSON). Keys,
