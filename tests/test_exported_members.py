@@ -21,6 +21,7 @@ PUBLIC = [
     "rxllm.serve",
     "rxllm.langchain",
     "rxllm.tracing",
+    "rxllm.distributed",
 ]
 
 

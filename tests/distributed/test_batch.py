@@ -1,0 +1,209 @@
+"""rxllm.distributed on a real LocalCluster: two worker processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import pickle
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+import rxllm  # noqa: E402
+from rxllm import distributed as rxd  # noqa: E402
+from rxllm.errors import (  # noqa: E402
+    APIError,
+    EventTooLargeError,
+    InternalServerError,
+    InvalidInputError,
+    ProtocolError,
+)
+from tests.conftest import await_until, wait_until  # noqa: E402
+from tests.servers.scripted import Pause, Recorded, Reply, ScriptedServer, Until  # noqa: E402
+from tests.servers.wire import openai_chat  # noqa: E402
+
+CANARY = "sk-CANARY-d1f2e3"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    with distributed.LocalCluster(
+        n_workers=2,
+        processes=True,
+        threads_per_worker=1,
+        dashboard_address=None,
+        host="127.0.0.1",
+    ) as local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+def client(cluster: Any) -> Iterator[Any]:
+    with distributed.Client(cluster, set_as_default=False) as dask:
+        yield dask
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    with ScriptedServer() as scripted:
+        yield scripted
+
+
+def echo(request: Recorded) -> Reply:
+    """Reply with the prompt's words; a prompt starting with 'fail' gets a 500."""
+    prompt = request.json()["messages"][-1]["content"]
+    if prompt.startswith("fail"):
+        return Reply(status=500, body=[b'{"error": {"message": "no"}}'])
+    return Reply(body=openai_chat(prompt.split()))
+
+
+def model(server: ScriptedServer) -> rxllm.ChatOpenAI:
+    return rxllm.ChatOpenAI(base_url=f"{server.url}/v1", api_key=CANARY, model="m", max_retries=0)
+
+
+def test_batch_equals_the_local_batch(client: Any, server: ScriptedServer) -> None:
+    server.respond = echo
+    llm = model(server)
+    inputs = [f"hello number {i}" for i in range(7)]
+    remote = rxd.batch(llm, inputs, client=client)
+    assert [m.content for m in remote] == [m.content for m in llm.batch(inputs)]
+    assert remote[3].content == "hellonumber3"
+
+
+async def test_abatch_by_address_keeps_errors_in_place(client: Any, server: ScriptedServer) -> None:
+    server.respond = echo
+    inputs = ["a b", "fail here", "c d", "fail too"]
+    out = await rxd.abatch(
+        model(server), inputs, client=client.scheduler.address, return_exceptions=True
+    )
+    assert [type(o) for o in out] == [rxllm.AIMessage, InternalServerError] * 2
+    assert out[2].content == "cd"
+    assert out[1].status_code == 500
+
+
+def test_a_failure_without_return_exceptions_raises_its_rxllm_type(
+    client: Any, server: ScriptedServer
+) -> None:
+    server.respond = echo
+    with pytest.raises(InternalServerError) as raised:
+        rxd.batch(model(server), ["a", "fail", "b"], client=client)
+    assert CANARY not in str(raised.value)
+
+
+def test_observe_batch_streams_chunks_in_order_per_input(
+    client: Any, server: ScriptedServer
+) -> None:
+    server.respond = echo
+    pairs = list(rxllm.iterate(rxd.observe_batch(model(server), ["x y z", "u v"], client=client)))
+    texts: dict[int, str] = {}
+    for index, chunk in pairs:
+        texts[index] = texts.get(index, "") + chunk.content
+    assert texts == {0: "xyz", 1: "uv"}
+
+
+def test_batch_as_completed_yields_every_index(client: Any, server: ScriptedServer) -> None:
+    server.respond = echo
+    pairs = rxd.batch_as_completed(model(server), ["a", "b", "c"], client=client)
+    assert sorted((i, m.content) for i, m in pairs) == [(0, "a"), (1, "b"), (2, "c")]
+
+
+def test_max_concurrency_holds_over_the_cluster(client: Any, server: ScriptedServer) -> None:
+    lock = threading.Lock()
+    state = {"now": 0, "peak": 0}
+
+    def counted(request: Recorded) -> Reply:
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+
+        def leave() -> bool:
+            with lock:
+                state["now"] -= 1
+            return True
+
+        return Reply(
+            body=[*openai_chat(["a"])[:1], Pause(0.05), Until(leave), *openai_chat(["a"])[1:]]
+        )
+
+    server.respond = counted
+    out = rxd.batch(model(server), ["q"] * 12, {"max_concurrency": 3}, client=client)
+    assert len(out) == 12
+    assert 1 <= state["peak"] <= 3
+
+
+async def test_cancelling_abatch_stops_the_calls_on_the_workers(
+    client: Any, server: ScriptedServer
+) -> None:
+    server.respond = lambda request: Reply(body=openai_chat(["a"])[:2], end="hang")
+    task = asyncio.ensure_future(rxd.abatch(model(server), ["q"] * 4, client=client))
+    await await_until(lambda: server.open_connections == 4, within=30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await await_until(lambda: server.open_connections == 0, within=30)
+    assert server.aborted == 4
+
+
+def test_disposing_observe_batch_stops_the_calls_on_the_workers(
+    client: Any, server: ScriptedServer
+) -> None:
+    server.respond = lambda request: Reply(body=openai_chat(["a"])[:2], end="hang")
+    stream = rxllm.iterate(rxd.observe_batch(model(server), ["q"] * 3, client=client))
+    next(stream)
+    wait_until(lambda: server.open_connections == 3, timeout=30)
+    stream.close()
+    wait_until(lambda: server.open_connections == 0, timeout=30)
+    assert server.aborted == 3
+
+
+def test_the_key_stays_out_of_task_reprs_and_keys(client: Any, server: ScriptedServer) -> None:
+    server.respond = lambda request: Reply(body=openai_chat(["a"])[:2], end="hang")
+    stream = rxllm.iterate(rxd.observe_batch(model(server), ["q"], client=client))
+    next(stream)
+    tasks = client.run_on_scheduler(
+        lambda dask_scheduler: [
+            (str(key), repr(state.run_spec)) for key, state in dask_scheduler.tasks.items()
+        ]
+    )
+    stream.close()
+    assert tasks
+    assert all(CANARY not in key and CANARY not in spec for key, spec in tasks)
+
+
+def a_lambda_of_the_test(x: str) -> str:
+    return x.upper()
+
+
+def test_an_importable_function_runs_and_a_lambda_is_refused(client: Any) -> None:
+    assert rxd.batch(rxllm.RunnableLambda(a_lambda_of_the_test), ["a", "b"], client=client) == [
+        "A",
+        "B",
+    ]
+    with pytest.raises(InvalidInputError, match="lambda"):
+        rxd.batch(rxllm.RunnableLambda(lambda x: x), ["a"], client=client)
+
+
+def test_a_client_that_is_not_one_is_refused() -> None:
+    with pytest.raises(InvalidInputError, match="int"):
+        rxd.batch(rxllm.RunnableLambda(a_lambda_of_the_test), ["a"], client=42)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        APIError("boom", status_code=500, body={"e": 1}, request_id="r1", partial="so far"),
+        ProtocolError("bad", line="data: {", partial="so"),
+        EventTooLargeError("big", limit=10, line="data", partial="p"),
+        InvalidInputError("no"),
+    ],
+)
+def test_errors_pickle_with_their_context(error: Exception) -> None:
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert vars(copy) == vars(error)
+    assert str(copy) == str(error)
+    json.dumps(str(copy))
