@@ -11,6 +11,12 @@ on a worker (``rxllm.aiterate_batches``), sent as one ``Worker.log_event`` on a 
 of the batch's own, which the client subscribes to. A shard's result says how many
 groups it sent, so the client finishes a shard only once they have all arrived.
 
+If a worker dies, Dask runs its shard again on another worker. Each run of a shard
+tags its groups with an id of its own, and the client counts the groups of the run
+that finished: a re-run's inputs stream again from their start (``observe_batch``
+then delivers their chunks a second time under the same indexes; ``batch`` keeps the
+last output of each index).
+
 Cancellation: each batch has a ``distributed.Event``; every shard watches it and
 cancels its calls (closing their HTTP responses) when it is set. The client sets it
 when the batch is disposed, cancelled or fails, and cancels the tasks too.
@@ -65,7 +71,7 @@ class _Shard:
 # -- the workers' side --------------------------------------------------------------
 
 
-async def _run_shard(shard: _Shard) -> int | None:
+async def _run_shard(shard: _Shard) -> tuple[str, int] | None:
     """Run a shard on the worker's loop until it ends or its batch is cancelled."""
     cancelled = distributed.Event(shard.cancel)
     work = asyncio.ensure_future(_work(shard))
@@ -81,17 +87,19 @@ async def _run_shard(shard: _Shard) -> int | None:
     return work.result() if not work.cancelled() else None
 
 
-async def _work(shard: _Shard) -> int:
-    """Stream the shard's pairs back in groups; return how many groups were sent."""
+async def _work(shard: _Shard) -> tuple[str, int]:
+    """Stream the shard's pairs back in groups; return this run's id and its count."""
+    run = uuid.uuid4().hex
     runnable: Runnable[Any, Any, Any] = shard.runnable.open()
     source = _outputs(runnable, shard) if shard.mode == "outputs" else _chunks(runnable, shard)
     worker = distributed.get_worker()
     sent = 0
     async for group in rxllm.aiterate_batches(source):
         # log_event takes msgpack only; the chunks are rxllm's pydantic models.
-        worker.log_event(shard.topic, pickle.dumps(group, protocol=pickle.HIGHEST_PROTOCOL))
+        message = pickle.dumps((run, group), protocol=pickle.HIGHEST_PROTOCOL)
+        worker.log_event(shard.topic, message)
         sent += 1
-    return sent
+    return run, sent
 
 
 def _outputs(runnable: Runnable[Any, Any, Any], shard: _Shard) -> Observable[tuple[int, Any]]:
@@ -217,17 +225,24 @@ async def _run(
                 arrivals.put_nowait(("error", number, error))
 
         waiters = [asyncio.ensure_future(wait(n, f)) for n, f in enumerate(futures)]
-        received = [0] * len(futures)
-        expected: list[int | None] = [None] * len(futures)
-        while any(e is None or r < e for r, e in zip(received, expected, strict=True)):
+        received: dict[tuple[int, str], int] = {}
+        expected: list[tuple[str, int] | None] = [None] * len(futures)
+
+        def unfinished() -> bool:
+            return any(
+                e is None or received.get((n, e[0]), 0) < e[1] for n, e in enumerate(expected)
+            )
+
+        while unfinished():
             kind, number, payload = await arrivals.get()
             if kind == "error":
                 raise payload
             if kind == "done":
                 expected[number] = payload
             else:
-                received[number] += 1
-                for pair in payload:
+                run, group = payload
+                received[number, run] = received.get((number, run), 0) + 1
+                for pair in group:
                     yield pair
         finished = True
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import pickle
 import threading
 from collections.abc import Iterator
@@ -207,3 +208,30 @@ def test_errors_pickle_with_their_context(error: Exception) -> None:
     assert vars(copy) == vars(error)
     assert str(copy) == str(error)
     json.dumps(str(copy))
+
+
+def exit_soon() -> None:
+    """Kill this worker's process a moment after replying (as a crash would)."""
+    threading.Timer(0.2, os._exit, args=(1,)).start()
+
+
+async def test_a_worker_killed_mid_batch_has_its_inputs_run_again(
+    client: Any, server: ScriptedServer
+) -> None:
+    released = threading.Event()
+
+    def gated(request: Recorded) -> Reply:
+        words = request.json()["messages"][-1]["content"].split()
+        events = openai_chat(words)
+        return Reply(body=[*events[:2], Until(released.is_set), *events[2:]])
+
+    server.respond = gated
+    inputs = [f"w{i} x" for i in range(6)]
+    task = asyncio.ensure_future(rxd.abatch(model(server), inputs, client=client))
+    await await_until(lambda: server.open_connections == 6, within=30)
+    victim = sorted(client.nthreads())[0]
+    client.run(exit_soon, workers=[victim])
+    await await_until(lambda: server.open_connections <= 3, within=30)
+    released.set()
+    outputs = await task
+    assert [o.content for o in outputs] == [f"w{i}x" for i in range(6)]
