@@ -39,7 +39,7 @@ from reactivex import operators as ops
 
 import rxllm
 from rxllm.config import RunConfig, ensure_config
-from rxllm.errors import InvalidInputError
+from rxllm.errors import APIConnectionError, InvalidInputError
 from rxllm.runnable import Config, Runnable
 
 from ._seal import Sealed, seal
@@ -161,9 +161,12 @@ async def _connect(client: ClientLike) -> tuple[distributed.Client, bool]:
             f"client must be a distributed.Client or a scheduler address, not "
             f"{type(client).__name__}"
         )
-    connected = await distributed.Client(
-        address, asynchronous=True, security=security, set_as_default=False
-    )
+    try:
+        connected = await distributed.Client(
+            address, asynchronous=True, security=security, set_as_default=False
+        )
+    except OSError as error:  # TimeoutError included: Dask retried until its timeout
+        raise APIConnectionError(f"cannot reach the Dask scheduler at {address}: {error}") from None
     return connected, True
 
 
@@ -223,6 +226,14 @@ async def _run(
                 arrivals.put_nowait(("done", number, await future))
             except Exception as error:
                 arrivals.put_nowait(("error", number, error))
+            except asyncio.CancelledError:
+                if not future.cancelled():  # this wait was cancelled, not the task
+                    raise
+                lost = APIConnectionError(
+                    "a shard's Dask task was cancelled: the scheduler went away, or "
+                    "another client cancelled it"
+                )
+                arrivals.put_nowait(("error", number, lost))
 
         waiters = [asyncio.ensure_future(wait(n, f)) for n, f in enumerate(futures)]
         received: dict[tuple[int, str], int] = {}

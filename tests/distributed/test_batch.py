@@ -17,6 +17,7 @@ distributed = pytest.importorskip("distributed")
 import rxllm  # noqa: E402
 from rxllm import distributed as rxd  # noqa: E402
 from rxllm.errors import (  # noqa: E402
+    APIConnectionError,
     APIError,
     EventTooLargeError,
     InternalServerError,
@@ -24,7 +25,7 @@ from rxllm.errors import (  # noqa: E402
     ProtocolError,
 )
 from tests.conftest import await_until, wait_until  # noqa: E402
-from tests.servers.scripted import Pause, Recorded, Reply, ScriptedServer, Until  # noqa: E402
+from tests.servers.scripted import Pause, Recorded, Reply, ScriptedServer, Until, free_port  # noqa: E402
 from tests.servers.wire import openai_chat  # noqa: E402
 
 CANARY = "sk-CANARY-d1f2e3"
@@ -235,3 +236,17 @@ async def test_a_worker_killed_mid_batch_has_its_inputs_run_again(
     released.set()
     outputs = await task
     assert [o.content for o in outputs] == [f"w{i}x" for i in range(6)]
+
+
+def test_an_unreachable_scheduler_is_a_connection_error() -> None:
+    import dask
+
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "0.5s"}),
+        pytest.raises(APIConnectionError, match="Dask scheduler"),
+    ):
+        rxd.batch(
+            rxllm.RunnableLambda(a_lambda_of_the_test),
+            ["a"],
+            client=f"tcp://127.0.0.1:{free_port()}",
+        )
