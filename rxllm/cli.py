@@ -22,6 +22,7 @@ unexpected error).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
 import os
@@ -241,6 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_whole_number(1),
         default=DEFAULT_BATCH_CONCURRENCY,
         help=f"prompts run at once (default {DEFAULT_BATCH_CONCURRENCY})",
+    )
+    batch.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run on the Dask cluster whose scheduler is at ADDRESS, or on N local worker "
+        "processes started for this batch with 'local:N' (needs rxllm[dask])",
     )
     serve = commands.add_parser(
         "serve",
@@ -536,11 +543,13 @@ def run_batch(
     finished: dict[int, Any] = {}
     next_index = 0
     runnable = model if args.timeout is None else model.pipe(_deadline(args))
-    results = runnable.batch_as_completed(
-        [model_input(model, prompt, args.system) for prompt in prompts],
-        {"max_concurrency": args.max_concurrency},
-        return_exceptions=True,
-    )
+    inputs = [model_input(model, prompt, args.system) for prompt in prompts]
+    config = {"max_concurrency": args.max_concurrency}
+    cluster = contextlib.ExitStack()
+    if args.dask is None:
+        results = runnable.batch_as_completed(inputs, config, return_exceptions=True)
+    else:
+        results = _on_dask(args.dask, runnable, inputs, config, cluster)
     try:
         for index, result in results:
             finished[index] = result
@@ -550,8 +559,36 @@ def run_batch(
                 next_index += 1
     finally:
         _close(results)
+        cluster.close()
         progress.close()
     return EXIT_FAILED if progress.failed else EXIT_OK
+
+
+def _on_dask(
+    address: str,
+    runnable: Runnable[Any, Any, Any],
+    inputs: list[Any],
+    config: dict[str, Any],
+    cluster: contextlib.ExitStack,
+) -> Iterator[tuple[int, Any]]:
+    """``batch_as_completed`` on a Dask cluster; a ``local:N`` one lives in ``cluster``."""
+    try:
+        from . import distributed as on_dask
+    except ImportError as error:
+        raise UsageError(str(error)) from None
+    if address.startswith("local:"):
+        workers = address.removeprefix("local:")
+        if not workers.isdigit() or int(workers) < 1:
+            raise UsageError(f"--dask local:N needs a whole number of workers, not {workers!r}")
+        from distributed import LocalCluster
+
+        local = LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=int(workers), threads_per_worker=1, dashboard_address=None, host="127.0.0.1"
+        )
+        address = cluster.enter_context(local).scheduler_address
+    return on_dask.batch_as_completed(
+        runnable, inputs, config, client=address, return_exceptions=True
+    )
 
 
 def _print_result(

@@ -7,7 +7,6 @@ import json
 import os
 import pickle
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,30 +28,6 @@ from tests.servers.scripted import Pause, Recorded, Reply, ScriptedServer, Until
 from tests.servers.wire import openai_chat  # noqa: E402
 
 CANARY = "sk-CANARY-d1f2e3"
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
-    with distributed.LocalCluster(
-        n_workers=2,
-        processes=True,
-        threads_per_worker=1,
-        dashboard_address=None,
-        host="127.0.0.1",
-    ) as local:
-        yield local
-
-
-@pytest.fixture(scope="module")
-def client(cluster: Any) -> Iterator[Any]:
-    with distributed.Client(cluster, set_as_default=False) as dask:
-        yield dask
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as scripted:
-        yield scripted
 
 
 def echo(request: Recorded) -> Reply:

@@ -1,0 +1,36 @@
+"""One LocalCluster for the tests of rxllm.distributed: two worker processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.servers.scripted import ScriptedServer
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="package")
+def cluster() -> Iterator[Any]:
+    with distributed.LocalCluster(
+        n_workers=2,
+        processes=True,
+        threads_per_worker=1,
+        dashboard_address=None,
+        host="127.0.0.1",
+    ) as local:
+        yield local
+
+
+@pytest.fixture(scope="package")
+def client(cluster: Any) -> Iterator[Any]:
+    with distributed.Client(cluster, set_as_default=False) as dask:
+        yield dask
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    with ScriptedServer() as scripted:
+        yield scripted
