@@ -117,12 +117,11 @@ async def test_cancelling_abatch_stops_the_calls_on_the_workers(
 ) -> None:
     server.respond = lambda request: Reply(body=openai_chat(["a"])[:2], end="hang")
     task = asyncio.ensure_future(rxd.abatch(model(server), ["q"] * 4, client=client))
-    await await_until(lambda: server.open_connections == 4, within=30)
+    await await_until(lambda: server.served == 4 and server.open_connections == 4, within=30)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await await_until(lambda: server.open_connections == 0, within=30)
-    assert server.aborted == 4
+    await await_until(lambda: server.open_connections == 0 and server.aborted == 4, within=30)
 
 
 def test_disposing_observe_batch_stops_the_calls_on_the_workers(
@@ -131,10 +130,9 @@ def test_disposing_observe_batch_stops_the_calls_on_the_workers(
     server.respond = lambda request: Reply(body=openai_chat(["a"])[:2], end="hang")
     stream = rxllm.iterate(rxd.observe_batch(model(server), ["q"] * 3, client=client))
     next(stream)
-    wait_until(lambda: server.open_connections == 3, timeout=30)
+    wait_until(lambda: server.served == 3 and server.open_connections == 3, timeout=30)
     stream.close()
-    wait_until(lambda: server.open_connections == 0, timeout=30)
-    assert server.aborted == 3
+    wait_until(lambda: server.open_connections == 0 and server.aborted == 3, timeout=30)
 
 
 def test_the_key_stays_out_of_task_reprs_and_keys(client: Any, server: ScriptedServer) -> None:
