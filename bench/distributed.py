@@ -25,7 +25,9 @@ from pathlib import Path
 # The repository root instead of bench/, whose name would hide the distributed package.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
+import reactivex  # noqa: E402
 from distributed import LocalCluster  # noqa: E402
+from reactivex import operators as ops  # noqa: E402
 
 import rxllm  # noqa: E402
 from bench._common import fmt, markdown_table, watchdog  # noqa: E402
@@ -35,8 +37,11 @@ from tests.servers.wire import openai_chat  # noqa: E402
 
 
 async def local_chunks(llm: rxllm.ChatOpenAI, inputs: list[str], limit: int) -> int:
-    pairs = llm.observe_batch(inputs, {"max_concurrency": limit})
-    return len([pair async for pair in rxllm.aiterate(pairs)])
+    calls = reactivex.from_iterable([llm.observe(x) for x in inputs])
+    count = 0
+    async for group in rxllm.aiterate_batches(calls.pipe(ops.merge(max_concurrent=limit))):
+        count += len(group)
+    return count
 
 
 async def dask_chunks(llm: rxllm.ChatOpenAI, inputs: list[str], limit: int, address: str) -> int:

@@ -47,6 +47,9 @@ from ._seal import Sealed, seal
 __all__ = ["abatch", "abatch_as_completed", "batch", "batch_as_completed", "observe_batch"]
 
 ClientLike = distributed.Client | str
+
+#: Seconds between a shard's looks at its batch's cancel Event.
+CANCEL_POLL = 0.05
 Mode = Literal["chunks", "outputs"]
 
 
@@ -73,9 +76,8 @@ class _Shard:
 
 async def _run_shard(shard: _Shard) -> tuple[str, int] | None:
     """Run a shard on the worker's loop until it ends or its batch is cancelled."""
-    cancelled = distributed.Event(shard.cancel)
     work = asyncio.ensure_future(_work(shard))
-    watch = asyncio.ensure_future(cancelled.wait())
+    watch = asyncio.ensure_future(_cancelled(shard.cancel))
     try:
         await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -85,6 +87,17 @@ async def _run_shard(shard: _Shard) -> tuple[str, int] | None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
     return work.result() if not work.cancelled() else None
+
+
+async def _cancelled(name: str) -> None:
+    """Return once the batch's cancel Event is set.
+
+    Polled rather than awaited with ``Event.wait``: a wait cancelled when the shard
+    ends is logged by the scheduler as an error, once per shard.
+    """
+    event = distributed.Event(name)
+    while not await event.is_set():  # noqa: ASYNC110 (see above)
+        await asyncio.sleep(CANCEL_POLL)
 
 
 async def _work(shard: _Shard) -> tuple[str, int]:
