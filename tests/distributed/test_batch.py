@@ -223,3 +223,14 @@ def test_an_unreachable_scheduler_is_a_connection_error() -> None:
             ["a"],
             client=f"tcp://127.0.0.1:{free_port()}",
         )
+
+
+def test_twins_take_the_same_parameters() -> None:
+    import inspect
+
+    def parameters(func: Any) -> list[inspect.Parameter]:
+        return list(inspect.signature(func).parameters.values())
+
+    assert parameters(rxd.batch) == parameters(rxd.abatch) == parameters(rxd.observe_batch)
+    assert parameters(rxd.batch_as_completed) == parameters(rxd.abatch_as_completed)
+    assert parameters(rxd.batch) == parameters(rxd.batch_as_completed)
