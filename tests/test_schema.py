@@ -169,28 +169,3 @@ def test_blank_messages_beside_one_with_text_are_kept() -> None:
     conversation = [("system", "  "), ("human", "hi"), ("ai", "\n")]
     assert [m.content for m in coerce_messages(conversation)] == ["  ", "hi", "\n"]
     assert coerce_prompt(conversation) == "System:   \nHuman: hi\nAI: \n"
-
-
-def test_unvalidated_chunks_equal_validated_ones() -> None:
-    from rxllm.schema import ToolCall, _content_chunk, _text_chunk
-
-    for fast, slow in [
-        (_text_chunk("hé"), GenerationChunk(text="hé", generation_info=None)),
-        (
-            _content_chunk("hé", "id-1"),
-            AIMessageChunk(
-                content="hé",
-                id="id-1",
-                tool_call_chunks=[],
-                usage_metadata=None,
-                response_metadata={},
-            ),
-        ),
-    ]:
-        assert fast == slow
-        assert repr(fast) == repr(slow)
-        assert fast.model_fields_set == slow.model_fields_set
-        assert fast.model_dump_json() == slow.model_dump_json()
-    first, second = _content_chunk("a", None), _content_chunk("b", None)
-    first.tool_calls.append(ToolCall(name="f"))  # mutable defaults are not shared
-    assert second.tool_calls == []

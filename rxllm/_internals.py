@@ -1,0 +1,35 @@
+"""Every place rxllm reaches into a dependency's private internals, and nowhere else.
+
+Each one is here because the public API costs too much on a hot path or has no way to
+say it. ``tests/test_internals.py`` checks each against the installed dependency, so an
+upgrade that changes one fails there, by name, rather than somewhere downstream; the
+dependency carries an upper bound on its next major version in ``setup.cfg``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+__all__ = ["unchecked"]
+
+_Model = TypeVar("_Model", bound=BaseModel)
+_set_attribute = object.__setattr__
+
+
+def unchecked(cls: type[_Model], values: dict[str, Any], fields_set: set[str]) -> _Model:
+    """An instance of ``cls`` made of values already known to be valid, without validation.
+
+    What pydantic's ``model_construct`` does, minus its per-call work (in pydantic 2.14 it
+    inspects every ``default_factory``'s signature on each call, so it is slower than
+    validating). Sets pydantic's four instance slots directly. ``values`` must hold every
+    field, in declaration order (the order ``repr`` shows), with fresh mutable defaults;
+    ``cls`` must allow extra fields or have none.
+    """
+    model = object.__new__(cls)
+    _set_attribute(model, "__dict__", values)
+    _set_attribute(model, "__pydantic_fields_set__", fields_set)
+    _set_attribute(model, "__pydantic_extra__", {})
+    _set_attribute(model, "__pydantic_private__", None)
+    return model

@@ -1,0 +1,37 @@
+"""Each private internal of a dependency that rxllm uses (``rxllm._internals``) still
+behaves as rxllm assumes, on the installed version of that dependency."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+from rxllm.schema import AIMessageChunk, GenerationChunk, ToolCall, _content_chunk, _text_chunk
+
+
+def test_unvalidated_chunks_equal_validated_ones() -> None:
+    for fast, slow in [
+        (_text_chunk("hé"), GenerationChunk(text="hé", generation_info=None)),
+        (
+            _content_chunk("hé", "id-1"),
+            AIMessageChunk(
+                content="hé",
+                id="id-1",
+                tool_call_chunks=[],
+                usage_metadata=None,
+                response_metadata={},
+            ),
+        ),
+    ]:
+        assert fast == slow
+        assert repr(fast) == repr(slow)
+        assert fast.model_fields_set == slow.model_fields_set
+        assert fast.model_dump_json() == slow.model_dump_json()
+        assert fast.model_extra == slow.model_extra
+        assert pickle.loads(pickle.dumps(fast)) == slow
+        assert copy.deepcopy(fast) == slow
+        assert fast.model_copy(update={"id": "id-2"}) == slow.model_copy(update={"id": "id-2"})
+        assert type(slow).model_validate(fast.model_dump()) == slow
+    first, second = _content_chunk("a", None), _content_chunk("b", None)
+    first.tool_calls.append(ToolCall(name="f"))  # mutable defaults are not shared
+    assert second.tool_calls == []
