@@ -91,7 +91,7 @@ class _Content:
             return True
         try:
             piece = text_of(item)
-        except TypeError:  # a parsed object (partial_json): show the latest
+        except InvalidInputError:  # a parsed object (partial_json): show the latest
             self.obj = item
             return False
         self.pieces.append(piece)

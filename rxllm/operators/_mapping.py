@@ -7,6 +7,7 @@ from typing import Any
 
 from reactivex import Observable, abc
 
+from ..errors import InvalidInputError
 from ..schema import AIMessageChunk
 from ._check import check_callable
 from ._operator import Operator, named
@@ -142,7 +143,7 @@ def accumulate() -> Operator:
                 else:
                     try:
                         piece = text_of(item)
-                    except TypeError as error:
+                    except InvalidInputError as error:
                         observer.on_error(error)
                         return
                 # Taken out of the closure first, the text so far has one reference, so

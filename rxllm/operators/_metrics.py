@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
+from ..errors import InvalidInputError
 from ..schema import AIMessageChunk, GenerationChunk, Usage
 from ._check import check_callable, check_scheduler
 from ._text import text_of
@@ -119,7 +120,7 @@ class _Meter:
         # characters: metrics measure any stream, not only text.
         try:
             size = len(text_of(item))
-        except TypeError:
+        except InvalidInputError:
             size = 0
         if self.last is None:
             self.first = now

@@ -9,6 +9,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, SingleAssignmentDisposable
 
 from ..config import RunConfig
+from ..errors import InvalidInputError
 from ..runnable import Runnable
 from ._check import refuse
 from ._text import text_of
@@ -21,7 +22,7 @@ T = TypeVar("T")
 def _has_content(item: Any) -> bool:
     try:
         return bool(text_of(item))
-    except TypeError:  # not text at all (a parsed object): it is the content
+    except InvalidInputError:  # not text at all (a parsed object): it is the content
         return True
 
 

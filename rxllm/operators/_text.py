@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from ..errors import InvalidInputError
 from ..schema import (
     AIMessageChunk,
     BaseMessage,
@@ -39,7 +40,7 @@ def text_of(item: Any) -> str:
         return item.text
     if isinstance(item, str):
         return str(item)
-    raise TypeError(
+    raise InvalidInputError(
         f"a text operator needs str, GenerationChunk or message items, not {kind.__name__}"
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from reactivex.testing import TestScheduler
 
+from rxllm.errors import InvalidInputError
 from rxllm.llms import FakeListChatModel, FakeStreamingListLLM
 from rxllm.operators import Snapshot, accumulate, map_text, text
 from rxllm.schema import AIMessage, AIMessageChunk, GenerationChunk, ToolCallChunk
@@ -32,7 +33,7 @@ def test_text_fails_the_stream_on_an_item_without_text() -> None:
     xs = scheduler.create_cold_observable(on_next(10, "a"), on_next(20, 42), on_next(30, "b"))
     results = scheduler.start(lambda: xs.pipe(text()))
     assert results.messages[0] == on_next(210, "a")
-    assert isinstance(results.messages[1].value.exception, TypeError)
+    assert isinstance(results.messages[1].value.exception, InvalidInputError)
     assert xs.subscriptions == [subscribe(200, 220)]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rxllm.errors import InvalidInputError
 from rxllm.operators._text import Rechunker, graphemes, merge, text_of, with_text
 from rxllm.schema import AIMessage, AIMessageChunk, GenerationChunk, ToolCallChunk, Usage
 
@@ -13,7 +14,7 @@ def test_text_of_each_kind() -> None:
     assert text_of(GenerationChunk(text="b")) == "b"
     assert text_of(AIMessageChunk(content="c")) == "c"
     assert text_of(AIMessage(content="d")) == "d"
-    with pytest.raises(TypeError):
+    with pytest.raises(InvalidInputError, match="not int"):
         text_of(3)
 
 
