@@ -20,7 +20,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from time import time as _now
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
 
 from reactivex import Observable, abc
 from reactivex.scheduler.eventloop import AsyncIOScheduler
@@ -394,10 +394,27 @@ _FORMATTERS: dict[str, type[_ChainFormatter]] = {
 }
 
 
-#: What ``rxllm.tracing`` installs to see every run: called once per subscription with
-#: the runnable, its input, its config and its Observable, it returns the Observable to
-#: subscribe instead. ``None`` (no instrumentation) costs one global read per run.
-RunHook = Callable[["Runnable[Any, Any, Any]", Any, "RunConfig", Observable[Any]], Observable[Any]]
+class RunHook(Protocol):
+    """What ``rxllm.tracing`` installs to see every run, read once per subscription.
+
+    ``None`` (no instrumentation) costs one global read per run.
+    """
+
+    def run(
+        self,
+        runnable: Runnable[Any, Any, Any],
+        input: Any,
+        config: RunConfig,
+        source: Observable[Any],
+    ) -> Observable[Any]:
+        """The Observable to subscribe instead of ``source``, a run of ``runnable``."""
+
+    def step(
+        self, operator: Callable[[Observable[Any]], Observable[Any]], name: str
+    ) -> Callable[[Observable[Any]], Observable[Any]]:
+        """The operator to apply instead of ``operator``, the pipeline step ``name``."""
+
+
 run_hook: RunHook | None = None
 
 
@@ -414,7 +431,7 @@ def traced(
         observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         hook = run_hook
-        source = unhooked if hook is None else hook(runnable, input, config, unhooked)
+        source = unhooked if hook is None else hook.run(runnable, input, config, unhooked)
         parent = _parent.get()
         if parent is None:
             return source.subscribe(observer, scheduler=scheduler)
@@ -498,9 +515,14 @@ def operator_step(
     The step is a ``chain`` run named after the operator; like a LangChain transform
     step it starts with its first item, and its end reports its whole input.
     """
-    if parent is None:
+    hook = run_hook
+    if parent is None and hook is None:
         return operator(upstream)
     name = operator_name(operator)
+    if hook is not None:
+        operator = hook.step(operator, name)
+    if parent is None:
+        return operator(upstream)
 
     def subscribe(
         observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None

@@ -71,6 +71,8 @@ if TYPE_CHECKING:
     from .config import RunConfig
     from .runnable import Runnable
 
+_Operator = Callable[[Observable[Any]], Observable[Any]]
+
 __all__ = ["instrument", "uninstrument"]
 
 #: The conventions' boundaries for durations (seconds) and token counts.
@@ -116,20 +118,40 @@ class _Instruments:
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
 
-    def hook(
+    def run(
         self,
         runnable: Runnable[Any, Any, Any],
         input: Any,
         config: RunConfig,
         source: Observable[Any],
     ) -> Observable[Any]:
+        """``source`` reporting a span per subscription (the core's ``RunHook.run``)."""
+
         def subscribe(
             observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            run = _SpanRun(self, runnable, input, config)
-            return run.subscribe(source, observer, scheduler)
+            return _SpanRun.of(self, runnable, input, config).subscribe(source, observer, scheduler)
 
         return Observable(subscribe)
+
+    def step(self, operator: _Operator, name: str) -> _Operator:
+        """``operator`` reporting an INTERNAL span per subscription (``RunHook.step``).
+
+        The step's input comes from the steps before it, so it is subscribed in the
+        pipeline's context; the operator handles each item in the step's context, so a
+        model call the operator makes (``flat_map``) is a child of the step.
+        """
+
+        def apply(upstream: Observable[Any]) -> Observable[Any]:
+            def subscribe(
+                observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+            ) -> abc.DisposableBase:
+                run = _SpanRun(self, name, SpanKind.INTERNAL, {}, "chain", None)
+                return run.subscribe(operator(run.feeding(upstream)), observer, scheduler)
+
+            return Observable(subscribe)
+
+        return apply
 
 
 def _request_attributes(runnable: Runnable[Any, Any, Any]) -> tuple[str, dict[str, Any]]:
@@ -164,29 +186,30 @@ class _SpanRun:
     """One run's span: started at subscription, ended once, however the run ends."""
 
     __slots__ = ("instruments", "span", "is_model", "attributes", "started", "times",
-                 "metadata", "usage", "message_id", "texts", "input",
-                 "run_type")  # fmt: skip
+                 "metadata", "usage", "message_id", "texts", "input", "run_type",
+                 "outer", "context")  # fmt: skip
 
     def __init__(
         self,
         instruments: _Instruments,
-        runnable: Runnable[Any, Any, Any],
+        name: str,
+        kind: SpanKind,
+        attributes: dict[str, Any],
+        run_type: str,
         input: Any,
-        config: RunConfig,
     ) -> None:
         self.instruments = instruments
-        self.run_type = runnable._run_type  # noqa: SLF001
-        self.is_model = self.run_type in _OPERATIONS
+        self.run_type = run_type
+        self.is_model = run_type in _OPERATIONS
         self.input = input
-        if self.is_model:
-            name, self.attributes = _request_attributes(runnable)
-            kind = SpanKind.CLIENT
-        else:
-            name, kind = config.run_name or runnable.get_name(), SpanKind.INTERNAL
-            self.attributes = {}
+        self.attributes = attributes
         if instruments.capture_content and self.is_model:
-            self.attributes["gen_ai.input.messages"] = _input_messages(self.run_type, input)
-        self.span: Any = instruments.tracer.start_span(name, kind=kind, attributes=self.attributes)
+            attributes["gen_ai.input.messages"] = _input_messages(run_type, input)
+        self.outer = otel_context.get_current()
+        self.span: Any = instruments.tracer.start_span(
+            name, context=self.outer, kind=kind, attributes=attributes
+        )
+        self.context = otel_trace.set_span_in_context(self.span, self.outer)
         self.started = perf_counter()
         #: When each chunk arrived (``perf_counter``).
         self.times: list[float] = []
@@ -195,13 +218,29 @@ class _SpanRun:
         self.message_id: str | None = None
         self.texts: list[str] = []
 
+    @classmethod
+    def of(
+        cls,
+        instruments: _Instruments,
+        runnable: Runnable[Any, Any, Any],
+        input: Any,
+        config: RunConfig,
+    ) -> _SpanRun:
+        """The span of a run of ``runnable``: CLIENT for a model call, else INTERNAL."""
+        run_type = runnable._run_type  # noqa: SLF001
+        if run_type in _OPERATIONS:
+            name, attributes = _request_attributes(runnable)
+            return cls(instruments, name, SpanKind.CLIENT, attributes, run_type, input)
+        name = config.run_name or runnable.get_name()
+        return cls(instruments, name, SpanKind.INTERNAL, {}, run_type, input)
+
     def subscribe(
         self,
         source: Observable[Any],
         observer: abc.ObserverBase[Any],
         scheduler: abc.SchedulerBase | None,
     ) -> abc.DisposableBase:
-        outer = otel_context.get_current()
+        outer = self.outer
         observer_on_next = observer.on_next
 
         def downstream(call: Callable[..., None], *args: Any) -> None:
@@ -227,9 +266,9 @@ class _SpanRun:
             note(item)
             observer_on_next(item)
 
-        token = otel_context.attach(otel_trace.set_span_in_context(self.span, outer))
+        token = otel_context.attach(self.context)
         try:
-            inner = source.subscribe(
+            subscription = source.subscribe(
                 on_model_next if self.is_model else observer_on_next,
                 on_error,
                 on_completed,
@@ -242,10 +281,42 @@ class _SpanRun:
             otel_context.detach(token)
 
         def dispose() -> None:
-            inner.dispose()
+            subscription.dispose()
             self.end(None, cancelled=True)
 
         return Disposable(dispose)
+
+    def feeding(self, upstream: Observable[Any]) -> Observable[Any]:
+        """``upstream`` subscribed in the parent's context, its items, error and
+        completion handed on in this span's."""
+        outer, context = self.outer, self.context
+        attach, detach = otel_context.attach, otel_context.detach
+
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            def inside(call: Callable[..., None]) -> Callable[..., None]:
+                def handle(*args: Any) -> None:
+                    token = attach(context)
+                    try:
+                        call(*args)
+                    finally:
+                        detach(token)
+
+                return handle
+
+            token = attach(outer)
+            try:
+                return upstream.subscribe(
+                    inside(observer.on_next),
+                    inside(observer.on_error),
+                    inside(observer.on_completed),
+                    scheduler=scheduler,
+                )
+            finally:
+                detach(token)
+
+        return Observable(subscribe)
 
     def note(self, item: Any) -> None:
         """Keep what the span will report from a model chunk (its time is kept apart)."""
@@ -386,7 +457,7 @@ def instrument(
     """
     if not isinstance(capture_content, bool):
         raise InvalidInputError(f"capture_content must be a bool, not {capture_content!r}")
-    _runs.run_hook = _Instruments(tracer_provider, meter_provider, capture_content).hook
+    _runs.run_hook = _Instruments(tracer_provider, meter_provider, capture_content)
 
 
 def uninstrument() -> None:

@@ -16,8 +16,10 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from reactivex import operators as ops
 
 from rxllm import InvalidInputError, RunnableLambda, _runs, tracing
+from rxllm.operators import text
 from rxllm.llms import (
     ChatAnthropic,
     ChatLlamaCpp,
@@ -195,6 +197,73 @@ def test_a_pipeline_nests_its_steps(telemetry: Telemetry) -> None:
     assert inner.parent.span_id == spans["ask"].context.span_id  # type: ignore[union-attr]
     assert {s.context.trace_id for s in spans.values()} == {root.context.trace_id}  # type: ignore[union-attr]
     assert spans["ask"].kind is SpanKind.INTERNAL
+
+
+def parent_of(span: ReadableSpan) -> int | None:
+    return span.parent.span_id if span.parent is not None else None
+
+
+def span_id(span: ReadableSpan) -> int:
+    assert span.context is not None
+    return span.context.span_id
+
+
+@pytest.mark.parametrize("listened", [False, True], ids=["stream", "stream_events"])
+def test_operator_steps_nest_under_the_pipeline_and_their_calls_under_them(
+    telemetry: Telemetry, listened: bool
+) -> None:
+    inner = FakeListChatModel(responses=["1", "2"])
+    pipeline = FakeStreamingListLLM(responses=["a b"]).pipe(
+        text(), ops.map(str.upper), ops.flat_map(lambda word: inner.observe(word))
+    )
+    if listened:
+        events = list(pipeline.stream_events("x"))
+        assert {e["name"] for e in events} >= {"text", "map", "flat_map", "FakeListChatModel"}
+    else:
+        assert "".join(c.content for c in pipeline.stream("x")) == "12"
+    spans = telemetry.spans()
+    by_name: dict[str, list[ReadableSpan]] = {}
+    for span in spans:
+        by_name.setdefault(span.name, []).append(span)
+    ((root,), (model,), (text_step,), (map_step,), (flat_step,)) = (
+        by_name[name] for name in ("RunnableSequence", "text_completion", "text", "map", "flat_map")
+    )
+    assert root.parent is None
+    for step in (model, text_step, map_step, flat_step):
+        assert parent_of(step) == span_id(root), step.name
+    for step in (text_step, map_step, flat_step):
+        assert step.kind is SpanKind.INTERNAL
+        assert step.status.status_code is StatusCode.UNSET
+        assert "rxllm.cancelled" not in (step.attributes or {})
+    calls = by_name["chat"]
+    assert len(calls) == 2  # one per word
+    assert {parent_of(call) for call in calls} == {span_id(flat_step)}
+    assert len(spans) == 7
+
+
+def test_a_step_that_stops_early_cancels_the_call_before_it(telemetry: Telemetry) -> None:
+    pipeline = FakeStreamingListLLM(responses=["a b c"]).pipe(ops.take(1))
+    assert list(pipeline.stream("x")) == ["a"]
+    model = telemetry.span("text_completion")
+    assert (model.attributes or {})["rxllm.cancelled"] is True
+    for name in ("take", "RunnableSequence"):
+        assert "rxllm.cancelled" not in (telemetry.span(name).attributes or {}), name
+
+
+def test_an_error_in_an_operator_step_marks_the_step_and_the_pipeline(
+    telemetry: Telemetry,
+) -> None:
+    def fail(_: Any) -> str:
+        raise ValueError("bad chunk")
+
+    pipeline = FakeStreamingListLLM(responses=["a"]).pipe(ops.map(fail))
+    with pytest.raises(ValueError, match="bad chunk"):
+        pipeline.invoke("x")
+    for name in ("map", "RunnableSequence"):
+        span = telemetry.span(name)
+        assert span.status.status_code is StatusCode.ERROR, name
+        assert (span.attributes or {})["error.type"] == "ValueError"
+    assert telemetry.span("text_completion").status.status_code is StatusCode.UNSET
 
 
 # -- how a run ends ---------------------------------------------------------------------
