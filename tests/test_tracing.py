@@ -19,7 +19,6 @@ from opentelemetry.trace import SpanKind, StatusCode
 from reactivex import operators as ops
 
 from rxllm import InvalidInputError, RunnableLambda, _runs, tracing
-from rxllm.operators import text
 from rxllm.llms import (
     ChatAnthropic,
     ChatLlamaCpp,
@@ -29,6 +28,7 @@ from rxllm.llms import (
     FakeStreamingListLLM,
     OpenAI,
 )
+from rxllm.operators import text
 from tests.servers.scripted import Reply, ScriptedServer
 from tests.servers.wire import anthropic_text, ollama_chat, openai_chat, openai_completion
 
