@@ -13,7 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from rxllm._runs import operator_name
 from rxllm.errors import InvalidInputError
+from rxllm.runnable import Pipeline, Runnable
 
 __all__ = ["Sealed", "seal"]
 
@@ -50,19 +52,39 @@ class Sealed:
         return f"<sealed {self.name}>"
 
 
+_UNPICKLABLE = (pickle.PicklingError, TypeError, AttributeError)
+
+
+def _pack(obj: Any) -> bytes:
+    buffer = io.BytesIO()
+    _Packer(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return buffer.getvalue()
+
+
+def _culprit(obj: Any) -> str:
+    """The innermost pipeline step of ``obj`` that does not pickle, described."""
+    if isinstance(obj, Pipeline):
+        for number, step in enumerate((obj.first, *obj.steps), start=1):
+            try:
+                _pack(step)
+            except _UNPICKLABLE:
+                return f"step {number} of {obj!r}, {_culprit(step)},"
+    return repr(obj) if isinstance(obj, Runnable) else f"the operator {operator_name(obj)}"
+
+
 def seal(runnable: Any) -> Sealed:
     """Pack ``runnable`` for the workers.
 
     Raises:
         InvalidInputError: the runnable (or something in it, such as a lambda) cannot
-            be pickled; the message names it.
+            be pickled; the message names the pipeline step that cannot.
     """
-    buffer = io.BytesIO()
     try:
-        _Packer(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(runnable)
-    except (pickle.PicklingError, TypeError, AttributeError) as error:
+        data = _pack(runnable)
+    except _UNPICKLABLE as error:
         raise InvalidInputError(
-            f"{runnable!r} cannot be sent to Dask workers: {error}. Use module-level "
-            "functions instead of lambdas or closures."
+            f"{_culprit(runnable)} cannot be sent to Dask workers: {error}. Every part "
+            "must pickle: use rxllm.operators and module-level functions, not lambdas, "
+            "closures or reactivex.operators (closures too)."
         ) from None
-    return Sealed(buffer.getvalue(), type(runnable).__name__)
+    return Sealed(data, type(runnable).__name__)

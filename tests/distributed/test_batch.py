@@ -10,11 +10,13 @@ import threading
 from typing import Any
 
 import pytest
+from reactivex import operators as ops
 
 distributed = pytest.importorskip("distributed")
 
 import rxllm  # noqa: E402
 from rxllm import distributed as rxd  # noqa: E402
+from rxllm import operators  # noqa: E402
 from rxllm.errors import (  # noqa: E402
     APIConnectionError,
     APIError,
@@ -160,6 +162,42 @@ def test_an_importable_function_runs_and_a_lambda_is_refused(client: Any) -> Non
     ]
     with pytest.raises(InvalidInputError, match="lambda"):
         rxd.batch(rxllm.RunnableLambda(lambda x: x), ["a"], client=client)
+
+
+def test_a_pipeline_of_rxllm_operators_runs_on_the_workers(
+    client: Any, server: ScriptedServer
+) -> None:
+    server.respond = echo
+    piped = model(server).pipe(
+        operators.stop_on("STOP"), operators.words(), operators.map_text(str.upper)
+    )
+    inputs = [f"one two STOP {i}" for i in range(5)] + ["fail", "a b c"]
+    remote = rxd.batch(piped, inputs, client=client, return_exceptions=True)
+    local = piped.batch(inputs, return_exceptions=True)
+    assert [getattr(o, "content", type(o)) for o in remote] == [
+        getattr(o, "content", type(o)) for o in local
+    ]
+    assert remote[0].content == "ONETWO"
+    streamed = list(rxllm.iterate(rxd.observe_batch(piped, ["x y z"], client=client)))
+    assert [(i, c.content) for i, c in streamed] == [(0, c.content) for c in piped.stream("x y z")]
+
+
+@pytest.mark.parametrize(
+    ("step", "named"),
+    [
+        (ops.map(lambda chunk: chunk), "the operator map"),
+        (operators.map_text(lambda text: text), "the operator map_text"),
+        (operators.metrics(), "the operator metrics"),
+        (rxllm.RunnableLambda(lambda x: x), "RunnableLambda"),
+    ],
+)
+def test_an_unpicklable_step_is_refused_naming_it(step: Any, named: str) -> None:
+    llm = rxllm.ChatOpenAI(base_url="http://127.0.0.1:1/v1", api_key=CANARY, model="m")
+    piped = llm.pipe(operators.words(), step)
+    pattern = f"^step 3 of Pipeline.*, {named}.*, cannot be"
+    with pytest.raises(InvalidInputError, match=pattern) as raised:
+        rxd.batch(piped, ["a"], client="tcp://127.0.0.1:1")
+    assert CANARY not in str(raised.value)
 
 
 def test_a_client_that_is_not_one_is_refused() -> None:
