@@ -13,7 +13,7 @@ from tests.distributed.test_batch import echo
 from tests.servers.scripted import ScriptedServer
 
 
-def test_batch_on_dask_prints_every_reply_in_order(
+def test_batch_on_dask_with_a_timeout_prints_every_reply_in_order(
     client: Any,
     server: ScriptedServer,
     tmp_path: Path,
@@ -26,7 +26,7 @@ def test_batch_on_dask_prints_every_reply_in_order(
     file.write_text("a b\nfail now\nc d\n")
     address = client.scheduler.address
     args = ["batch", str(file), "-m", "chat-openai:m", "--base-url", f"{server.url}/v1"]
-    status = main([*args, "--json", "--dask", address])
+    status = main([*args, "--json", "--timeout", "30", "--dask", address])
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert status == 1  # one prompt failed
     assert [r.get("output") for r in records] == ["ab", None, "cd"]
