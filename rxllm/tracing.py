@@ -353,7 +353,7 @@ class _SpanRun:
         span.set_attributes(attributes)
         span.end()
         if self.is_model:
-            self._record(error)
+            self._record(error, attributes)
 
     def _response_attributes(self) -> dict[str, Any]:
         attributes: dict[str, Any] = {}
@@ -380,7 +380,9 @@ class _SpanRun:
             )
         return attributes
 
-    def _record(self, error: BaseException | None) -> None:
+    def _record(self, error: BaseException | None, response: dict[str, Any]) -> None:
+        """Record the call's metrics, in the span's context (so an SDK exemplar links
+        each to the call's trace, however the call ended)."""
         base: dict[str, Any] = {
             key: self.attributes[key]
             for key in (
@@ -392,23 +394,27 @@ class _SpanRun:
             )
             if key in self.attributes
         }
-        instruments = self.instruments
+        if "gen_ai.response.model" in response:
+            base["gen_ai.response.model"] = response["gen_ai.response.model"]
+        instruments, context = self.instruments, self.context
         duration = perf_counter() - self.started
         if error is not None:
-            instruments.duration.record(duration, {**base, "error.type": type(error).__qualname__})
+            error_base = {**base, "error.type": type(error).__qualname__}
+            instruments.duration.record(duration, error_base, context)
             return
-        instruments.duration.record(duration, base)
+        instruments.duration.record(duration, base, context)
         if self.usage is not None:
-            instruments.tokens.record(self.usage[0], {**base, "gen_ai.token.type": "input"})
-            instruments.tokens.record(self.usage[1], {**base, "gen_ai.token.type": "output"})
+            for token_type, count in zip(("input", "output"), self.usage, strict=True):
+                instruments.tokens.record(count, {**base, "gen_ai.token.type": token_type}, context)
         times = self.times
         if times:
-            instruments.first_chunk.record(times[0] - self.started, base)
-        # The convention asks for one record per chunk after the first; they are made
-        # here, at the end, so that the chunk path only notes the time.
+            instruments.first_chunk.record(times[0] - self.started, base, context)
+        # The conventions define one value per chunk after the first ("from the end of
+        # the previous chunk to the end of the current chunk"), so each is recorded; here,
+        # at the end, so that the chunk path only appends a time.
         record = instruments.per_chunk.record
-        for index in range(1, len(times)):
-            record(times[index] - times[index - 1], base)
+        for previous, current in zip(times, times[1:], strict=False):
+            record(current - previous, base, context)
 
 
 def _usage_from_info(info: dict[str, Any]) -> tuple[int, int] | None:

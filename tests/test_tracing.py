@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from reactivex import operators as ops
 
-from rxllm import InvalidInputError, RunnableLambda, _runs, tracing
+from rxllm import GenerationChunk, InvalidInputError, RunnableLambda, _runs, tracing
 from rxllm.llms import (
+    BaseLLM,
     ChatAnthropic,
     ChatLlamaCpp,
     ChatOllama,
@@ -354,6 +355,7 @@ def test_metrics_with_the_conventions_buckets(telemetry: Telemetry, server: Scri
     assert duration.explicit_bounds == tuple(tracing.DURATION_BUCKETS)
     assert duration.attributes["gen_ai.operation.name"] == "chat"
     assert duration.attributes["gen_ai.request.model"] == "gpt-test"
+    assert duration.attributes["gen_ai.response.model"] == "m"
     tokens = {p.attributes["gen_ai.token.type"]: p for p in metrics["gen_ai.client.token.usage"]}
     assert tokens["input"].sum == 9
     assert tokens["output"].sum == 12
@@ -363,6 +365,35 @@ def test_metrics_with_the_conventions_buckets(telemetry: Telemetry, server: Scri
     (per_chunk,) = metrics["gen_ai.client.operation.time_per_output_chunk"]
     assert per_chunk.count >= 2  # every chunk after the first
     chat.close()
+
+
+class StallingLLM(BaseLLM):
+    """A model that streams two chunks and then nothing."""
+
+    async def _astream(
+        self, prompt: str, stop: list[str] | None = None, **kwargs: Any
+    ) -> AsyncIterator[GenerationChunk]:
+        yield GenerationChunk(text="a")
+        yield GenerationChunk(text="b")
+        await asyncio.sleep(3600)
+
+
+def test_a_cancelled_calls_metrics_link_to_its_span(telemetry: Telemetry) -> None:
+    stream = StallingLLM().stream("x")
+    assert [next(stream), next(stream)] == ["a", "b"]
+    stream.close()  # disposes the call: its metrics are recorded on the consumer's thread
+    (span,) = telemetry.spans()
+    assert (span.attributes or {})["rxllm.cancelled"] is True
+    metrics = telemetry.metrics()
+    for name in (
+        "gen_ai.client.operation.duration",
+        "gen_ai.client.operation.time_to_first_chunk",
+        "gen_ai.client.operation.time_per_output_chunk",
+    ):
+        (point,) = metrics[name]
+        assert [e.span_id for e in point.exemplars] == [span_id(span)], name
+    (per_chunk,) = metrics["gen_ai.client.operation.time_per_output_chunk"]
+    assert per_chunk.count == 1  # the chunk after the first
 
 
 # -- content and secrets ----------------------------------------------------------------
