@@ -21,11 +21,6 @@ per attempt) and ``parse`` (an open, successful ``httpx.Response`` in, chunks ou
   retries included), ``stall_timeout`` (the longest gap between two chunks: keep-alive
   comments and pings are not chunks, so they do not reset it) and ``total_timeout``.
 
-``LoopClients`` keeps one ``httpx.AsyncClient`` per event loop, because a client's
-connection pool belongs to the loop its connections were opened on, and one provider
-may be called from sync code (the main thread's stepped loop, or rxllm's loop thread)
-and from async code (the caller's loop) alike.
-
 API keys never reach an error message: messages never include request headers, and
 any text a server echoes back is scrubbed of the secrets given in ``StreamPolicy``.
 """
@@ -38,18 +33,14 @@ import email.utils
 import json
 import logging
 import random
-import threading
 import time
-import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TypeVar, cast
 
 import httpx
 
-from .._constants import CLOSE_TIMEOUT, MAX_ERROR_BODY_BYTES
-from .._loop import SteppedLoop, on_loop_thread
+from .._constants import MAX_ERROR_BODY_BYTES
 from ..errors import (
     APIConnectionError,
     APIError,
@@ -70,7 +61,6 @@ from ..errors import (
 from ._quote import MAX_QUOTE
 
 __all__ = [
-    "LoopClients",
     "StreamPolicy",
     "error_from_payload",
     "error_from_response",
@@ -474,113 +464,3 @@ async def _attempts(
             policy.max_retries,
         )
         await asyncio.sleep(delay)
-
-
-class LoopClients:
-    """One ``httpx.AsyncClient`` per event loop, made on first use on that loop.
-
-    An ``AsyncClient``'s pool holds connections opened on one loop; using them from
-    another fails or hangs. Entries go away with their loop.
-
-    Args:
-        factory: makes a new client; called on the loop that will use it.
-    """
-
-    def __init__(self, factory: Callable[[], httpx.AsyncClient]) -> None:
-        self._factory = factory
-        self._lock = threading.Lock()
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
-        self._clients = weakref.WeakKeyDictionary()
-
-    def get(self) -> httpx.AsyncClient:
-        """The client for the running loop."""
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            client = self._clients.get(loop)
-            if client is None or client.is_closed:
-                client = self._clients[loop] = self._factory()
-        return client
-
-    def clients(self) -> list[httpx.AsyncClient]:
-        """The open clients, on any loop (for tests and diagnostics)."""
-        with self._lock:
-            return [c for c in self._clients.values() if not c.is_closed]
-
-    def _take_all(self) -> list[tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]]:
-        with self._lock:
-            items = list(self._clients.items())
-            self._clients.clear()
-        return items
-
-    def close(self) -> None:
-        """Close every client, each on its own loop; waits for those on other threads."""
-        for loop, client in self._take_all():
-            if loop.is_closed() or client.is_closed:
-                continue
-            if on_loop_thread(loop):  # close() from async code: cannot block here
-                _spawn_close(client)
-            elif isinstance(loop, SteppedLoop):
-                _close_on_stepped(loop, client)
-            elif loop.is_running():
-                future: Future[None] = asyncio.run_coroutine_threadsafe(client.aclose(), loop)
-                future.result(CLOSE_TIMEOUT)
-            elif not _loop_running_here():
-                loop.run_until_complete(client.aclose())
-            # else: a stopped loop we cannot run from inside another: nothing to do.
-
-    def close_soon(self) -> None:
-        """Start closing every client on its own loop, without waiting (for finalizers).
-
-        When a model is garbage-collected without ``close()``, its pooled keep-alive
-        connections are closed this way instead of leaking until the process exits.
-        """
-        for loop, client in self._take_all():
-            if client.is_closed:
-                continue
-            if isinstance(loop, SteppedLoop):
-                _close_on_stepped(loop, client)
-                continue
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(_spawn_close, client)
-
-    async def aclose(self) -> None:
-        """Close every client, each on its own loop."""
-        running = asyncio.get_running_loop()
-        for loop, client in self._take_all():
-            if loop.is_closed() or client.is_closed:
-                continue
-            if loop is running:
-                await client.aclose()
-            elif isinstance(loop, SteppedLoop):
-                _close_on_stepped(loop, client)
-            elif loop.is_running():
-                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(client.aclose(), loop))
-
-
-# Closing tasks started by finalizers, kept alive until they finish.
-_closing: set[asyncio.Task[None]] = set()
-
-
-def _spawn_close(client: httpx.AsyncClient) -> None:
-    task = asyncio.get_running_loop().create_task(client.aclose())
-    _closing.add(task)
-    task.add_done_callback(_closing.discard)
-
-
-def _close_on_stepped(loop: SteppedLoop, client: httpx.AsyncClient) -> None:
-    """Close a client of the main thread's stepped loop: now if this code may run the
-    loop, else at its next step (the loop runs nowhere else)."""
-    if loop.is_closed():
-        return
-    if loop.steppable():
-        loop.step_until(client.aclose())
-    else:
-        loop.call_soon_threadsafe(_spawn_close, client)
-
-
-def _loop_running_here() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True

@@ -4,7 +4,7 @@ A provider subclasses ``HTTPLLM`` or ``HTTPChatModel`` and writes two things: th
 request (``_request``) and the translation of the response into chunks (``_parse``).
 It implements only ``_astream``, so sync consumers run the call on a loop rxllm runs for
 them (see ``rxllm._loop``) and async consumers on their own loop, from one
-implementation. Each loop gets its own ``httpx.AsyncClient`` (see ``LoopClients``),
+implementation. Each loop gets its own ``httpx.AsyncClient`` (see ``rxllm._per_loop``),
 unless the user injected ``http_async_client``: then that one is used everywhere and
 never closed by rxllm.
 
@@ -23,6 +23,7 @@ import os
 import re
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from operator import attrgetter
 from types import TracebackType
 from typing import Any, ClassVar, Literal, Self
 from urllib.parse import parse_qsl, urlsplit
@@ -44,7 +45,8 @@ from pydantic_core import InitErrorDetails
 from reactivex import Observable
 
 from .._constants import MAX_EVENT_BYTES
-from .._http._transport import LoopClients, StreamPolicy, stream_call
+from .._http._transport import StreamPolicy, stream_call
+from .._per_loop import PerLoop
 from ..errors import InvalidInputError
 from ..schema import AIMessageChunk, BaseMessage, GenerationChunk
 from ._base import BaseChatModel, BaseLLM
@@ -178,7 +180,7 @@ class HTTPModel(BaseModel):
     #: A client to use instead of rxllm's own (one per event loop); never closed by rxllm.
     http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True, repr=False)
 
-    _clients: LoopClients = PrivateAttr()
+    _clients: PerLoop[httpx.AsyncClient] = PrivateAttr()
     _endpoint_for: tuple[str | None, httpx.URL] | None = PrivateAttr(default=None)
 
     @model_validator(mode="wrap")
@@ -253,8 +255,10 @@ class HTTPModel(BaseModel):
                 _check_key(key)
                 self.api_key = SecretStr(key)
         # The factory must not refer to the model, or the finalizer would keep it alive.
-        self._clients = LoopClients(
-            functools.partial(_new_client, self.timeout, self.max_connections)
+        self._clients = PerLoop(
+            functools.partial(_new_client, self.timeout, self.max_connections),
+            attrgetter("is_closed"),
+            httpx.AsyncClient.aclose,
         )
         # Dropping a model without close() still closes its connections.
         weakref.finalize(self, self._clients.close_soon)

@@ -58,7 +58,7 @@ def pool_connections(client: httpx.AsyncClient) -> list[Any]:
 
 
 def busy_connections(model: HTTPModel) -> int:
-    clients = [model.http_async_client] if model.http_async_client else model._clients.clients()
+    clients = [model.http_async_client] if model.http_async_client else model._clients.values()
     return sum(
         1
         for client in clients

@@ -56,7 +56,7 @@ def test_one_client_per_loop_and_close_closes_all(server: ScriptedServer) -> Non
     loop = asyncio.new_event_loop()
     try:
         assert loop.run_until_complete(chat.ainvoke("x")).content == "async"
-        clients = chat._clients.clients()
+        clients = chat._clients.values()
         assert len(clients) == 2  # the library loop's and this loop's
         chat.close()  # from sync code, each on its own loop
         assert all(client.is_closed for client in clients)
@@ -79,7 +79,7 @@ def test_sync_context_manager(server: ScriptedServer) -> None:
     with chat_for(server) as chat:
         assert chat.invoke("x").content == "a"
     wait_until(lambda: server.open_connections == 0)
-    assert not chat._clients.clients()
+    assert not chat._clients.values()
 
 
 async def test_injected_client_is_used_and_never_closed(server: ScriptedServer) -> None:
@@ -92,7 +92,7 @@ async def test_injected_client_is_used_and_never_closed(server: ScriptedServer) 
         await chat.aclose()
         assert not client.is_closed
         assert (await chat.ainvoke("x")).content == "b"
-        assert not chat._clients.clients()
+        assert not chat._clients.values()
     await await_until(lambda: server.open_connections == 0)
 
 

@@ -182,7 +182,7 @@ def test_a_key_is_required_for_api_openai_com(monkeypatch: pytest.MonkeyPatch) -
         llm.invoke("hi")
     with pytest.raises(InvalidInputError, match="OPENAI_API_KEY"):
         ChatOpenAI().stream("hi")
-    assert not llm._clients.clients()  # nothing was sent
+    assert not llm._clients.values()  # nothing was sent
 
 
 def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:

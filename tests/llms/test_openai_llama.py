@@ -114,7 +114,7 @@ def test_breaking_out_closes_the_connection(llama_base_url: str, mode: str) -> N
                 break
         stream.close()
         # By the time close() returns the response is closed: no connection left.
-        clients = llm._clients.clients()
+        clients = llm._clients.values()
         assert clients
         assert all(c.is_closed() for client in clients for c in pool_connections(client))
         llm.close()
@@ -185,4 +185,4 @@ def test_one_model_serves_sync_and_async_callers(llm: OpenAI) -> None:
     assert asyncio.run(run_and_close()) == sync_text
     assert llm.invoke(PROMPT) == sync_text  # a fresh client after aclose()
     llm.close()
-    wait_until(lambda: not llm._clients.clients())
+    wait_until(lambda: not llm._clients.values())
