@@ -597,6 +597,12 @@ def current_parent() -> _Parent | None:
     return _parent.get()
 
 
+def _check_filter(filter: object) -> EventFilter:
+    if not isinstance(filter, EventFilter):
+        raise InvalidInputError(f"filter must be an EventFilter, not {type(filter).__name__}")
+    return filter
+
+
 def _check_version(version: str) -> Version:
     if version not in ("v1", "v2"):
         raise InvalidInputError(f"version must be 'v1' or 'v2', not {version!r}")
@@ -625,14 +631,25 @@ def _listening(
 
 
 def observe_events(
-    source: Observable[Any], version: str = "v2", **filters: Sequence[str] | None
+    source: Observable[Any], version: str = "v2", filter: EventFilter | None = None
 ) -> Observable[StreamEvent]:
     """An Observable of the events of every run ``source`` makes when subscribed.
 
-    Used by ``Runnable.observe_events``; ``source`` is the runnable's ``observe``.
+    ``source`` is any Observable that makes runs: ``model.observe(prompt)``, with
+    operators applied or not (``Runnable.observe_events`` is this over ``observe``).
+    Disposing the subscription cancels the call, as it does for ``source``.
+
+    Examples:
+        >>> from rxllm.llms import FakeStreamingListLLM
+        >>> from reactivex import operators as ops
+        >>> from rxllm.operators import total_timeout
+        >>> llm = FakeStreamingListLLM(responses=["hi there"])
+        >>> events = observe_events(llm.observe("x").pipe(total_timeout(5)))
+        >>> [e["event"] for e in events.pipe(ops.to_list()).run()]
+        ['on_llm_start', 'on_llm_stream', 'on_llm_stream', 'on_llm_end']
     """
     checked = _check_version(version)
-    event_filter = EventFilter.of(filters)
+    event_filter = EventFilter() if filter is None else _check_filter(filter)
 
     def subscribe(
         observer: abc.ObserverBase[StreamEvent], scheduler: abc.SchedulerBase | None = None

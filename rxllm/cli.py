@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ipaddress
-import json
 import os
 import socket
 import sys
@@ -33,17 +32,17 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, TextIO
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
+from pydantic_core import to_json
 from reactivex import Observable
 
-from . import __version__
-from ._bridge import iterate
-from ._runs import StreamEvent, observe_events
+from . import __version__, iterate
 from .errors import InvalidInputError, RxLLMError
+from .events import StreamEvent, observe_events
 from .llms._http_model import HTTPLLM, HTTPChatModel
 from .operators import total_timeout
 from .runnable import Runnable
-from .schema import AIMessage, GenerationChunk
+from .schema import text_of
 
 __all__ = ["main"]
 
@@ -371,26 +370,18 @@ def model_input(model: Runnable[Any, Any, Any], prompt: str, system: str | None)
     return [("system", system), ("human", prompt)]
 
 
-def text_of(item: Any) -> str:
-    """The text of a chunk or a final output."""
-    if isinstance(item, str):
-        return item
-    if isinstance(item, GenerationChunk):
-        return item.text
-    if isinstance(item, AIMessage):
-        return item.content
-    return str(item)
-
-
-def to_json(value: Any) -> Any:
-    """``json.dumps``'s ``default=``: pydantic models as dicts, anything else as text."""
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    return str(value)
+def shown(item: Any) -> str:
+    """The text of a chunk or a final output; anything else (a parsed object, an event's
+    data) as ``str`` shows it."""
+    try:
+        return text_of(item)
+    except InvalidInputError:
+        return str(item)
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, default=to_json, ensure_ascii=False)
+    """One line of JSON: pydantic models as their fields, anything else unknown as text."""
+    return to_json(value, fallback=str).decode()
 
 
 def _close(iterator: Iterator[Any]) -> None:
@@ -427,7 +418,7 @@ def run_stream(args: argparse.Namespace, model: Runnable[Any, Any, Any], out: Te
     ended_line = True
     try:
         for chunk in chunks:
-            text = text_of(chunk)
+            text = shown(chunk)
             if args.json:
                 out.write(_dumps({"text": text, "chunk": chunk}) + "\n")
             else:
@@ -454,10 +445,10 @@ def describe_event(event: StreamEvent) -> str:
     data = event.get("data") or {}
     previews = []
     for key, value in data.items():
-        shown = repr(text_of(value))
-        if len(shown) > EVENT_PREVIEW:
-            shown = shown[: EVENT_PREVIEW - 1] + "\u2026"
-        previews.append(f"{key}={shown}")
+        preview = repr(shown(value))
+        if len(preview) > EVENT_PREVIEW:
+            preview = preview[: EVENT_PREVIEW - 1] + "\u2026"
+        previews.append(f"{key}={preview}")
     return "  ".join([f"{event['event']:<20}", event["name"], *previews]).rstrip()
 
 
@@ -600,13 +591,13 @@ def _print_result(
         if isinstance(result, Exception):
             record["error"] = _describe(result)
         else:
-            record["output"] = text_of(result)
+            record["output"] = shown(result)
         out.write(_dumps(record) + "\n")
     else:
         body = (
             f"{PROG}: error: {_describe(result)}"
             if isinstance(result, Exception)
-            else text_of(result)
+            else shown(result)
         )
         out.write(f"[{index + 1}/{len(prompts)}] {prompt}\n{body.rstrip()}\n\n")
     out.flush()

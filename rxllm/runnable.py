@@ -25,7 +25,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import aclosing
-from typing import Any, ClassVar, Generic, TypeAlias, TypeVar, cast
+from typing import Any, ClassVar, Generic, ParamSpec, TypeAlias, TypeVar, cast
 
 import reactivex
 from reactivex import Observable, abc
@@ -34,6 +34,7 @@ from reactivex.scheduler import ImmediateScheduler
 
 from ._bridge import aiterate, iterate
 from ._runs import (
+    EventFilter,
     StreamEvent,
     as_step,
     current_parent,
@@ -53,6 +54,8 @@ In = TypeVar("In", contravariant=True)
 Chunk = TypeVar("Chunk", covariant=True)
 Out = TypeVar("Out", covariant=True)
 T = TypeVar("T")
+R = TypeVar("R")
+_P = ParamSpec("_P")
 
 _IMMEDIATE = ImmediateScheduler()
 _CHILD_CONFIG = RunConfig()
@@ -62,6 +65,30 @@ Config: TypeAlias = RunConfig | Mapping[str, Any] | None
 
 Operator: TypeAlias = Callable[[Observable[Any]], Observable[Any]]
 """Anything ``Observable.pipe`` accepts: a function from Observable to Observable."""
+
+
+def _over(
+    observe: Callable[_P, Observable[StreamEvent]],
+    bridge: Callable[[Observable[StreamEvent]], R],
+    name: str,
+    doc: str,
+) -> Callable[_P, R]:
+    """A method named ``name`` taking ``observe``'s arguments and handing its Observable
+    to ``bridge``: the iterator twins of ``observe_events``, parameters spelled once."""
+
+    def method(*args: _P.args, **kwargs: _P.kwargs) -> R:
+        return bridge(observe(*args, **kwargs))
+
+    method.__name__ = name
+    method.__qualname__ = f"Runnable.{name}"
+    method.__doc__ = doc
+    signature = inspect.signature(observe).replace(return_annotation=inspect.Signature.empty)
+    method.__signature__ = signature  # type: ignore[attr-defined]  # for help() and IDEs
+    return method
+
+
+_aiterate_events: Callable[[Observable[StreamEvent]], AsyncIterator[StreamEvent]] = aiterate
+_iterate_events: Callable[[Observable[StreamEvent]], Iterator[StreamEvent]] = iterate
 
 
 def present(item: Any) -> Any:
@@ -180,9 +207,7 @@ class Runnable(ABC, Generic[In, Chunk, Out]):
             include_names, include_types, include_tags: keep only the runs matching any.
             exclude_names, exclude_types, exclude_tags: drop the runs matching any.
         """
-        return observe_events(
-            self.observe(input, config, **kwargs),
-            version,
+        event_filter = EventFilter(
             include_names=include_names,
             include_types=include_types,
             include_tags=include_tags,
@@ -190,66 +215,20 @@ class Runnable(ABC, Generic[In, Chunk, Out]):
             exclude_types=exclude_types,
             exclude_tags=exclude_tags,
         )
+        return observe_events(self.observe(input, config, **kwargs), version, event_filter)
 
-    def astream_events(
-        self,
-        input: In,
-        config: Config = None,
-        *,
-        version: str = "v2",
-        include_names: Sequence[str] | None = None,
-        include_types: Sequence[str] | None = None,
-        include_tags: Sequence[str] | None = None,
-        exclude_names: Sequence[str] | None = None,
-        exclude_types: Sequence[str] | None = None,
-        exclude_tags: Sequence[str] | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[StreamEvent]:
-        """Yield the events of one call on the running loop (see ``observe_events``)."""
-        return aiterate(
-            self.observe_events(
-                input,
-                config,
-                version=version,
-                include_names=include_names,
-                include_types=include_types,
-                include_tags=include_tags,
-                exclude_names=exclude_names,
-                exclude_types=exclude_types,
-                exclude_tags=exclude_tags,
-                **kwargs,
-            )
-        )
-
-    def stream_events(
-        self,
-        input: In,
-        config: Config = None,
-        *,
-        version: str = "v2",
-        include_names: Sequence[str] | None = None,
-        include_types: Sequence[str] | None = None,
-        include_tags: Sequence[str] | None = None,
-        exclude_names: Sequence[str] | None = None,
-        exclude_types: Sequence[str] | None = None,
-        exclude_tags: Sequence[str] | None = None,
-        **kwargs: Any,
-    ) -> Iterator[StreamEvent]:
-        """Yield the events of one call, from sync code (see ``observe_events``)."""
-        return iterate(
-            self.observe_events(
-                input,
-                config,
-                version=version,
-                include_names=include_names,
-                include_types=include_types,
-                include_tags=include_tags,
-                exclude_names=exclude_names,
-                exclude_types=exclude_types,
-                exclude_tags=exclude_tags,
-                **kwargs,
-            )
-        )
+    astream_events = _over(
+        observe_events,
+        _aiterate_events,
+        "astream_events",
+        "Yield the events of one call on the running loop (see ``observe_events``).",
+    )
+    stream_events = _over(
+        observe_events,
+        _iterate_events,
+        "stream_events",
+        "Yield the events of one call, from sync code (see ``observe_events``).",
+    )
 
     # -- many inputs --------------------------------------------------------------
 

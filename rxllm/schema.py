@@ -36,6 +36,7 @@ __all__ = [
     "coerce_prompt",
     "merge_generation_chunks",
     "merge_message_chunks",
+    "text_of",
 ]
 
 _RESPONSE = ConfigDict(extra="allow")
@@ -594,4 +595,28 @@ def coerce_prompt(value: object) -> str:
         return value
     return "\n".join(
         f"{_PREFIXES.get(m.type, m.type.capitalize())}: {m.content}" for m in coerce_messages(value)
+    )
+
+
+def text_of(item: Any) -> str:
+    """The text of an item: a ``str`` itself, a chunk's text, a message's content.
+
+    What every text operator reads from the items it gets.
+
+    Raises:
+        InvalidInputError: for anything else (a parsed object from ``partial_json``...).
+    """
+    kind = type(item)
+    if kind is str:
+        return item  # type: ignore[no-any-return]
+    if kind is GenerationChunk:
+        return item.text  # type: ignore[no-any-return]
+    if isinstance(item, BaseMessage):  # a message chunk, or accumulate()'s AIMessage
+        return item.content
+    if isinstance(item, GenerationChunk):
+        return item.text
+    if isinstance(item, str):
+        return str(item)
+    raise InvalidInputError(
+        f"expected text: a str, GenerationChunk or message, not {kind.__name__}"
     )

@@ -400,11 +400,18 @@ def test_system_message_goes_first() -> None:
     assert cli.model_input(None, "p", "s") == [("system", "s"), ("human", "p")]  # type: ignore[arg-type]
 
 
-def test_json_default_turns_models_into_dicts() -> None:
+def test_json_lines_turn_models_into_dicts_and_the_unknown_into_text() -> None:
     from rxllm import AIMessageChunk
 
-    text = json.dumps({"chunk": AIMessageChunk(content="hi")}, default=cli.to_json)
-    assert json.loads(text)["chunk"]["content"] == "hi"
+    class Opaque:
+        def __str__(self) -> str:
+            return "opaque"
+
+    line = cli._dumps({"chunk": AIMessageChunk(content="hé\n"), "other": Opaque()})
+    assert "\n" not in line
+    decoded = json.loads(line)
+    assert decoded["chunk"]["content"] == "hé\n"
+    assert decoded["other"] == "opaque"
 
 
 def test_progress_lines_when_not_a_terminal() -> None:

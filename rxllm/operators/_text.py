@@ -15,34 +15,16 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import InvalidInputError
 from ..schema import (
     AIMessageChunk,
     BaseMessage,
     GenerationChunk,
     merge_generation_chunks,
     merge_message_chunks,
+    text_of,
 )
 
 __all__ = ["EXTEND", "Rechunker", "graphemes", "merge", "text_of", "with_text"]
-
-
-def text_of(item: Any) -> str:
-    """The text of an item: a ``str`` itself, a chunk's text or message content."""
-    kind = type(item)
-    if kind is str:
-        return item  # type: ignore[no-any-return]
-    if kind is GenerationChunk:
-        return item.text  # type: ignore[no-any-return]
-    if isinstance(item, BaseMessage):  # a message chunk, or accumulate()'s AIMessage
-        return item.content
-    if isinstance(item, GenerationChunk):
-        return item.text
-    if isinstance(item, str):
-        return str(item)
-    raise InvalidInputError(
-        f"a text operator needs str, GenerationChunk or message items, not {kind.__name__}"
-    )
 
 
 def with_text(item: Any, text: str) -> Any:
