@@ -1,4 +1,4 @@
-"""The transport policy every HTTP provider shares: retries, deadlines, typed errors.
+"""The stream policy every HTTP provider shares: one call, its retries and deadlines.
 
 A provider describes one call with two functions, ``build`` (a fresh ``httpx.Request``
 per attempt) and ``parse`` (an open, successful ``httpx.Response`` in, chunks out), and
@@ -7,12 +7,12 @@ per attempt) and ``parse`` (an open, successful ``httpx.Response`` in, chunks ou
 - sends the request with ``stream=True`` and closes the response on every path: normal
   end, error, and ``aclose()``/cancellation by the consumer (the server sees the
   disconnect);
-- maps every failure to the tree in ``rxllm.errors``: an HTTP status to its
-  ``APIError`` subclass (with status, decoded body, read up to 1 MiB, and request id), an
-  ``httpx.ConnectError`` to ``APIConnectionError``, an httpx timeout to
-  ``APITimeoutError``, a connection lost while reading the body to
-  ``StreamInterruptedError``; ``parse`` raises the in-band and protocol errors itself,
-  with ``error_from_payload`` and the decoders' ``ProtocolError``;
+- maps every failure to the tree in ``rxllm.errors``: an HTTP status with
+  ``error_from_response`` (``rxllm._http._errors``), an ``httpx.ConnectError`` to
+  ``APIConnectionError``, an httpx timeout to ``APITimeoutError``, a connection lost
+  while reading the body to ``StreamInterruptedError``; ``parse`` raises the in-band
+  and protocol errors itself, with ``error_from_payload`` and the decoders'
+  ``ProtocolError``; every error's text is scrubbed of the policy's secrets;
 - retries 408, 409, 429, 5xx, in-band rate-limit and server errors, connection errors
   and interrupted streams, with exponential backoff and jitter, honouring
   ``retry-after-ms`` and ``Retry-After``, but only until the first chunk has been
@@ -20,54 +20,36 @@ per attempt) and ``parse`` (an open, successful ``httpx.Response`` in, chunks ou
 - enforces ``first_token_timeout`` (from the start of the call to the first chunk,
   retries included), ``stall_timeout`` (the longest gap between two chunks: keep-alive
   comments and pings are not chunks, so they do not reset it) and ``total_timeout``.
-
-API keys never reach an error message: messages never include request headers, and
-any text a server echoes back is scrubbed of the secrets given in ``StreamPolicy``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
-import json
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import TypeVar
 
 import httpx
 
-from .._constants import MAX_ERROR_BODY_BYTES
 from ..errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
     FirstTokenTimeoutError,
     InternalServerError,
-    NotFoundError,
-    PermissionDeniedError,
-    ProtocolError,
     RateLimitError,
     RxLLMError,
     StallTimeoutError,
     StreamInterruptedError,
     TotalTimeoutError,
 )
-from ._quote import MAX_QUOTE
+from ._errors import error_from_response, query_redacted_in_logs, read_error_body, scrub
 
-__all__ = [
-    "StreamPolicy",
-    "error_from_payload",
-    "error_from_response",
-    "request_id_of",
-    "retry_delay",
-    "stream_call",
-]
+__all__ = ["StreamPolicy", "retry_delay", "stream_call"]
 
 T = TypeVar("T")
 
@@ -80,193 +62,6 @@ RETRY_MAX_DELAY = 8.0
 #: A ``Retry-After`` longer than this is not honoured (the backoff is used instead), as
 #: in the OpenAI and Anthropic SDKs: a caller would rather get the error than hang.
 RETRY_AFTER_MAX = 60.0
-
-
-_STATUS_ERRORS: dict[int, type[APIError]] = {
-    400: BadRequestError,
-    401: AuthenticationError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    413: BadRequestError,
-    422: BadRequestError,
-    429: RateLimitError,
-}
-
-# Error ``type`` strings of in-band errors (Anthropic's documented error types,
-# OpenAI's, and the class names vLLM-style OpenAI-compatible servers send).
-_TYPE_ERRORS: dict[str, type[APIError]] = {
-    "invalid_request_error": BadRequestError,
-    "request_too_large": BadRequestError,
-    "BadRequestError": BadRequestError,
-    "authentication_error": AuthenticationError,
-    "AuthenticationError": AuthenticationError,
-    "permission_error": PermissionDeniedError,
-    "PermissionDeniedError": PermissionDeniedError,
-    "not_found_error": NotFoundError,
-    "NotFoundError": NotFoundError,
-    "rate_limit_error": RateLimitError,
-    "rate_limit_exceeded": RateLimitError,
-    "insufficient_quota": RateLimitError,
-    "RateLimitError": RateLimitError,
-    "api_error": InternalServerError,
-    "overloaded_error": InternalServerError,
-    "server_error": InternalServerError,
-    "internal_error": InternalServerError,
-    "InternalServerError": InternalServerError,
-}
-
-
-def _status_class(status: int) -> type[APIError]:
-    if status in _STATUS_ERRORS:
-        return _STATUS_ERRORS[status]
-    return InternalServerError if status >= 500 else APIError
-
-
-def request_id_of(response: httpx.Response) -> str | None:
-    """The provider's request id (OpenAI: ``x-request-id``, Anthropic: ``request-id``)."""
-    request_id: str | None = response.headers.get("x-request-id") or response.headers.get(
-        "request-id"
-    )
-    return request_id
-
-
-def _redact(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[REDACTED]")
-    return text
-
-
-def _scrub(error: RxLLMError, secrets: tuple[str, ...]) -> None:
-    """Redact secrets a server echoed into an error's text (a malformed line quoting the
-    request, say): message, args and the offending ``line`` all reach logs and tracebacks."""
-    if not secrets:
-        return
-    error.message = _redact(error.message, secrets)
-    error.args = tuple(_redact(a, secrets) if isinstance(a, str) else a for a in error.args)
-    if isinstance(error, ProtocolError) and error.line is not None:
-        error.line = _redact(error.line, secrets)
-
-
-class _QueryRedactingFilter(logging.Filter):
-    """httpx logs every request's full URL at INFO; a query string may carry a key."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any(
-            isinstance(arg, httpx.URL) and arg.query for arg in record.args
-        ):
-            record.args = tuple(
-                arg.copy_with(query=b"[REDACTED]")
-                if isinstance(arg, httpx.URL) and arg.query
-                else arg
-                for arg in record.args
-            )
-        return True
-
-
-logging.getLogger("httpx").addFilter(_QueryRedactingFilter())
-
-
-def _redact_body(body: object, secrets: tuple[str, ...]) -> object:
-    """``body`` with every secret replaced, in any string it contains."""
-    if not any(secrets):
-        return body
-    text = json.dumps(body)
-    if not any(secret in text for secret in secrets if secret):
-        return body
-    try:
-        return json.loads(_redact(text, secrets))
-    except ValueError:  # a secret whose redaction breaks the JSON: keep nothing of it
-        return "[REDACTED]"
-
-
-def _describe(body: object) -> tuple[str | None, str]:
-    """The error type and the message an error body carries, in any common shape."""
-    if isinstance(body, Mapping):
-        error = body.get("error", body)
-        if isinstance(error, str):  # Ollama: {"error": "model 'x' not found"}
-            return None, error
-        if isinstance(error, Mapping):
-            kind = error.get("type")
-            message = error.get("message") or error.get("detail") or json.dumps(error)
-            return (kind if isinstance(kind, str) else None), str(message)
-        return None, json.dumps(body)
-    return None, str(body)
-
-
-def error_from_payload(
-    payload: object,
-    *,
-    status_code: int = 200,
-    request_id: str | None = None,
-    secrets: tuple[str, ...] = (),
-) -> APIError:
-    """The ``APIError`` an in-band error event stands for, by its error type.
-
-    Handles Anthropic's ``{"type": "error", "error": {"type", "message"}}``, OpenAI's
-    ``{"error": {"message", "type", "code"}}`` and Ollama's ``{"error": "..."}``.
-    An unknown type falls back on a numeric ``code``, then on ``APIError`` itself.
-    """
-    body = _redact_body(payload, secrets)
-    kind, message = _describe(body)
-    cls: type[APIError] = APIError
-    if kind in _TYPE_ERRORS:
-        cls = _TYPE_ERRORS[kind]
-    else:
-        error = body.get("error") if isinstance(body, Mapping) else None
-        code = error.get("code") if isinstance(error, Mapping) else None
-        if isinstance(code, int) and 400 <= code <= 599:
-            cls = _status_class(code)
-    label = f"{kind}: " if kind else ""
-    return cls(
-        f"in-band error from the server: {label}{_redact(message, secrets)[:MAX_QUOTE]}",
-        status_code=status_code,
-        body=body,
-        request_id=request_id,
-    )
-
-
-def error_from_response(
-    response: httpx.Response, content: bytes, *, secrets: tuple[str, ...] = ()
-) -> APIError:
-    """The ``APIError`` an HTTP error status stands for, with its decoded body.
-
-    The message names the method, URL, status and the server's own message; never a
-    request header.
-    """
-    status = response.status_code
-    body: object
-    try:
-        body = json.loads(content)
-    except ValueError:
-        body = content.decode("utf-8", "replace")
-    body = _redact_body(body, secrets)
-    kind, message = _describe(body)
-    request = response.request
-    url = request.url.copy_with(query=None)
-    detail = _redact(message, secrets)[:MAX_QUOTE] or response.reason_phrase
-    return _status_class(status)(
-        f"HTTP {status} from {request.method} {url}: {detail}",
-        status_code=status,
-        body=body,
-        request_id=request_id_of(response),
-    )
-
-
-async def _read_body(response: httpx.Response) -> bytes:
-    """An error response's body, up to ``MAX_ERROR_BODY_BYTES`` (the rest is not read)."""
-    pieces: list[bytes] = []
-    size = 0
-    # httpx declares an AsyncIterator; it is a generator, closed here rather than by
-    # the garbage collector (which would start a task on the loop to do it).
-    reads = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
-    async with contextlib.aclosing(reads):
-        async for read in reads:
-            pieces.append(read)
-            size += len(read)
-            if size >= MAX_ERROR_BODY_BYTES:
-                break
-    return b"".join(pieces)[:MAX_ERROR_BODY_BYTES]
 
 
 def _retry_after(headers: httpx.Headers | None) -> float | None:
@@ -414,7 +209,8 @@ async def _attempts(
         request = build()
         headers: httpx.Headers | None = None
         try:
-            response = await client.send(request, stream=True)
+            with query_redacted_in_logs(request.url):
+                response = await client.send(request, stream=True)
         except httpx.TimeoutException as exc:
             failure: RxLLMError = APITimeoutError(
                 f"{type(exc).__name__} on {request.method} {request.url.copy_with(query=None)}"
@@ -429,14 +225,14 @@ async def _attempts(
             try:
                 if response.status_code >= 400:
                     headers = response.headers
-                    content = await _read_body(response)
+                    content = await read_error_body(response)
                     raise error_from_response(response, content, secrets=policy.secrets)
                 async for item in parse(response):
                     emitted = True
                     yield item
                 return
             except RxLLMError as exc:
-                _scrub(exc, policy.secrets)
+                scrub(exc, policy.secrets)
                 failure, cause = exc, exc
             except httpx.TimeoutException as exc:
                 failure = APITimeoutError(f"{type(exc).__name__} while reading the response")

@@ -34,9 +34,9 @@ import httpx
 from pydantic import Field
 from pydantic_core import from_json
 
+from .._http._errors import error_from_payload, request_id_of
 from .._http._quote import MAX_QUOTE, SHAPE_ERRORS, misshapen
 from .._http._sse import aiter_sse
-from .._http._transport import error_from_payload, request_id_of
 from ..errors import InvalidInputError, ProtocolError, StreamInterruptedError
 from ..schema import AIMessage, AIMessageChunk, BaseMessage, ToolCallChunk, ToolMessage, Usage
 from ._http_model import HTTPChatModel

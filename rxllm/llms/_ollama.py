@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from .._http._errors import error_from_payload, request_id_of
 from .._http._ndjson import aiter_ndjson
 from .._http._quote import MAX_QUOTE, SHAPE_ERRORS, misshapen
-from .._http._transport import error_from_payload, request_id_of
 from ..errors import ProtocolError, StreamInterruptedError
 from ..schema import AIMessage, AIMessageChunk, BaseMessage, GenerationChunk, ToolCall, ToolMessage
 from ._http_model import HTTPLLM, HTTPChatModel, HTTPModel

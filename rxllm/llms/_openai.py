@@ -29,9 +29,9 @@ import httpx
 from pydantic import PrivateAttr
 from reactivex import Observable
 
+from .._http._errors import error_from_payload, request_id_of
 from .._http._quote import MAX_QUOTE, SHAPE_ERRORS, misshapen
 from .._http._sse import SSEDecoder
-from .._http._transport import error_from_payload, request_id_of
 from ..errors import InvalidInputError, ProtocolError, StreamInterruptedError
 from ..schema import (
     AIMessage,

@@ -51,9 +51,9 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
+from .._http._errors import error_from_payload, request_id_of
 from .._http._quote import MAX_QUOTE, SHAPE_ERRORS, misshapen
 from .._http._sse import ServerSentEvent, SSEDecoder
-from .._http._transport import error_from_payload, request_id_of
 from ..errors import APIError, InvalidInputError, ProtocolError, StreamInterruptedError
 from ..schema import (
     AIMessage,

@@ -1,4 +1,4 @@
-"""The transport policy's pure parts: retry delays and error mapping (rxllm/_http/_transport.py)."""
+"""The transport's pure parts: retry delays (_transport.py) and error mapping (_errors.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from rxllm._http import _transport
-from rxllm._http._transport import error_from_payload, error_from_response, retry_delay
+from rxllm._http._errors import error_from_payload, error_from_response
+from rxllm._http._transport import retry_delay
 from rxllm.errors import (
     APIError,
     AuthenticationError,

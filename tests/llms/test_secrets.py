@@ -111,3 +111,19 @@ def test_events(server: ScriptedServer) -> None:
     assert events
     assert CANARY not in repr(events)
     assert_all_closed(model, server)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_key_in_the_query_is_hidden_from_httpx_log_while_our_request_runs(
+    server: ScriptedServer, mode: str, capture_everything: pytest.LogCaptureFixture
+) -> None:
+    httpx_logger = logging.getLogger("httpx")
+    assert not httpx_logger.filters  # importing rxllm changed no logging
+    server.script(Reply(body=openai_chat(["ok"])))
+    model = ChatOpenAI(base_url=f"{server.url}/v1?key={CANARY}")
+    assert consume(model, "hi", mode).text == "ok"
+    logged = [r.getMessage() for r in capture_everything.records if r.name == "httpx"]
+    assert any("?[REDACTED]" in line for line in logged)
+    assert_no_canary_in_logs(capture_everything)
+    assert not httpx_logger.filters  # taken off again once the request was sent
+    assert_all_closed(model, server)
