@@ -21,7 +21,13 @@ from reactivex import Observable
 from reactivex import operators as ops
 
 from rxllm import GenerationChunk, InvalidInputError, RunnableLambda
-from rxllm.events import StreamEvent, dispatch_custom_event, tap_events
+from rxllm.events import (
+    EventFilter,
+    StreamEvent,
+    dispatch_custom_event,
+    observe_events,
+    tap_events,
+)
 from rxllm.llms import FakeListChatModel, FakeListLLM, FakeStreamingListLLM
 
 TOKENS = ["Hi", " there", ",", " friend"]
@@ -394,3 +400,32 @@ def test_runs_sum_their_chunks_as_they_pass_instead_of_keeping_them(model: Any, 
     output = outputs[0]
     text = output.content if hasattr(output, "content") else output["generations"][0][0]["text"]
     assert text == "a b c d e f g h"
+
+
+def test_observe_events_of_a_call_with_operators_applied() -> None:
+    llm = FakeStreamingListLLM(responses=["hi there"])
+    piped = llm.observe("x").pipe(ops.map(str))
+    events = observe_events(piped, "v2", EventFilter(include_types=["llm"]))
+    got = events.pipe(ops.to_list()).run()
+    assert [e["event"] for e in got] == ["on_llm_start", "on_llm_stream", "on_llm_stream",
+                                         "on_llm_end"]  # fmt: skip
+    assert [e["data"]["chunk"].text for e in got[1:3]] == ["hi", " there"]  # the model's
+    excluded = observe_events(piped, filter=EventFilter(exclude_types=["llm"]))
+    assert excluded.pipe(ops.to_list()).run() == []
+
+
+def test_observe_events_refuses_a_filter_that_is_not_an_event_filter() -> None:
+    llm = FakeListLLM(responses=["a"])
+    with pytest.raises(InvalidInputError, match="filter must be an EventFilter, not dict"):
+        observe_events(llm.observe("x"), "v2", {"include_types": ["llm"]})  # type: ignore[arg-type]
+
+
+def test_the_iterator_twins_take_the_filters_of_observe_events() -> None:
+    import inspect
+
+    llm = FakeListLLM(responses=["a"])
+    expected = inspect.signature(llm.observe_events).parameters
+    for twin in (llm.stream_events, llm.astream_events):
+        assert inspect.signature(twin).parameters == expected
+    with pytest.raises(InvalidInputError, match="include_tags must be a list of strings"):
+        llm.stream_events("x", include_tags="tag")
