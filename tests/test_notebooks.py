@@ -25,6 +25,7 @@ EXPECTED = [
     "04_providers.ipynb",
     "05_batch_and_concurrency.ipynb",
     "06_langchain.ipynb",
+    "07_tracing.ipynb",
 ]
 
 
