@@ -8,11 +8,15 @@ dependency carries an upper bound on its next major version in ``setup.cfg``.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
+from reactivex import abc
+from reactivex.scheduler.eventloop import AsyncIOScheduler
 
-__all__ = ["unchecked"]
+__all__ = ["curried_name", "loop_of", "unchecked"]
 
 _Model = TypeVar("_Model", bound=BaseModel)
 _set_attribute = object.__setattr__
@@ -33,3 +37,32 @@ def unchecked(cls: type[_Model], values: dict[str, Any], fields_set: set[str]) -
     _set_attribute(model, "__pydantic_extra__", {})
     _set_attribute(model, "__pydantic_private__", None)
     return model
+
+
+def loop_of(scheduler: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop | None:
+    """The event loop an ``AsyncIOScheduler`` (or a subclass) schedules on, else ``None``.
+
+    reactivex keeps it in ``_loop`` and has no public accessor; rxllm needs it to run
+    work on the subscriber's loop rather than guess which loop that is.
+    """
+    if isinstance(scheduler, AsyncIOScheduler):
+        loop: asyncio.AbstractEventLoop = scheduler._loop
+        return loop
+    return None
+
+
+def curried_name(operator: Callable[..., Any]) -> str | None:
+    """The name of the reactivex operator a curried one wraps (``map_`` for
+    ``ops.map(f)``), found in its closure; ``None`` if ``operator`` is not one.
+
+    Every curried reactivex operator is a function named ``_wrap_curried``; the function
+    it wraps is the only callable with a trailing underscore in its closure.
+    """
+    if getattr(operator, "__name__", None) != "_wrap_curried":
+        return None
+    for cell in getattr(operator, "__closure__", None) or ():
+        wrapped = cell.cell_contents
+        name = getattr(wrapped, "__name__", "")
+        if callable(wrapped) and name.endswith("_"):
+            return str(name)
+    return None

@@ -14,7 +14,6 @@ lookup per subscription and nothing per chunk.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import threading
 import uuid
@@ -23,8 +22,8 @@ from time import time as _now
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
 
 from reactivex import Observable, abc
-from reactivex.scheduler.eventloop import AsyncIOScheduler
 
+from ._internals import curried_name, loop_of
 from .errors import InvalidInputError
 from .schema import (
     AIMessageChunk,
@@ -157,9 +156,7 @@ class _Listener:
         self.version = version
         self.filter = filter
         self.thread = threading.get_ident()
-        self.loop: asyncio.AbstractEventLoop | None = (
-            scheduler._loop if isinstance(scheduler, AsyncIOScheduler) else None  # noqa: SLF001
-        )
+        self.loop = loop_of(scheduler)
 
     def deliver(self, event: StreamEvent) -> None:
         # Events from a worker thread (a custom event in a sync lambda) are handed to
@@ -562,15 +559,8 @@ def operator_step(
 
 def operator_name(operator: Callable[..., Any]) -> str:
     """The name an operator step reports: its function's, or for a curried reactivex
-    operator (all named ``_wrap_curried``) the operator it wraps (``map_`` → ``map``)."""
-    name = getattr(operator, "__name__", "")
-    if name == "_wrap_curried":
-        for cell in getattr(operator, "__closure__", None) or ():
-            wrapped = getattr(cell.cell_contents, "__name__", "")
-            if callable(cell.cell_contents) and wrapped.endswith("_"):
-                name = wrapped
-                break
-    name = name.strip("_")
+    operator the operator it wraps (``ops.map(f)`` → ``map``)."""
+    name = str(curried_name(operator) or getattr(operator, "__name__", "")).strip("_")
     return "operator" if not name or name.startswith("<") else name
 
 

@@ -3,9 +3,15 @@ behaves as rxllm assumes, on the installed version of that dependency."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import pickle
 
+from reactivex import operators as ops
+from reactivex.scheduler import ImmediateScheduler
+from reactivex.scheduler.eventloop import AsyncIOScheduler, AsyncIOThreadSafeScheduler
+
+from rxllm._internals import curried_name, loop_of
 from rxllm.schema import AIMessageChunk, GenerationChunk, ToolCall, _content_chunk, _text_chunk
 
 
@@ -35,3 +41,22 @@ def test_unvalidated_chunks_equal_validated_ones() -> None:
     first, second = _content_chunk("a", None), _content_chunk("b", None)
     first.tool_calls.append(ToolCall(name="f"))  # mutable defaults are not shared
     assert second.tool_calls == []
+
+
+def test_the_loop_of_an_asyncio_scheduler() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop_of(AsyncIOScheduler(loop)) is loop
+        assert loop_of(AsyncIOThreadSafeScheduler(loop)) is loop
+        assert loop_of(ImmediateScheduler()) is None
+        assert loop_of(None) is None
+    finally:
+        loop.close()
+
+
+def test_the_name_of_a_curried_reactivex_operator() -> None:
+    assert curried_name(ops.map(str)) == "map_"
+    assert curried_name(ops.filter(bool)) == "filter_"
+    assert curried_name(ops.take(3)) == "take_"
+    assert curried_name(ops.scan(max)) == "scan_"
+    assert curried_name(str.upper) is None
