@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from reactivex import operators as ops
 
-from rxllm import GenerationChunk, InvalidInputError, RunnableLambda, _runs, tracing
+from rxllm import (
+    APIConnectionError,
+    GenerationChunk,
+    InvalidInputError,
+    RunnableLambda,
+    _runs,
+    tracing,
+)
 from rxllm.llms import (
     BaseLLM,
     ChatAnthropic,
@@ -51,8 +59,12 @@ class Telemetry:
         return list(self.exporter.get_finished_spans())
 
     def span(self, name: str) -> ReadableSpan:
-        (found,) = [s for s in self.spans() if s.name == name]
+        (found,) = self.span_list(name)
         return found
+
+    def span_list(self, name: str) -> list[ReadableSpan]:
+        """The spans named ``name``, in the order they ended."""
+        return [s for s in self.spans() if s.name == name]
 
     def metrics(self) -> dict[str, list[Any]]:
         data = self.reader.get_metrics_data()
@@ -303,6 +315,17 @@ async def first_then_wait(_: Any) -> Any:
     await asyncio.sleep(3600)
 
 
+class StallingLLM(BaseLLM):
+    """A model that streams two chunks and then nothing."""
+
+    async def _astream(
+        self, prompt: str, stop: list[str] | None = None, **kwargs: Any
+    ) -> AsyncIterator[GenerationChunk]:
+        yield GenerationChunk(text="a")
+        yield GenerationChunk(text="b")
+        await asyncio.sleep(3600)
+
+
 def test_break_ends_the_span_marked_cancelled(telemetry: Telemetry) -> None:
     for _ in RunnableLambda(first_then_wait, name="stalled").stream("x"):
         break
@@ -343,6 +366,20 @@ def test_no_span_is_left_open_after_1000_cancelled_streams(telemetry: Telemetry)
     assert all(s.end_time is not None for s in spans)
 
 
+def test_no_span_is_left_open_after_1000_cancelled_pipelines(telemetry: Telemetry) -> None:
+    pipeline = StallingLLM().pipe(text())
+    for _ in range(1000):
+        stream = pipeline.stream("x")
+        assert next(stream) == "a"
+        stream.close()
+    spans = telemetry.spans()
+    assert sorted({s.name for s in spans}) == ["RunnableSequence", "text", "text_completion"]
+    assert len(spans) == 3000  # the pipeline, its model call and its operator step
+    assert all((s.attributes or {}).get("rxllm.cancelled") is True for s in spans)
+    (duration,) = telemetry.metrics()["gen_ai.client.operation.duration"]
+    assert duration.count == 1000
+
+
 # -- metrics ----------------------------------------------------------------------------
 
 
@@ -365,17 +402,6 @@ def test_metrics_with_the_conventions_buckets(telemetry: Telemetry, server: Scri
     (per_chunk,) = metrics["gen_ai.client.operation.time_per_output_chunk"]
     assert per_chunk.count >= 2  # every chunk after the first
     chat.close()
-
-
-class StallingLLM(BaseLLM):
-    """A model that streams two chunks and then nothing."""
-
-    async def _astream(
-        self, prompt: str, stop: list[str] | None = None, **kwargs: Any
-    ) -> AsyncIterator[GenerationChunk]:
-        yield GenerationChunk(text="a")
-        yield GenerationChunk(text="b")
-        await asyncio.sleep(3600)
 
 
 def test_a_cancelled_calls_metrics_link_to_its_span(telemetry: Telemetry) -> None:
@@ -421,29 +447,52 @@ def test_content_only_when_asked(server: ScriptedServer) -> None:
 def test_the_three_canary_secrets_are_never_recorded(server: ScriptedServer) -> None:
     made = Telemetry(capture_content=True)
     canaries = ("sk-canary-key-1", "canary-header-2", "canary-query-3")
+    secrets: dict[str, Any] = {
+        "api_key": canaries[0],
+        "default_headers": {"x-team": canaries[1]},
+        "max_retries": 0,
+    }
     try:
-        server.script(Reply(body=openai_chat(["Hi"])), Reply(status=500, body=[b"{}"]))
+        server.script(
+            Reply(body=openai_chat(["Hi"])),
+            Reply(status=500, body=[b"{}"]),
+            Reply(body=openai_chat(["Hi"])),
+        )
         chat = ChatOpenAI(
-            model="gpt-test",
-            base_url=f"{server.url}/v1?key={canaries[2]}",
-            api_key=canaries[0],
-            default_headers={"x-team": canaries[1]},
-            max_retries=0,
+            model="gpt-test", base_url=f"{server.url}/v1?key={canaries[2]}", **secrets
         )
         chat.invoke("hello")
         with pytest.raises(Exception):  # noqa: B017, PT011 - any failure, its text checked
             chat.invoke("again")
+        assert chat.pipe(text()).invoke("piped") == "Hi"
+        # A connection error's exception (recorded on the span) names the URL it tried.
+        nowhere = f"http://127.0.0.1:{closed_port()}/v1?key={canaries[2]}"
+        unreachable = ChatOpenAI(model="gpt-test", base_url=nowhere, **secrets)
+        with pytest.raises(APIConnectionError):
+            unreachable.invoke("hello")
         spans = made.spans()
-        assert len(spans) == 2
-        assert server.requests[0].headers["x-team"] == canaries[1]  # the canary was sent
+        assert len(spans) == 6
+        assert [e.name for e in made.span_list("chat gpt-test")[-1].events] == ["exception"]
+        sent = server.requests[0]  # each canary was sent
+        assert sent.headers["authorization"] == f"Bearer {canaries[0]}"
+        assert sent.headers["x-team"] == canaries[1]
+        assert sent.path.endswith(f"?key={canaries[2]}")
         dumped = " ".join(span.to_json() for span in spans)
         dumped += repr(made.reader.get_metrics_data())
         for canary in canaries:
             assert canary not in dumped
         chat.close()
+        unreachable.close()
     finally:
         tracing.uninstrument()
         made.close()
+
+
+def closed_port() -> int:
+    """A local port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 # -- on and off -------------------------------------------------------------------------
