@@ -1,24 +1,26 @@
 """Bridges out of an Observable: into a sync iterator or an async iterator.
 
-reactivex has no async-iterator bridge in either direction, so rxllm owns both.
+reactivex has no async-iterator bridge in either direction, so rxllm owns both. There is
+one consumer, ``Consumer``: it subscribes under a ``FlowScope`` of its own (so the
+sources it reaches are paced by it and tracked), and closing it disposes the
+subscription and waits until those sources have finished their cleanup. The bridges
+queue its items in an inbox and differ only in how they wait for the next one:
 
-- ``iterate`` (sync), on the main thread outside a running loop, subscribes on that
-  thread's ``SteppedLoop`` and runs it whenever the consumer asks for an item and none is
-  buffered, until one is: the consumer, the source and the operators share one thread,
-  and a slow consumer holds the provider back as a blocking read would. Elsewhere it
-  subscribes on the library's loop thread and hands items over through a
-  ``queue.SimpleQueue``, never touching the caller's event loop, so it works inside a
-  running one (a Jupyter cell) and from any thread.
-- ``aiterate`` (async) subscribes on the caller's running loop; the source runs as a
-  task there and items pass through a deque.
+- ``iterate`` (sync), on the main thread outside a running loop, steps that thread's
+  ``SteppedLoop`` until an item is there: the consumer, the source and the operators
+  share one thread, and a slow consumer holds the provider back as a blocking read
+  would. Elsewhere it blocks while the source runs on the library's loop thread, never
+  touching the caller's event loop, so it works inside a running one (a Jupyter cell)
+  and from any thread.
+- ``aiterate`` and ``aiterate_batches`` (async) await; the source runs as a task on the
+  caller's running loop.
 
-Both are generators: nothing is subscribed until the first item is asked for, and
-leaving the loop early (``break``, ``close()``/``aclose()``, an exception, cancellation
-of the consuming task, ``KeyboardInterrupt``) disposes the subscription and waits until
-the source tasks have finished their cleanup, so the HTTP response is closed by the time
-control returns. Both subscribe with an ``AsyncIOThreadSafeScheduler``, so time-based
-operators use the loop's timers instead of starting timer threads. Slow consumers are
-handled by the policy in ``_flow``: bounded buffer, paused sources, nothing dropped.
+All are generators: nothing is subscribed until the first item is asked for, and leaving
+the loop early (``break``, ``close()``/``aclose()``, an exception, cancellation of the
+consuming task, ``KeyboardInterrupt``) closes the consumer, so the HTTP response is
+closed by the time control returns. The scheduler given to the source is the loop's, so
+time-based operators use its timers instead of starting timer threads. Slow consumers
+are handled by the policy in ``_flow``: bounded buffer, paused sources, nothing dropped.
 """
 
 from __future__ import annotations
@@ -29,99 +31,74 @@ from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterator
 from datetime import UTC, datetime
 from queue import SimpleQueue
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.scheduler.eventloop import AsyncIOThreadSafeScheduler
 
-from ._flow import FlowScope, context_with, enter_scope, exit_scope
+from ._flow import FlowScope, context_with
 from ._loop import SteppedLoop, library_loop, on_loop_thread, own_loop
 
-__all__ = ["aiterate", "aiterate_batches", "iterate"]
+__all__ = ["Consumer", "aiterate", "aiterate_batches", "iterate"]
 
 T = TypeVar("T")
 
 
-class _End:
-    """The terminal notification, queued behind the items."""
+class Consumer:
+    """One consumer's subscription to an Observable, on one event loop.
 
-    __slots__ = ("error",)
+    The way rxllm subscribes anything that consumes a stream outside the Observable
+    world (the bridges here, ``rxllm.notebook``'s live display): under a ``FlowScope``
+    of its own, with the loop's scheduler, and closed by ``close``.
 
-    def __init__(self, error: Exception | None = None) -> None:
-        self.error = error
+    Args:
+        loop: where the sources run; ``None``: the running loop if there is one, else
+            rxllm's loop thread.
+    """
 
+    __slots__ = ("loop", "scope", "subscription")
 
-_COMPLETED = _End()
-
-
-async def _close(subscription: list[abc.DisposableBase], scope: FlowScope) -> None:
-    for disposable in subscription:
-        disposable.dispose()
-    await scope.settle()
-
-
-class _Inbox:
-    """Items on their way from a subscription to a generator, on one event loop."""
-
-    __slots__ = ("items", "waiter", "stepping", "loop", "thread", "scope")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, scope: FlowScope) -> None:
-        self.items: deque[Any] = deque()
-        #: Set while an async generator waits for an item.
-        self.waiter: asyncio.Future[None] | None = None
-        #: Set while a sync generator runs its stepped loop for an item.
-        self.stepping = False
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        if loop is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = library_loop()
         self.loop = loop
-        self.thread = threading.get_ident()
-        self.scope = scope
+        self.scope = FlowScope()
+        self.subscription: abc.DisposableBase | None = None
 
-    def wait(self) -> asyncio.Future[None]:
-        self.waiter = waiter = self.loop.create_future()
-        return waiter
+    def subscribe(self, observable: Observable[Any], observer: abc.ObserverBase[Any]) -> None:
+        """Subscribe ``observer`` on the loop's thread: now if this thread runs (or steps)
+        the loop, else from a callback there. An error raised by subscribing goes to it.
+        """
+        context = context_with(self.scope)
+        if isinstance(self.loop, SteppedLoop) or on_loop_thread(self.loop):
+            context.run(self._subscribe, observable, observer)
+        else:
+            self.loop.call_soon_threadsafe(self._subscribe, observable, observer, context=context)
 
-    def step(self) -> None:
-        assert isinstance(self.loop, SteppedLoop)
-        self.stepping = True
+    def _subscribe(self, observable: Observable[Any], observer: abc.ObserverBase[Any]) -> None:
+        loop = self.loop
+        scheduler: abc.SchedulerBase = (
+            _SteppedScheduler(loop)
+            if isinstance(loop, SteppedLoop)
+            else AsyncIOThreadSafeScheduler(loop)
+        )
         try:
-            self.loop.step()
-        finally:
-            self.stepping = False
+            self.subscription = observable.subscribe(observer, scheduler=scheduler)
+        except Exception as exc:
+            observer.on_error(exc)
 
-    def _wake(self) -> None:
-        if self.stepping:
-            # Stopped now rather than by a callback one turn later, so the source does
-            # not go on producing (a turn can decode a whole network read) first.
-            self.stepping = False
-            self.loop.stop()
-            return
-        waiter = self.waiter
-        if waiter is not None:
-            if not waiter.done():
-                waiter.set_result(None)
-            self.waiter = None  # one wake-up per wait
+    def dispose(self) -> None:
+        """Dispose the subscription: the sources stop emitting, their calls are cancelled."""
+        if self.subscription is not None:
+            self.subscription.dispose()
 
-    def push(self, item: Any) -> None:
-        self.items.append(item)
-        if threading.get_ident() != self.thread:  # a source emitting from its own thread
-            self.loop.call_soon_threadsafe(self._wake)
-        elif self.waiter is not None or self.stepping:  # else the consumer looks here next
-            self._wake()
-
-    def on_next(self, item: Any) -> None:
-        self.push(item)
-        self.scope.produced += 1
-
-    def subscribe(self, observable: Observable[Any], scheduler: abc.SchedulerBase) -> Any:
-        token = enter_scope(self.scope)
-        try:
-            return observable.subscribe(
-                self.on_next,
-                lambda error: self.push(_End(error)),
-                lambda: self.push(_COMPLETED),
-                scheduler=scheduler,
-            )
-        finally:
-            exit_scope(token)
+    async def close(self) -> None:
+        """Dispose, then wait (on the loop) until the sources have finished their cleanup."""
+        self.dispose()
+        await self.scope.settle()
 
 
 class _SteppedScheduler(AsyncIOThreadSafeScheduler):
@@ -138,6 +115,135 @@ class _SteppedScheduler(AsyncIOThreadSafeScheduler):
     @property
     def now(self) -> datetime:
         return datetime.fromtimestamp(self._offset + self._loop.time(), UTC)
+
+
+class _End:
+    """The terminal notification, queued behind the items."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+
+
+_COMPLETED = _End()
+
+
+class _Bridge(Consumer, abc.ObserverBase[Any]):
+    """A ``Consumer`` whose items wait in an inbox for a generator to take them.
+
+    Subclasses are the ways of waiting: ``wait`` returns (or, async, resolves) once an
+    item may have arrived; ``wake`` is what arriving does to a waiting consumer.
+    """
+
+    __slots__ = ("items", "ended", "waiting", "thread")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.items: deque[Any] = deque()
+        self.ended = False
+        self.waiting = False
+        self.thread = threading.get_ident()
+
+    def start(self, observable: Observable[Any]) -> Self:
+        self.subscribe(observable, self)
+        return self
+
+    def push(self, item: Any) -> None:
+        self.items.append(item)
+        if threading.get_ident() != self.thread:  # a source emitting from its own thread
+            self.loop.call_soon_threadsafe(self.wake)
+        elif self.waiting:  # else the consumer looks here next
+            self.wake()
+
+    def wake(self) -> None:
+        raise NotImplementedError
+
+    def on_next(self, item: Any) -> None:
+        self.push(item)
+        self.scope.produced += 1
+
+    def on_error(self, error: Exception) -> None:
+        self.push(_End(error))
+
+    def on_completed(self) -> None:
+        self.push(_COMPLETED)
+
+    def finish(self, end: _End) -> None:
+        """The stream has ended: raise its error, if it failed."""
+        self.ended = True
+        if end.error is not None:
+            raise end.error
+
+    @property
+    def open(self) -> bool:
+        """Whether closing has work to do: the stream was left early, or an operator
+        (``take``) cut its sources short and their cleanup may still be running."""
+        return not self.ended or bool(self.scope.tasks)
+
+
+class _Stepping(_Bridge):
+    """Waits by stepping the main thread's stepped loop, where the source runs."""
+
+    __slots__ = ("stepped",)
+
+    def __init__(self, loop: SteppedLoop) -> None:
+        super().__init__(loop)
+        self.stepped = loop
+
+    def wait(self) -> None:
+        self.waiting = True
+        try:
+            self.stepped.step()
+        finally:
+            self.waiting = False
+
+    def wake(self) -> None:
+        if self.waiting:
+            # Stopped now rather than by a callback one turn later, so the source does
+            # not go on producing (a turn can decode a whole network read) first.
+            self.waiting = False
+            self.loop.stop()
+
+    def close_now(self) -> None:
+        if self.stepped.steppable():
+            self.stepped.step_until(self.close())
+        else:
+            # A finalizer that fired inside a step, or on another thread: the
+            # cancellation is queued and runs at the loop's next step.
+            self.dispose()
+
+
+class _Blocking(_Bridge):
+    """Waits by blocking this thread while the source runs on rxllm's loop thread."""
+
+    __slots__ = ("signal",)
+
+    def __init__(self) -> None:
+        loop = library_loop()
+        if on_loop_thread(loop):
+            raise RuntimeError(
+                "a blocking rxllm call (stream/invoke/batch) was made on rxllm's event loop "
+                "thread, which would deadlock; use the async twin (astream/ainvoke/abatch)"
+            )
+        super().__init__(loop)
+        self.signal: SimpleQueue[None] = SimpleQueue()
+        self.scope.consumer_waiting = True  # for the first item: see ``FlowScope.hand_over``
+
+    def wait(self) -> None:
+        scope = self.scope
+        scope.consumer_waiting = True
+        if not self.items:  # checked again now that ``push`` sees the flag
+            self.signal.get()  # a stale signal only makes the consumer look once more
+        scope.consumer_waiting = False
+
+    def push(self, item: Any) -> None:
+        self.items.append(item)
+        if self.scope.consumer_waiting:
+            self.signal.put(None)
+
+    def close_now(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.close(), self.loop).result()
 
 
 def iterate(observable: Observable[Any], present: Callable[[Any], T] | None = None) -> Iterator[T]:
@@ -157,99 +263,56 @@ def iterate(observable: Observable[Any], present: Callable[[Any], T] | None = No
             inside a callback of another stream of the main thread.
     """
     own = own_loop()  # where the first item is asked for, not where the stream was made
-    if own is not None:
-        yield from _step_through(observable, present, own)
+    if own is None:
+        yield from _drain(_Blocking().start(observable), present)
     else:
-        yield from _iterate_on_library_loop(observable, present)
+        with own.deferring_interrupts():
+            yield from _drain(_Stepping(own).start(observable), present)
 
 
-def _step_through(
-    observable: Observable[Any], present: Callable[[Any], T] | None, loop: SteppedLoop
-) -> Iterator[T]:
-    """``iterate`` on the caller's own thread, running ``loop`` while it waits."""
-    with loop.deferring_interrupts():
-        scope = FlowScope()
-        inbox = _Inbox(loop, scope)
-        subscription = inbox.subscribe(observable, _SteppedScheduler(loop))
-        items, popleft, took_one = inbox.items, inbox.items.popleft, scope.took_one
-        ended = False
-        try:
-            while True:
-                while not items:
-                    inbox.step()
-                item = popleft()
-                if type(item) is _End:
-                    ended = True
-                    if item.error is not None:
-                        raise item.error
-                    return
-                took_one()
-                yield item if present is None else present(item)
-        finally:
-            if not ended or scope.tasks:
-                if loop.steppable():
-                    loop.step_until(_close([subscription], scope))
-                else:
-                    # A finalizer that fired inside a step, or on another thread: the
-                    # cancellation is queued and runs at the loop's next step.
-                    subscription.dispose()
-
-
-def _iterate_on_library_loop(
-    observable: Observable[Any], present: Callable[[Any], T] | None
-) -> Iterator[T]:
-    """``iterate`` from any thread: the source runs on the library's loop thread."""
-    loop = library_loop()
-    if on_loop_thread(loop):
-        raise RuntimeError(
-            "a blocking rxllm call (stream/invoke/batch) was made on rxllm's event loop "
-            "thread, which would deadlock; use the async twin (astream/ainvoke/abatch)"
-        )
-    scope = FlowScope()
-    queue: SimpleQueue[Any] = SimpleQueue()
-    subscription: list[abc.DisposableBase] = []
-
-    def on_next(item: Any) -> None:
-        queue.put(item)
-        scope.produced += 1
-
-    def subscribe() -> None:
-        try:
-            subscription.append(
-                observable.subscribe(
-                    on_next,
-                    lambda error: queue.put(_End(error)),
-                    lambda: queue.put(_COMPLETED),
-                    scheduler=AsyncIOThreadSafeScheduler(loop),
-                )
-            )
-        except Exception as exc:
-            queue.put(_End(exc))
-
-    scope.consumer_waiting = True  # for the first item: see ``FlowScope.hand_over``
-    loop.call_soon_threadsafe(subscribe, context=context_with(scope))
-    get, empty, took_one = queue.get, queue.empty, scope.took_one
-    ended = False
+def _drain(bridge: _Stepping | _Blocking, present: Callable[[Any], T] | None) -> Iterator[T]:
+    """The sync bridges' loop: wait for an item, take it, yield it; close on leaving."""
+    items, popleft, took_one, wait = (
+        bridge.items,
+        bridge.items.popleft,
+        bridge.scope.took_one,
+        bridge.wait,
+    )
     try:
         while True:
-            if empty():
-                scope.consumer_waiting = True
-                item = get()
-                scope.consumer_waiting = False
-            else:
-                item = get()
+            while not items:
+                wait()
+            item = popleft()
             if type(item) is _End:
-                ended = True
-                if item.error is not None:
-                    raise item.error
+                bridge.finish(item)
                 return
             took_one()
             yield item if present is None else present(item)
     finally:
-        # A source that ended on its own has already closed; an early exit, or an
-        # operator (``take``) that cut its sources short, leaves work to wait for.
-        if not ended or scope.tasks:
-            asyncio.run_coroutine_threadsafe(_close(subscription, scope), loop).result()
+        if bridge.open:
+            bridge.close_now()
+
+
+class _Awaiting(_Bridge):
+    """Waits by awaiting, on the running loop, where the source runs as a task."""
+
+    __slots__ = ("waiter",)
+
+    def __init__(self) -> None:
+        super().__init__(asyncio.get_running_loop())
+        self.waiter: asyncio.Future[None] | None = None
+
+    def wait(self) -> asyncio.Future[None]:
+        self.waiting = True
+        self.waiter = waiter = self.loop.create_future()
+        return waiter
+
+    def wake(self) -> None:
+        waiter = self.waiter
+        if self.waiting and waiter is not None:
+            self.waiting = False  # one wake-up per wait
+            if not waiter.done():
+                waiter.set_result(None)
 
 
 async def aiterate(
@@ -261,26 +324,21 @@ async def aiterate(
         observable: what to iterate.
         present: applied to each item before it is yielded.
     """
-    scope = FlowScope()
-    inbox = _Inbox(asyncio.get_running_loop(), scope)
-    subscription = inbox.subscribe(observable, AsyncIOThreadSafeScheduler(inbox.loop))
-    items, popleft, took_one = inbox.items, inbox.items.popleft, scope.took_one
-    ended = False
+    bridge = _Awaiting().start(observable)
+    items, popleft, took_one = bridge.items, bridge.items.popleft, bridge.scope.took_one
     try:
         while True:
             while not items:
-                await inbox.wait()
+                await bridge.wait()
             item = popleft()
             if type(item) is _End:
-                ended = True
-                if item.error is not None:
-                    raise item.error
+                bridge.finish(item)
                 return
             took_one()
             yield item if present is None else present(item)
     finally:
-        if not ended or scope.tasks:
-            await _close([subscription], scope)
+        if bridge.open:
+            await bridge.close()
 
 
 async def aiterate_batches(observable: Observable[Any]) -> AsyncGenerator[list[Any], None]:
@@ -292,15 +350,12 @@ async def aiterate_batches(observable: Observable[Any]) -> AsyncGenerator[list[A
     fast upstream has a whole network read's chunks ready. The same bridge as
     ``aiterate``: the same bounded buffer, and leaving the loop disposes the subscription.
     """
-    scope = FlowScope()
-    inbox = _Inbox(asyncio.get_running_loop(), scope)
-    subscription = inbox.subscribe(observable, AsyncIOThreadSafeScheduler(inbox.loop))
-    items, popleft, took_one = inbox.items, inbox.items.popleft, scope.took_one
-    ended = False
+    bridge = _Awaiting().start(observable)
+    items, popleft, took_one = bridge.items, bridge.items.popleft, bridge.scope.took_one
     try:
         while True:
             while not items:
-                await inbox.wait()
+                await bridge.wait()
             batch: list[Any] = []
             end: _End | None = None
             while items:
@@ -313,10 +368,8 @@ async def aiterate_batches(observable: Observable[Any]) -> AsyncGenerator[list[A
             if batch:
                 yield batch
             if end is not None:
-                ended = True
-                if end.error is not None:
-                    raise end.error
+                bridge.finish(end)
                 return
     finally:
-        if not ended or scope.tasks:
-            await _close([subscription], scope)
+        if bridge.open:
+            await bridge.close()

@@ -33,15 +33,12 @@ from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from reactivex import Observable, abc
-from reactivex.scheduler.eventloop import AsyncIOThreadSafeScheduler
+from reactivex import Observable, Observer
 from reactivex.subject import Subject
 
-from ._flow import FlowScope, context_with, enter_scope, exit_scope
-from ._loop import library_loop
+from ._bridge import Consumer
 from .errors import InvalidInputError
-from .operators import Metrics, StreamMetrics
-from .operators._mapping import Snapshot
+from .operators import Metrics, Snapshot, StreamMetrics
 from .operators._text import text_of
 from .runnable import Runnable
 
@@ -213,7 +210,7 @@ class LiveStream:
         self,
         observable: Observable[Any],
         throttle: float,
-        loop: asyncio.AbstractEventLoop,
+        consumer: Consumer,
         view: Callable[[LiveStream], _View],
     ) -> None:
         self.throttle = throttle
@@ -224,7 +221,8 @@ class LiveStream:
         #: Whether ``stop()`` ended the stream early.
         self.stopped = False
         self.content = _Content()
-        self._loop = loop
+        self._consumer = consumer
+        self._loop = consumer.loop
         # Measured on the side: ``metrics()`` takes text items only, and a display also
         # shows parsed objects (which are counted as chunks without text).
         self._meter = Metrics()
@@ -237,9 +235,7 @@ class LiveStream:
         self._last_draw = 0.0
         self._pending: asyncio.TimerHandle | None = None
         self._spinner: asyncio.TimerHandle | None = None
-        self._subscription: abc.DisposableBase | None = None
         self._settling: asyncio.Task[None] | None = None
-        self._scope = FlowScope()
         self._result: concurrent.futures.Future[str] = concurrent.futures.Future()
         self._result.add_done_callback(self._on_result_done)
         self._view = view(self)
@@ -337,18 +333,8 @@ class LiveStream:
 
     def _start(self) -> None:
         self._loop_thread = threading.get_ident()
-        token = enter_scope(self._scope)
-        try:
-            self._subscription = self._observable.subscribe(
-                self._on_next,
-                self._on_error,
-                self._on_completed,
-                scheduler=AsyncIOThreadSafeScheduler(self._loop),
-            )
-        except Exception as exc:
-            self._on_error(exc)
-        finally:
-            exit_scope(token)
+        observer = Observer(self._on_next, self._on_error, self._on_completed)
+        self._consumer.subscribe(self._observable, observer)
         if not self.done and not self.content.pieces and self.content.obj is None:
             self._spinner = self._loop.call_later(_SPIN_INTERVAL, self._spin_once)
 
@@ -382,8 +368,7 @@ class LiveStream:
         if self.done:
             return
         self.stopped = True
-        if self._subscription is not None:
-            self._subscription.dispose()
+        self._consumer.dispose()
         self._measuring.dispose()
         self._end("stopped")
 
@@ -432,7 +417,7 @@ class LiveStream:
             self._settling = self._loop.create_task(self._settle())  # kept: not collected
 
     async def _settle(self) -> None:
-        await self._scope.settle()
+        await self._consumer.close()
         if self._result.done():
             return
         if self.error is not None:
@@ -509,15 +494,12 @@ def display_stream(
         # A terminal IPython has a shell but no frontend to update a display in place.
         return _CellView(live) if in_kernel else _PrintView()
 
-    loop = _running_loop()
-    if loop is not None:  # a notebook cell: stream on the kernel's loop, return at once
-        live = LiveStream(observable, throttle, loop, view)
+    live = LiveStream(observable, throttle, Consumer(), view)
+    if _running_loop() is not None:  # a notebook cell: stream on the kernel's loop
         live._start()
         return live
     # No running loop: stream on rxllm's loop thread and wait here.
-    loop = library_loop()
-    live = LiveStream(observable, throttle, loop, view)
-    loop.call_soon_threadsafe(live._start, context=context_with(live._scope))
+    live._loop.call_soon_threadsafe(live._start)
     try:
         live._result.exception()  # wait, without raising
     except BaseException:  # KeyboardInterrupt: stop the call, wait for its cleanup
