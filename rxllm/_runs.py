@@ -23,17 +23,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
 
 from reactivex import Observable, abc
 
-from ._internals import curried_name, loop_of
+from ._internals import loop_of
+from ._payloads import Payloads, payloads_for
 from .errors import InvalidInputError
-from .schema import (
-    AIMessageChunk,
-    GenerationChunk,
-    _Aggregate,
-    _GenerationSum,
-    _MessageSum,
-    coerce_messages,
-    coerce_prompt,
-)
 
 if TYPE_CHECKING:
     from .config import RunConfig
@@ -43,13 +35,15 @@ __all__ = [
     "EventFilter",
     "RunHook",
     "StreamEvent",
-    "as_step",
+    "Parent",
+    "Run",
     "current_parent",
     "dispatch_custom_event",
     "observe_events",
-    "operator_name",
-    "operator_step",
+    "parent_run",
     "run_hook",
+    "step_tag",
+    "subscribe_run",
     "tap_events",
     "traced",
 ]
@@ -167,7 +161,7 @@ class _Listener:
             self.emit_to(event)
 
 
-class _Run:
+class Run:
     """One run in the tree: what its events say about it."""
 
     __slots__ = (
@@ -232,12 +226,12 @@ class _Run:
         )
 
 
-class _Parent:
+class Parent:
     """What a new run inherits: the listener, and its parent run if it has one."""
 
     __slots__ = ("listener", "run")
 
-    def __init__(self, listener: _Listener, run: _Run | None) -> None:
+    def __init__(self, listener: _Listener, run: Run | None) -> None:
         self.listener = listener
         self.run = run
 
@@ -248,7 +242,7 @@ class _Parent:
         config: RunConfig,
         ls_params: dict[str, Any],
         step_tag: str | None,
-    ) -> _Run:
+    ) -> Run:
         listener, parent = self.listener, self.run
         v1 = listener.version == "v1"
         is_root = parent is None
@@ -263,7 +257,7 @@ class _Parent:
             parent_ids: list[str] = []
         else:
             parent_ids = [*parent.parent_ids, parent.run_id]
-        return _Run(
+        return Run(
             listener,
             str(config.run_id or uuid.uuid4()),
             config.run_name or name,
@@ -277,118 +271,12 @@ class _Parent:
         )
 
 
-_parent: contextvars.ContextVar[_Parent | None] = contextvars.ContextVar(
+parent_run: contextvars.ContextVar[Parent | None] = contextvars.ContextVar(
     "rxllm_parent_run", default=None
 )
-_step_tag: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+step_tag: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "rxllm_step_tag", default=None
 )
-
-
-def _format(run: _Run, input: Any) -> _ChainFormatter:
-    return _FORMATTERS.get(run.run_type, _ChainFormatter)(run, input)
-
-
-class _ChainFormatter:
-    """Event payloads of a chain (pipeline, lambda, operator step).
-
-    A formatter sums the run's chunks as they pass (``add``) for the end event's output,
-    rather than keeping them all until the end.
-    """
-
-    __slots__ = ("run", "input", "total")
-
-    def __init__(self, run: _Run, input: Any) -> None:
-        self.run = run
-        self.input = input
-        self.total = self._new_total()
-
-    def _new_total(self) -> Any:
-        return _Aggregate()
-
-    def add(self, item: Any) -> None:
-        self.total.add(item)
-
-    def start(self) -> dict[str, Any]:
-        # A step's input streams in, so LangChain reports it at the end only.
-        return {"input": self.input} if self.run.is_root else {}
-
-    def chunk(self, item: Any) -> Any:
-        return item.text if type(item) is GenerationChunk else item
-
-    def end(self) -> dict[str, Any]:
-        output = self.total.result()
-        return {"output": output} if self.run.is_root else {"output": output, "input": self.input}
-
-
-class _LLMFormatter(_ChainFormatter):
-    """Payloads of a text-completion model: LangChain's ``{"prompts": ...}`` shapes."""
-
-    __slots__ = ()
-
-    def _new_total(self) -> Any:
-        return _GenerationSum()
-
-    def start(self) -> dict[str, Any]:
-        if self.run.is_root:
-            return {"input": self.input}
-        return {"input": {"prompts": [coerce_prompt(self.input)]}}
-
-    def chunk(self, item: Any) -> Any:
-        if self.run.is_root or self.run.listener.version == "v1":
-            return item.text
-        return item
-
-    def end(self) -> dict[str, Any]:
-        total: GenerationChunk = self.total.total()
-        if self.run.is_root and self.run.listener.version == "v1":
-            return {"output": total.text}
-        result: dict[str, Any] = {
-            "generations": [
-                [
-                    {
-                        "text": total.text,
-                        "generation_info": total.generation_info,
-                        "type": "Generation",
-                    }
-                ]  # fmt: skip
-            ],
-            "llm_output": None,
-        }
-        if self.run.listener.version == "v1":
-            result["run"] = None
-        if self.run.is_root:
-            return {"output": result}
-        return {"output": result, "input": {"prompts": [coerce_prompt(self.input)]}}
-
-
-class _ChatFormatter(_ChainFormatter):
-    """Payloads of a chat model: message chunks in, the merged chunk out."""
-
-    __slots__ = ()
-
-    def _new_total(self) -> Any:
-        return _MessageSum()
-
-    def start(self) -> dict[str, Any]:
-        if self.run.is_root:
-            return {"input": self.input}
-        return {"input": {"messages": [coerce_messages(self.input)]}}
-
-    def chunk(self, item: Any) -> Any:
-        return item
-
-    def end(self) -> dict[str, Any]:
-        output: AIMessageChunk = self.total.total()
-        if self.run.is_root:
-            return {"output": output}
-        return {"output": output, "input": {"messages": [coerce_messages(self.input)]}}
-
-
-_FORMATTERS: dict[str, type[_ChainFormatter]] = {
-    "llm": _LLMFormatter,
-    "chat_model": _ChatFormatter,
-}
 
 
 class RunHook(Protocol):
@@ -429,7 +317,7 @@ def traced(
     ) -> abc.DisposableBase:
         hook = run_hook
         source = unhooked if hook is None else hook.run(runnable, input, config, unhooked)
-        parent = _parent.get()
+        parent = parent_run.get()
         if parent is None:
             return source.subscribe(observer, scheduler=scheduler)
         run = parent.child(
@@ -437,16 +325,16 @@ def traced(
             runnable._run_type,
             config,
             runnable._ls_params(),
-            _step_tag.get(),
+            step_tag.get(),
         )
-        return _subscribe_run(run, _format(run, input), source, observer, scheduler, True)
+        return subscribe_run(run, payloads_for(run, input), source, observer, scheduler, True)
 
     return Observable(subscribe)
 
 
-def _subscribe_run(
-    run: _Run,
-    formatter: _ChainFormatter,
+def subscribe_run(
+    run: Run,
+    formatter: Payloads,
     source: Observable[Any],
     observer: abc.ObserverBase[Any],
     scheduler: abc.SchedulerBase | None,
@@ -472,119 +360,18 @@ def _subscribe_run(
         run.emit("end", formatter.end())
         observer.on_completed()
 
-    token = _parent.set(_Parent(run.listener, run))
-    step = _step_tag.set(None)  # a step tag names this run, not its children
+    token = parent_run.set(Parent(run.listener, run))
+    step = step_tag.set(None)  # a step tag names this run, not its children
     try:
         return source.subscribe(on_next, observer.on_error, on_completed, scheduler=scheduler)
     finally:
-        _step_tag.reset(step)
-        _parent.reset(token)
+        step_tag.reset(step)
+        parent_run.reset(token)
 
 
-def as_step(observable: Observable[Any], parent: _Parent | None, index: int) -> Observable[Any]:
-    """``observable`` subscribed as step ``index`` of a pipeline run (``seq:step:N``)."""
-    if parent is None:
-        return observable
-
-    def subscribe(
-        observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        token = _parent.set(parent)
-        step = _step_tag.set(f"seq:step:{index}")
-        try:
-            return observable.subscribe(observer, scheduler=scheduler)
-        finally:
-            _step_tag.reset(step)
-            _parent.reset(token)
-
-    return Observable(subscribe)
-
-
-def operator_step(
-    operator: Callable[[Observable[Any]], Observable[Any]],
-    upstream: Observable[Any],
-    parent: _Parent | None,
-    index: int,
-    config: RunConfig,
-) -> Observable[Any]:
-    """An operator applied as step ``index`` of a pipeline run.
-
-    The step is a ``chain`` run named after the operator; like a LangChain transform
-    step it starts with its first item, and its end reports its whole input.
-    """
-    hook = run_hook
-    if parent is None and hook is None:
-        return operator(upstream)
-    name = operator_name(operator)
-    if hook is not None:
-        operator = hook.step(operator, name)
-    if parent is None:
-        return operator(upstream)
-
-    def subscribe(
-        observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        run = parent.child(name, "chain", config, {}, f"seq:step:{index}")
-        received = _Aggregate()
-        formatter = _ChainFormatter(run, None)
-        inner_parent = _Parent(run.listener, run)
-
-        def tapped(inner: abc.ObserverBase[Any], sched: abc.SchedulerBase | None) -> Any:
-            def on_next(item: Any) -> None:
-                received.add(item)
-                # The operator's own code runs now: custom events belong to this step.
-                token = _parent.set(inner_parent)
-                try:
-                    inner.on_next(item)
-                finally:
-                    _parent.reset(token)
-
-            return upstream.subscribe(on_next, inner.on_error, inner.on_completed, scheduler=sched)
-
-        def ended() -> None:
-            formatter.input = received.result()
-
-        transformed = operator(Observable(tapped))
-        return _subscribe_run(
-            run,
-            formatter,
-            transformed.pipe(_before_completion(ended)),
-            observer,
-            scheduler,
-            False,
-        )
-
-    return Observable(subscribe)
-
-
-def operator_name(operator: Callable[..., Any]) -> str:
-    """The name an operator step reports: its function's, or for a curried reactivex
-    operator the operator it wraps (``ops.map(f)`` → ``map``)."""
-    name = str(curried_name(operator) or getattr(operator, "__name__", "")).strip("_")
-    return "operator" if not name or name.startswith("<") else name
-
-
-def _before_completion(action: Callable[[], None]) -> Callable[[Observable[Any]], Observable[Any]]:
-    def apply(source: Observable[Any]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            def on_completed() -> None:
-                action()
-                observer.on_completed()
-
-            return source.subscribe(
-                observer.on_next, observer.on_error, on_completed, scheduler=scheduler
-            )
-
-        return Observable(subscribe)
-
-    return apply
-
-
-def current_parent() -> _Parent | None:
+def current_parent() -> Parent | None:
     """The run whose code (or subscription) is running now, for pipelines to build on."""
-    return _parent.get()
+    return parent_run.get()
 
 
 def _check_filter(filter: object) -> EventFilter:
@@ -608,7 +395,7 @@ def _listening(
     scheduler: abc.SchedulerBase | None,
     forward_items: bool,
 ) -> abc.DisposableBase:
-    token = _parent.set(_Parent(_Listener(emit_to, version, filter, scheduler), None))
+    token = parent_run.set(Parent(_Listener(emit_to, version, filter, scheduler), None))
     try:
         return source.subscribe(
             observer.on_next if forward_items else None,
@@ -617,7 +404,7 @@ def _listening(
             scheduler=scheduler,
         )
     finally:
-        _parent.reset(token)
+        parent_run.reset(token)
 
 
 def observe_events(
@@ -694,7 +481,7 @@ def dispatch_custom_event(name: str, data: Any) -> None:
     whose code is running. Outside any listened-to run it does nothing, so the same code
     works with ``stream()`` and with ``astream_events()``.
     """
-    parent = _parent.get()
+    parent = parent_run.get()
     if parent is None or parent.run is None or parent.listener.version != "v2":
         return
     run = parent.run

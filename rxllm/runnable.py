@@ -33,17 +33,9 @@ from reactivex import operators as ops
 from reactivex.scheduler import ImmediateScheduler
 
 from ._bridge import aiterate, iterate
-from ._runs import (
-    EventFilter,
-    StreamEvent,
-    as_step,
-    current_parent,
-    observe_events,
-    operator_name,
-    operator_step,
-    traced,
-)
+from ._runs import EventFilter, StreamEvent, current_parent, observe_events, traced
 from ._source import from_callables
+from ._steps import as_step, operator_name, operator_step
 from .config import RunConfig, ensure_config
 from .errors import InvalidInputError
 from .schema import GenerationChunk, _Aggregate
