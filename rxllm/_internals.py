@@ -1,9 +1,15 @@
-"""Every place rxllm reaches into a dependency's private internals, and nowhere else.
+"""Every place rxllm reads a dependency's private internals, and nowhere else.
 
-Each one is here because the public API costs too much on a hot path or has no way to
-say it. ``tests/test_internals.py`` checks each against the installed dependency, so an
-upgrade that changes one fails there, by name, rather than somewhere downstream; the
-dependency carries an upper bound on its next major version in ``setup.cfg``.
+Each is here because the public API has no way to say it, or costs too much on a hot
+path. ``tests/test_internals.py`` checks each against the installed dependency, so an
+upgrade that changes one fails there, naming the dependency, rather than somewhere
+downstream; the dependency has an upper bound on its next major version in
+``setup.cfg`` for as long as its internal is read.
+
+- pydantic (``<3``): a model's four instance slots, set directly (``unchecked``).
+- reactivex (``<7``): an ``AsyncIOScheduler`` keeps its loop in ``_loop``, with no
+  accessor (``scheduler_loop``); a curried operator's wrapped function is only in its
+  closure (``curried_name``).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from pydantic import BaseModel
 from reactivex import abc
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
-__all__ = ["curried_name", "loop_of", "unchecked"]
+__all__ = ["curried_name", "scheduler_loop", "unchecked"]
 
 _Model = TypeVar("_Model", bound=BaseModel)
 _set_attribute = object.__setattr__
@@ -39,7 +45,7 @@ def unchecked(cls: type[_Model], values: dict[str, Any], fields_set: set[str]) -
     return model
 
 
-def loop_of(scheduler: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop | None:
+def scheduler_loop(scheduler: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop | None:
     """The event loop an ``AsyncIOScheduler`` (or a subclass) schedules on, else ``None``.
 
     reactivex keeps it in ``_loop`` and has no public accessor; rxllm needs it to run

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
 
 from reactivex import Observable, abc
 
-from ._internals import loop_of
+from ._internals import scheduler_loop
 from ._payloads import Payloads, payloads_for
 from .errors import InvalidInputError
 
@@ -150,7 +150,7 @@ class _Listener:
         self.version = version
         self.filter = filter
         self.thread = threading.get_ident()
-        self.loop = loop_of(scheduler)
+        self.loop = scheduler_loop(scheduler)
 
     def deliver(self, event: StreamEvent) -> None:
         # Events from a worker thread (a custom event in a sync lambda) are handed to

@@ -11,7 +11,7 @@ from reactivex import operators as ops
 from reactivex.scheduler import ImmediateScheduler
 from reactivex.scheduler.eventloop import AsyncIOScheduler, AsyncIOThreadSafeScheduler
 
-from rxllm._internals import curried_name, loop_of
+from rxllm._internals import curried_name, scheduler_loop
 from rxllm.schema import AIMessageChunk, GenerationChunk, ToolCall, _content_chunk, _text_chunk
 
 
@@ -43,13 +43,16 @@ def test_unvalidated_chunks_equal_validated_ones() -> None:
     assert second.tool_calls == []
 
 
-def test_the_loop_of_an_asyncio_scheduler() -> None:
+def test_the_scheduler_loop_an_asyncio_scheduler() -> None:
     loop = asyncio.new_event_loop()
     try:
-        assert loop_of(AsyncIOScheduler(loop)) is loop
-        assert loop_of(AsyncIOThreadSafeScheduler(loop)) is loop
-        assert loop_of(ImmediateScheduler()) is None
-        assert loop_of(None) is None
+        for kind in (AsyncIOScheduler, AsyncIOThreadSafeScheduler):
+            assert scheduler_loop(kind(loop)) is loop, (
+                "reactivex no longer keeps an AsyncIOScheduler's loop in `_loop`: "
+                "update rxllm._internals.scheduler_loop and reactivex's bound in setup.cfg"
+            )
+        assert scheduler_loop(ImmediateScheduler()) is None
+        assert scheduler_loop(None) is None
     finally:
         loop.close()
 
