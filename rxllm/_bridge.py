@@ -37,7 +37,7 @@ from reactivex import Observable, abc
 from reactivex.scheduler.eventloop import AsyncIOThreadSafeScheduler
 
 from ._flow import FlowScope, context_with
-from ._loop import SteppedLoop, library_loop, on_loop_thread, own_loop
+from ._loop import SteppedLoop, library_loop, on_loop_thread, own_loop, running_loop
 
 __all__ = ["Consumer", "aiterate", "aiterate_batches", "iterate"]
 
@@ -59,12 +59,7 @@ class Consumer:
     __slots__ = ("loop", "scope", "subscription")
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        if loop is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = library_loop()
-        self.loop = loop
+        self.loop = loop or running_loop() or library_loop()
         self.scope = FlowScope()
         self.subscription: abc.DisposableBase | None = None
 
@@ -110,11 +105,12 @@ class _SteppedScheduler(AsyncIOThreadSafeScheduler):
 
     def __init__(self, loop: SteppedLoop) -> None:
         super().__init__(loop)
+        self._clock = loop.time
         self._offset = datetime.now(UTC).timestamp() - loop.time()
 
     @property
     def now(self) -> datetime:
-        return datetime.fromtimestamp(self._offset + self._loop.time(), UTC)
+        return datetime.fromtimestamp(self._offset + self._clock(), UTC)
 
 
 class _End:

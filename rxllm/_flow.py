@@ -7,11 +7,12 @@ from the provider (an HTTP response simply is not read, so TCP pushes back on th
 server) until the consumer has drained the buffer to ``BUFFER_LOW_WATER``. Nothing is
 dropped and order is kept.
 
-A bridge opens a ``FlowScope`` and subscribes inside it; sources read the scope from a
-context variable at subscribe time. asyncio copies context into every task and
-callback, so sources subscribed later in the same chain (the next step of a pipeline,
-the next input of a batch) join the same scope. A source subscribed from a foreign
-thread sees no scope: it is then neither paced nor awaited on close.
+A bridge opens a ``FlowScope`` and subscribes in a context where it is current
+(``context_with``); sources read it from there at subscribe time. asyncio copies
+context into every task and callback, so sources subscribed later in the same chain
+(the next step of a pipeline, the next input of a batch) join the same scope. A source
+subscribed from a foreign thread sees no scope: it is then neither paced nor awaited on
+close.
 
 The scope also tracks the source tasks, so closing a bridge can wait until every
 provider call has really finished (its HTTP response closed) before returning.
@@ -26,7 +27,7 @@ import threading
 
 from ._constants import BUFFER_HIGH_WATER, BUFFER_LOW_WATER, CLOSE_TIMEOUT
 
-__all__ = ["FlowScope", "context_with", "current_scope", "enter_scope", "exit_scope"]
+__all__ = ["FlowScope", "context_with", "current_scope"]
 
 
 class FlowScope:
@@ -134,14 +135,6 @@ _current: contextvars.ContextVar[FlowScope | None] = contextvars.ContextVar(
 def current_scope() -> FlowScope | None:
     """The scope of the bridge subscribing right now, if any."""
     return _current.get()
-
-
-def enter_scope(scope: FlowScope) -> contextvars.Token[FlowScope | None]:
-    return _current.set(scope)
-
-
-def exit_scope(token: contextvars.Token[FlowScope | None]) -> None:
-    _current.reset(token)
 
 
 def context_with(scope: FlowScope) -> contextvars.Context:

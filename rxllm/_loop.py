@@ -38,6 +38,7 @@ __all__ = [
     "library_loop",
     "on_loop_thread",
     "own_loop",
+    "running_loop",
     "stepped_loop",
     "worker_pool",
 ]
@@ -92,11 +93,7 @@ class SteppedLoop(asyncio.SelectorEventLoop):
 
     def steppable(self) -> bool:
         """Whether the calling code may run the loop now: on its thread, while idle."""
-        return (
-            threading.get_ident() == self.owner
-            and not self._stepping
-            and asyncio._get_running_loop() is None  # noqa: SLF001 - no public twin
-        )
+        return threading.get_ident() == self.owner and not self._stepping and running_loop() is None
 
     def step(self) -> None:
         """Run the loop until something stops it: the bridge, when an item has come."""
@@ -209,7 +206,7 @@ def own_loop() -> SteppedLoop | None:
     global _stepped
     if threading.current_thread() is not threading.main_thread():
         return None
-    if asyncio._get_running_loop() is not None:  # noqa: SLF001 - no public twin
+    if running_loop() is not None:
         return None
     if _stepped is None:
         _stepped = SteppedLoop()
@@ -221,12 +218,17 @@ def stepped_loop() -> SteppedLoop | None:
     return _stepped
 
 
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The loop running on the calling thread, if any."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
     """Whether the calling thread is the one running ``loop``."""
-    try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:
-        return False
+    return running_loop() is loop
 
 
 def _forget_after_fork() -> None:

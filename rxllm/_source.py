@@ -22,9 +22,9 @@ from typing import Any, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
-from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from ._flow import FlowScope, current_scope
+from ._internals import scheduler_loop
 from ._loop import library_loop, on_loop_thread, worker_pool
 from .errors import attach_partial
 
@@ -55,18 +55,13 @@ def from_async_iterable(
     def subscribe(
         observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        return _Pump(make, observer, current_scope(), text_of).start(_loop_for(scheduler))
+        # Without an asyncio scheduler, not the caller's running loop even if there is
+        # one: a blocking wait for the result (``Observable.run()`` in a notebook cell)
+        # would deadlock it.
+        loop = scheduler_loop(scheduler) or library_loop()
+        return _Pump(make, observer, current_scope(), text_of).start(loop)
 
     return Observable(subscribe)
-
-
-def _loop_for(scheduler: abc.SchedulerBase | None) -> asyncio.AbstractEventLoop:
-    if isinstance(scheduler, AsyncIOScheduler):
-        loop: asyncio.AbstractEventLoop = scheduler._loop  # noqa: SLF001 - no public accessor
-        return loop
-    # Not the caller's running loop, even if there is one: a blocking wait for the
-    # result (``Observable.run()`` in a notebook cell) would deadlock it.
-    return library_loop()
 
 
 class _Pump:
