@@ -36,10 +36,11 @@ from ._constants import MAX_WORKER_THREADS
 __all__ = [
     "SteppedLoop",
     "library_loop",
+    "library_tasks",
     "on_loop_thread",
     "own_loop",
+    "pause",
     "running_loop",
-    "stepped_loop",
     "worker_pool",
 ]
 
@@ -213,9 +214,30 @@ def own_loop() -> SteppedLoop | None:
     return _stepped
 
 
-def stepped_loop() -> SteppedLoop | None:
-    """The main thread's stepped loop, if one was made (for diagnostics)."""
-    return _stepped
+def library_tasks() -> int:
+    """Tasks alive on rxllm's loops: its loop thread's, and the main thread's stepped loop
+    (the caller's own task not counted). For ``rxllm.testing``'s leak checks."""
+    stepped, loop = _stepped, library_loop()
+    count = 0
+    if stepped is not None and not stepped.is_closed():
+        count = len(asyncio.all_tasks(stepped) - {asyncio.current_task(stepped)})
+    if on_loop_thread(loop):
+        return count + len(asyncio.all_tasks(loop)) - 1
+
+    async def on_loop() -> int:
+        return len(asyncio.all_tasks()) - 1
+
+    return count + asyncio.run_coroutine_threadsafe(on_loop(), loop).result(5)
+
+
+def pause(seconds: float) -> None:
+    """Sleep, stepping the main thread's stepped loop meanwhile where it may be stepped
+    (it runs only then): work queued on it, a finalizer's cleanup, gets done."""
+    stepped = _stepped
+    if stepped is not None and not stepped.is_closed() and stepped.steppable():
+        stepped.step_until(asyncio.sleep(seconds))
+    else:
+        time.sleep(seconds)
 
 
 def running_loop() -> asyncio.AbstractEventLoop | None:

@@ -36,8 +36,8 @@ from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.disposable import Disposable
 
-from ._loop import library_loop, on_loop_thread, own_loop, stepped_loop
-from .llms._base import BaseLLM
+from ._loop import library_loop, library_tasks, own_loop, pause, running_loop
+from .llms import BaseLLM
 from .llms._fake import CallLog
 from .schema import GenerationChunk
 
@@ -170,35 +170,9 @@ def _count_fds() -> tuple[int | None, int | None]:
     return fds, sockets
 
 
-def _library_tasks() -> int:
-    """Tasks on rxllm's loops: its loop thread's, and the main thread's stepped loop."""
-    stepped = stepped_loop()
-    on_stepped = 0
-    if stepped is not None and not stepped.is_closed():
-        on_stepped = len(asyncio.all_tasks(stepped) - {asyncio.current_task(stepped)})
-    loop = library_loop()
-    if on_loop_thread(loop):  # asked from the loop itself: count directly
-        return len(asyncio.all_tasks(loop)) - 1 + on_stepped
-
-    async def count() -> int:
-        return len(asyncio.all_tasks()) - 1
-
-    return asyncio.run_coroutine_threadsafe(count(), loop).result(5) + on_stepped
-
-
-def _pause(seconds: float) -> None:
-    """Wait, letting the main thread's stepped loop (which runs only when stepped) work."""
-    stepped = stepped_loop()
-    if stepped is not None and not stepped.is_closed() and stepped.steppable():
-        stepped.step_until(asyncio.sleep(seconds))
-    else:
-        time.sleep(seconds)
-
-
 def _loop_tasks() -> int | None:
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
+    loop = running_loop()
+    if loop is None:
         return None
     current = asyncio.current_task(loop)
     return sum(1 for task in asyncio.all_tasks(loop) if task is not current)
@@ -242,7 +216,7 @@ class LeakTracker:
             for t in threading.enumerate()
             if t.ident is not None and not t.name.startswith(self.ignore_threads)
         )
-        return ResourceCounts(fds, sockets, threads, _library_tasks(), _loop_tasks())
+        return ResourceCounts(fds, sockets, threads, library_tasks(), _loop_tasks())
 
     def start(self) -> Self:
         """Take the baseline, once rxllm's process-wide loops exist.
@@ -293,7 +267,7 @@ class LeakTracker:
                 raise self._failure(grown)
             self._collect(polls)
             polls += 1
-            _pause(0.01)
+            pause(0.01)
 
     async def acheck(self) -> None:
         """``check`` for async code: yields to the running loop while waiting."""
