@@ -15,7 +15,7 @@ from reactivex.testing import TestScheduler
 
 from rxllm.llms import FakeListChatModel, FakeStreamingListLLM
 from rxllm.operators import json_items, partial_json
-from rxllm.operators._json import _PartialParser
+from rxllm.operators._jsonparse import PartialParser
 
 from .helpers import on_completed, on_next, run, split_at, subscribe
 
@@ -115,7 +115,7 @@ def test_partial_json_model_fails_fast_on_an_invalid_complete_field() -> None:
 
 def parse(text: str) -> tuple[Any, bool]:
     """The value so far of ``text`` parsed in one piece, and whether it is complete."""
-    parser = _PartialParser()
+    parser = PartialParser()
     parser.feed(text)
     return parser.snapshot(), parser.complete
 
@@ -183,7 +183,7 @@ def test_partial_json_reads_each_character_once_however_the_text_is_cut() -> Non
         }
         text = "Sure! Here it is: " + json.dumps(value)
         for size in (1, 3, 16):
-            parser = _PartialParser()
+            parser = PartialParser()
             for at in range(0, len(text), size):
                 parser.feed(text[at : at + size])
                 parser.snapshot()
@@ -308,7 +308,7 @@ def test_fed_in_chunks_equals_parsed_whole_and_never_changes_what_was_emitted(
 ) -> None:
     text = json.dumps([value, {"k": value}])
     cuts = sorted(data.draw(st.lists(st.integers(min_value=1, max_value=len(text)), max_size=12)))
-    parser = _PartialParser()
+    parser = PartialParser()
     emitted: list[tuple[str, object]] = []
     fed = 0
     for cut in [*cuts, len(text)]:
