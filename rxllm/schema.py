@@ -507,7 +507,7 @@ MessageLike = BaseMessage | tuple[str, str] | Mapping[str, Any] | str
 """What a conversation may be made of: messages, ``(role, content)`` pairs,
 ``{"role": ..., "content": ...}`` dicts (OpenAI's shape) or strings (from the user)."""
 
-_ROLES: dict[str, type[BaseMessage]] = {
+_MESSAGE_CLASSES: dict[str, type[BaseMessage]] = {
     "human": HumanMessage,
     "user": HumanMessage,
     "ai": AIMessage,
@@ -519,14 +519,14 @@ _ROLES: dict[str, type[BaseMessage]] = {
 
 
 def _message_from(role: object, content: object, extra: Mapping[str, Any]) -> BaseMessage:
-    if not isinstance(role, str) or role not in _ROLES:
+    if not isinstance(role, str) or role not in _MESSAGE_CLASSES:
         raise InvalidInputError(
-            f"unknown message role {role!r}; expected one of {', '.join(sorted(_ROLES))}"
+            f"unknown message role {role!r}; expected one of {', '.join(sorted(_MESSAGE_CLASSES))}"
         )
     if not isinstance(content, str):
         raise InvalidInputError(f"message content must be a str, not {type(content).__name__}")
     try:
-        return _ROLES[role](content=content, **extra)
+        return _MESSAGE_CLASSES[role](content=content, **extra)
     except ValueError as exc:  # pydantic's ValidationError, e.g. a tool message without an id
         raise InvalidInputError(f"invalid {role!r} message: {exc}") from None
 
