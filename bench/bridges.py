@@ -17,8 +17,16 @@ chunks (20,000 by default), divided by the number of chunks, in µs/chunk:
    the per-round differences)
 9. rxllm only: ``observe(...).subscribe(...)`` with no bridge, waiting on a
    ``threading.Event`` for completion
+8t. rxllm only: row 8 with ``rxllm.tracing.instrument()`` on, as in row 9t: a span for
+   the pipeline, the model call and each operator step; its added cost is row 8t minus
+   row 8
 9t. rxllm only: row 2 with ``rxllm.tracing.instrument()`` on (an SDK tracer provider,
    the default no-op meter); its added cost is row 9t minus row 2
+9m. rxllm only: row 9t with an SDK meter provider too (an in-memory reader), so every
+   chunk after the first is one ``Histogram.record`` of
+   ``gen_ai.client.operation.time_per_output_chunk``, as the GenAI conventions define it
+9h. the floor of row 9m: the SDK's ``Histogram.record`` alone, once per chunk, with the
+   attributes row 9m records (neither rxllm nor LangChain)
 
 and, on a one-chunk stream (``responses=["x"]``), the per-call overhead of the LLM's
 ``invoke`` and ``stream`` in µs/call, over ``--calls`` calls (500 by default).
@@ -261,23 +269,68 @@ def per_chunk_rows(n: int, arun: Callable[[Any], int]) -> list[Row]:
             lambda: drain(lc_chain.stream(TOPIC)),
         ),
         Row("8. LLM + map, filter, map: stream", lambda: drain(rx_piped.stream(PROMPT))),
+        Row(
+            "8t. row 8, tracing on",
+            lambda: traced(lambda: drain(rx_piped.stream(PROMPT))),
+        ),
         Row("9. LLM observe().subscribe, no bridge", lambda: observe_raw(rx_llm)),
         Row("9t. LLM stream, tracing on", lambda: traced(lambda: drain(rx_llm.stream(PROMPT)))),
+        Row(
+            "9m. LLM stream, tracing + SDK meter",
+            lambda: traced(lambda: drain(rx_llm.stream(PROMPT)), metered=True),
+        ),
+        Row("9h. SDK Histogram.record alone", lambda: histogram_records(n)),
     ]
 
 
-def traced(run: Callable[[], int]) -> int:
+def traced(run: Callable[[], int], metered: bool = False) -> int:
     """``run()`` with ``rxllm.tracing`` on: spans to an SDK provider that exports nowhere,
-    so the figure is rxllm's cost, not an exporter's."""
+    so the figure is rxllm's cost, not an exporter's; with ``metered``, metrics to an SDK
+    meter provider whose reader is never collected."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
 
     from rxllm import tracing
 
-    tracing.instrument(TracerProvider())
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()]) if metered else None
+    tracing.instrument(TracerProvider(), meter_provider)
     try:
         return run()
     finally:
         tracing.uninstrument()
+        if meter_provider is not None:
+            meter_provider.shutdown()
+
+
+def histogram_records(n: int) -> int:
+    """``n`` records into an SDK histogram made as rxllm.tracing makes its own, with the
+    attributes row 9m's records carry, in a sampled span's context (as rxllm's are)."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from rxllm import tracing
+
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    histogram = meter_provider.get_meter("bench").create_histogram(
+        "gen_ai.client.operation.time_per_output_chunk",
+        unit="s",
+        explicit_bucket_boundaries_advisory=tracing.DURATION_BUCKETS,
+    )
+    span = TracerProvider().get_tracer("bench").start_span("chunks")
+    context = trace.set_span_in_context(span)
+    attributes = {
+        "gen_ai.operation.name": "text_completion",
+        "gen_ai.provider.name": "fakestreaminglistllm",
+    }
+    record = histogram.record
+    for _ in range(n):
+        record(1e-6, attributes, context)
+    span.end()
+    meter_provider.shutdown()
+    return n
 
 
 def event_rows(n: int, arun: Callable[[Any], int]) -> list[Row]:
@@ -436,21 +489,24 @@ def main(argv: list[str] | None = None) -> None:
         event_found = candidates(event_rows_, args.chunks)
         measure(chunk_found + call_found + event_found, args.rounds, args.timeout)
 
-    # Rows 8 and 9t's notes: what the operators (tracing) add to the bare LLM stream of row 2, as the
+    # Rows 8 and 8t-9m's notes: what the operators (tracing) add to the stream they extend, as the
     # median of the per-round differences (the two ran side by side in each round).
     rxllm_runs = {c.row.split(" ")[0]: c.seconds for c in chunk_found if c.side == "rxllm"}
 
-    def added(row: str) -> str:
+    def added(row: str, base: str = "2.") -> str:
         return fmt(
             statistics.median(
                 (more - bare) * 1e6 / args.chunks
-                for more, bare in zip(rxllm_runs[row], rxllm_runs["2."], strict=True)
+                for more, bare in zip(rxllm_runs[row], rxllm_runs[base], strict=True)
             )
         )
 
     notes = {
         "8.": f"3 operators add {added('8.')} µs/chunk (row 8 - row 2)",
+        "8t.": f"tracing adds {added('8t.', '8.')} µs/chunk (row 8t - row 8)",
         "9t.": f"tracing adds {added('9t.')} µs/chunk (row 9t - row 2)",
+        "9m.": f"tracing adds {added('9m.')} µs/chunk (row 9m - row 2)",
+        "9h.": "one record per chunk: the SDK's cost, the floor of row 9m",
     }
     chunk_rows = [
         replace(row, note=notes[row.name.split(" ")[0]]) if row.name.split(" ")[0] in notes else row
