@@ -530,12 +530,16 @@ def test_the_readme_example_runs() -> None:
 
 
 def test_events_are_unchanged_by_tracing(telemetry: Telemetry) -> None:
-    pipeline = RunnableLambda(str.strip, name="strip").pipe(FakeStreamingListLLM(responses=["a b"]))
-    traced = [(e["event"], e["name"]) for e in pipeline.stream_events(" x ")]
+    pipeline = RunnableLambda(str.strip, name="strip").pipe(
+        FakeStreamingListLLM(responses=["a b"]), text()
+    )
+    traced = [(e["event"], e["name"], e["data"]) for e in pipeline.stream_events(" x ")]
     tracing.uninstrument()
-    plain = [(e["event"], e["name"]) for e in pipeline.stream_events(" x ")]
+    plain = [(e["event"], e["name"], e["data"]) for e in pipeline.stream_events(" x ")]
     assert traced == plain
-    assert {s.name for s in telemetry.spans()} == {"RunnableSequence", "strip", "text_completion"}
+    assert ("on_chain_stream", "text", {"chunk": " b"}) in traced
+    spans = {s.name for s in telemetry.spans()}
+    assert spans == {"RunnableSequence", "strip", "text_completion", "text"}
 
 
 def test_without_opentelemetry_the_import_says_what_to_install(
