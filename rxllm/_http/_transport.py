@@ -1,4 +1,4 @@
-"""The stream policy every HTTP provider shares: one call, its retries and deadlines.
+"""The stream policy every HTTP provider shares: one call and its retries.
 
 A provider describes one call with two functions, ``build`` (a fresh ``httpx.Request``
 per attempt) and ``parse`` (an open, successful ``httpx.Response`` in, chunks out), and
@@ -17,9 +17,9 @@ per attempt) and ``parse`` (an open, successful ``httpx.Response`` in, chunks ou
   and interrupted streams, with exponential backoff and jitter, honouring
   ``retry-after-ms`` and ``Retry-After``, but only until the first chunk has been
   emitted, so a consumer never sees repeated text;
-- enforces ``first_token_timeout`` (from the start of the call to the first chunk,
-  retries included), ``stall_timeout`` (the longest gap between two chunks: keep-alive
-  comments and pings are not chunks, so they do not reset it) and ``total_timeout``.
+
+The deadlines (``first_token_timeout``...) are not the transport's: a model applies the
+operators of the same names to the whole call, retries included.
 """
 
 from __future__ import annotations
@@ -39,13 +39,10 @@ from ..errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
-    FirstTokenTimeoutError,
     InternalServerError,
     RateLimitError,
     RxLLMError,
-    StallTimeoutError,
     StreamInterruptedError,
-    TotalTimeoutError,
 )
 from ._errors import error_from_response, query_redacted_in_logs, read_error_body, scrub
 
@@ -112,24 +109,18 @@ def _retryable(error: RxLLMError) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class StreamPolicy:
-    """How one call is retried and timed; seconds, ``None`` for no limit.
+    """How one call is retried.
 
     Attributes:
         max_retries: retries after the first attempt, before the first chunk only.
-        first_token_timeout: from the start of the call to the first chunk.
-        stall_timeout: the longest wait for the next chunk once one has arrived.
-        total_timeout: the whole call, retries included.
         secrets: strings (API keys) scrubbed from any error text a server echoes.
     """
 
     max_retries: int = 2
-    first_token_timeout: float | None = None
-    stall_timeout: float | None = None
-    total_timeout: float | None = None
     secrets: tuple[str, ...] = ()
 
 
-def stream_call(
+async def stream_call(
     client: httpx.AsyncClient,
     build: Callable[[], httpx.Request],
     parse: Callable[[httpx.Response], AsyncIterator[T]],
@@ -145,64 +136,12 @@ def stream_call(
             an ``APIError`` for an in-band error, ``ProtocolError`` for bad data.
 
     Returns:
-        An async generator; nothing is sent before it is iterated.
+        An async generator; nothing is sent before it is iterated. Retries happen
+        until a chunk has been emitted, never after.
 
     Raises:
-        RxLLMError: the typed error of the last attempt, or a deadline's error.
+        RxLLMError: the typed error of the last attempt.
     """
-    attempts = _attempts(client, build, parse, policy)
-    deadlines = (policy.first_token_timeout, policy.stall_timeout, policy.total_timeout)
-    if deadlines == (None, None, None):
-        # No deadline: nothing to do per chunk, so the attempts are the stream (each
-        # generator that re-yields a chunk costs about a microsecond per chunk).
-        return attempts
-    return _within_deadlines(attempts, policy)
-
-
-async def _within_deadlines(
-    attempts: AsyncGenerator[T, None], policy: StreamPolicy
-) -> AsyncGenerator[T, None]:
-    """``attempts`` under the policy's first-token, stall and total deadlines."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    total_at = None if policy.total_timeout is None else start + policy.total_timeout
-    first = True
-    try:
-        while True:
-            error: type[APITimeoutError]
-            if first:
-                limit, error = policy.first_token_timeout, FirstTokenTimeoutError
-                message = "no first chunk within {} s"
-            else:
-                limit, error = policy.stall_timeout, StallTimeoutError
-                message = "no chunk for {} s"
-            deadline = None if limit is None else loop.time() + limit
-            if total_at is not None and (deadline is None or total_at <= deadline):
-                deadline, limit, error = total_at, policy.total_timeout, TotalTimeoutError
-                message = "the call took longer than {} s"
-            timeout = asyncio.timeout_at(deadline)
-            try:
-                async with timeout:
-                    item = await anext(attempts)
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                if timeout.expired():
-                    raise error(message.format(limit)) from None
-                raise
-            first = False
-            yield item
-    finally:
-        await attempts.aclose()
-
-
-async def _attempts(
-    client: httpx.AsyncClient,
-    build: Callable[[], httpx.Request],
-    parse: Callable[[httpx.Response], AsyncIterator[T]],
-    policy: StreamPolicy,
-) -> AsyncGenerator[T, None]:
-    """Send, retrying until a chunk has been emitted; map every failure to its type."""
     attempt = 0
     emitted = False
     while True:

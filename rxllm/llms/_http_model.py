@@ -25,7 +25,7 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from operator import attrgetter
 from types import TracebackType
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -48,10 +48,13 @@ from .._constants import MAX_EVENT_BYTES
 from .._http._transport import StreamPolicy, stream_call
 from .._per_loop import PerLoop
 from ..errors import InvalidInputError
+from ..operators._deadlines import deadlines
 from ..schema import AIMessageChunk, BaseMessage, GenerationChunk
 from ._base import BaseChatModel, BaseLLM
 
 __all__ = ["HTTPChatModel", "HTTPLLM", "HTTPModel"]
+
+C = TypeVar("C")
 
 #: Fields that set up the model's client and policy, not the request: refused per call,
 #: where they would otherwise be sent in the request's body (a key included) and ignored.
@@ -158,7 +161,8 @@ class HTTPModel(BaseModel):
     #: OpenAI and Anthropic SDKs it is generous (a local model may think for minutes
     #: before its first byte); ``first_token_timeout``/``stall_timeout`` are the tight ones.
     timeout: float | None = Field(default=600.0, gt=0)
-    #: Seconds from the start of a call to its first chunk, retries included.
+    #: Seconds from the start of a call to its first token (a chunk of text, reasoning
+    #: or a tool call), retries included; the ``first_token_timeout`` operator.
     first_token_timeout: float | None = Field(default=None, gt=0)
     #: The longest gap between two chunks, in seconds; pings do not count as chunks.
     stall_timeout: float | None = Field(default=None, gt=0)
@@ -299,13 +303,16 @@ class HTTPModel(BaseModel):
         return tuple(s for s in secrets if len(s) >= _MIN_SCRUBBED)
 
     def _policy(self) -> StreamPolicy:
-        return StreamPolicy(
-            max_retries=self.max_retries,
-            first_token_timeout=self.first_token_timeout,
-            stall_timeout=self.stall_timeout,
-            total_timeout=self.total_timeout,
-            secrets=self._secrets(),
-        )
+        return StreamPolicy(max_retries=self.max_retries, secrets=self._secrets())
+
+    def _within_deadlines(self, chunks: Observable[C]) -> Observable[C]:
+        """``chunks`` under the model's deadlines: the operators of the same names, so
+        the setting and the operator mean one thing (see ``rxllm.operators._deadlines``).
+        They time the whole call, the transport's retries included."""
+        first, stall, total = self.first_token_timeout, self.stall_timeout, self.total_timeout
+        if first is None and stall is None and total is None:
+            return chunks
+        return chunks.pipe(deadlines(first, stall, total))
 
     def _ls_params(self) -> dict[str, Any]:
         """LangSmith-style ``ls_*`` metadata, as LangChain reports it (unset ones left out)."""
@@ -424,7 +431,7 @@ class HTTPLLM(HTTPModel, BaseLLM):
         self, prepared: str, stop: list[str] | None, kwargs: dict[str, Any]
     ) -> Observable[GenerationChunk]:
         self._check_ready()
-        return super()._observe_prepared(prepared, stop, kwargs)
+        return self._within_deadlines(super()._observe_prepared(prepared, stop, kwargs))
 
     def _astream(
         self, prompt: str, stop: list[str] | None = None, **kwargs: Any
@@ -441,7 +448,7 @@ class HTTPChatModel(HTTPModel, BaseChatModel):
         self, prepared: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> Observable[AIMessageChunk]:
         self._check_ready()
-        return super()._observe_prepared(prepared, stop, kwargs)
+        return self._within_deadlines(super()._observe_prepared(prepared, stop, kwargs))
 
     def _astream(
         self, prompt: list[BaseMessage], stop: list[str] | None = None, **kwargs: Any

@@ -22,8 +22,8 @@ Families (one private module each):
 - pacing (``_pacing``): ``smooth``, ``throttle_text``
 - tapping (``_tap``) and metrics (``_metrics``): ``tap``, ``on_first_token``, ``metrics``;
   ``tap_events`` (the run's events, from ``rxllm.events``) is re-exported here too
-- guards (``_guards``): ``first_token_timeout``, ``stall_timeout``, ``total_timeout``,
-  ``stop_on``, ``max_chars``, ``detect_repetition``
+- deadlines (``_deadlines``): ``first_token_timeout``, ``stall_timeout``, ``total_timeout``
+- content guards (``_guards``): ``stop_on``, ``max_chars``, ``detect_repetition``
 - structured output (``_json``): ``partial_json``, ``json_items``
 - fan-out (``_share``): ``share_stream``
 - racing (``_race``): ``race``
@@ -39,14 +39,8 @@ Examples:
 
 from ..events import tap_events
 from ._buffer import buffer_time, buffer_time_or_count, buffer_tokens
-from ._guards import (
-    detect_repetition,
-    first_token_timeout,
-    max_chars,
-    stall_timeout,
-    stop_on,
-    total_timeout,
-)
+from ._deadlines import first_token_timeout, stall_timeout, total_timeout
+from ._guards import detect_repetition, max_chars, stop_on
 from ._json import json_items, partial_json
 from ._mapping import Snapshot, accumulate, map_text, text
 from ._metrics import Metrics, StreamMetrics, metrics

@@ -1,195 +1,26 @@
-"""Guards: deadlines, client-side stop sequences, length limits, loop detection.
+"""Content guards: client-side stop sequences, length limits, loop detection.
 
-A deadline fails the stream with the typed error (``FirstTokenTimeoutError``,
-``StallTimeoutError``, ``TotalTimeoutError``), carrying the text let through so far as
-``.partial``; RxPY's ``ops.timeout`` would raise a bare ``Exception('Timeout')``. A guard
-that ends the stream early (a stop sequence, the length limit, a loop) completes it and
-disposes the upstream subscription at once, which cancels the provider call.
+A guard that ends the stream early (a stop sequence, the length limit, a loop)
+completes it and disposes the upstream subscription at once, which cancels the provider
+call. The time guards (deadlines) are in ``_deadlines``.
 """
 
 from __future__ import annotations
 
 import importlib
 import re
-import threading
 from collections.abc import Callable, Iterable
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, SerialDisposable, SingleAssignmentDisposable
+from reactivex.disposable import SingleAssignmentDisposable
 
-from ..errors import (
-    FirstTokenTimeoutError,
-    StallTimeoutError,
-    TotalTimeoutError,
-)
-from ._check import check_count, check_scheduler, check_seconds, refuse
+from ._check import check_count, refuse
 from ._operator import Operator, named
 from ._segment import _WORD
 from ._text import EXTEND, Rechunker, text_of
-from ._timing import pick_scheduler, seconds_between
 
-__all__ = [
-    "detect_repetition",
-    "first_token_timeout",
-    "max_chars",
-    "stall_timeout",
-    "stop_on",
-    "total_timeout",
-]
-
-
-_Deadline = Literal["first", "stall", "total"]
-
-
-_DEADLINE_NAMES: dict[_Deadline, str] = {
-    "first": "first_token_timeout",
-    "stall": "stall_timeout",
-    "total": "total_timeout",
-}
-
-
-def _deadline(seconds: float, kind: _Deadline, scheduler: abc.SchedulerBase | None) -> Operator:
-    seconds = check_seconds(_DEADLINE_NAMES[kind], "seconds", seconds)
-    check_scheduler(_DEADLINE_NAMES[kind], scheduler)
-
-    def operator(source: Observable[Any]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler_: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            clock = pick_scheduler(scheduler, scheduler_)
-            lock = threading.RLock()  # timers may fire on another thread than the source
-            texts: list[str] = []
-            timer = SerialDisposable()
-            upstream = SingleAssignmentDisposable()
-            done = False
-            waiting_for_content = kind == "first"
-            last: datetime | None = None  # when the latest chunk came (stall_timeout)
-
-            def expire(_: abc.SchedulerBase, __: Any = None) -> None:
-                nonlocal done
-                with lock:
-                    if done:
-                        return
-                    if last is not None:
-                        # One timer for the whole stream rather than one per chunk:
-                        # when it fires early for the latest chunk, it waits the rest.
-                        left = seconds - seconds_between(last, clock.now)
-                        if left > 0:
-                            timer.disposable = clock.schedule_relative(left, expire)
-                            return
-                    done = True
-                upstream.dispose()
-                partial = "".join(texts)
-                error: Exception
-                if kind == "first":
-                    error = FirstTokenTimeoutError(
-                        f"no content within {seconds} s of the request", partial=partial
-                    )
-                elif kind == "stall":
-                    error = StallTimeoutError(
-                        f"no chunk for {seconds} s in the middle of the stream", partial=partial
-                    )
-                else:
-                    error = TotalTimeoutError(
-                        f"the stream took longer than {seconds} s", partial=partial
-                    )
-                observer.on_error(error)
-
-            def on_next(item: Any) -> None:
-                nonlocal waiting_for_content, last
-                with lock:
-                    if done:
-                        return
-                    text = text_of(item)
-                    texts.append(text)
-                    if kind == "stall":
-                        if last is None:
-                            timer.disposable = clock.schedule_relative(seconds, expire)
-                        last = clock.now
-                    elif waiting_for_content and text:
-                        waiting_for_content = False
-                        timer.disposable = None
-                    observer.on_next(item)
-
-            def on_error(error: Exception) -> None:
-                nonlocal done
-                with lock:
-                    if done:
-                        return
-                    done = True
-                    timer.dispose()
-                observer.on_error(error)
-
-            def on_completed() -> None:
-                nonlocal done
-                with lock:
-                    if done:
-                        return
-                    done = True
-                    timer.dispose()
-                observer.on_completed()
-
-            if kind != "stall":
-                timer.disposable = clock.schedule_relative(seconds, expire)
-            upstream.disposable = source.subscribe(
-                on_next, on_error, on_completed, scheduler=scheduler_
-            )
-            return CompositeDisposable(upstream, timer)
-
-        return Observable(subscribe)
-
-    return operator
-
-
-@named
-def first_token_timeout(seconds: float, *, scheduler: abc.SchedulerBase | None = None) -> Operator:
-    """Fail with ``FirstTokenTimeoutError`` if no content arrives within ``seconds``.
-
-    The clock starts at subscription and stops at the first item with non-empty text
-    (a chat model's opening role-only chunk does not count). On expiry the upstream is
-    disposed, cancelling the call.
-
-    Args:
-        seconds: the deadline.
-        scheduler: where the timer runs; by default the one given at subscription.
-
-    .. code-block:: text
-
-        first_token_timeout(3):  ------a-b-|
-                                 ---#          FirstTokenTimeoutError(partial="")
-    """
-    return _deadline(seconds, "first", scheduler)
-
-
-@named
-def stall_timeout(seconds: float, *, scheduler: abc.SchedulerBase | None = None) -> Operator:
-    """Fail with ``StallTimeoutError`` if, after the first item, none comes in ``seconds``.
-
-    Waiting for the first item is ``first_token_timeout``'s job; this one watches the
-    gaps in the middle of the stream.
-
-    .. code-block:: text
-
-        stall_timeout(3):  -a-b-------c-|
-                           -a-b---#        StallTimeoutError(partial="ab")
-    """
-    return _deadline(seconds, "stall", scheduler)
-
-
-@named
-def total_timeout(seconds: float, *, scheduler: abc.SchedulerBase | None = None) -> Operator:
-    """Fail with ``TotalTimeoutError`` if the stream has not ended within ``seconds``.
-
-    The clock starts at subscription.
-
-    .. code-block:: text
-
-        total_timeout(5):  -a-b-c-d-e-|
-                           -a-b-#          TotalTimeoutError(partial="ab")
-    """
-    return _deadline(seconds, "total", scheduler)
+__all__ = ["detect_repetition", "max_chars", "stop_on"]
 
 
 def _stopping(make_cut: Callable[[], Callable[[str, bool], tuple[str, bool]]]) -> Operator:

@@ -25,6 +25,7 @@ from rxllm.operators import (
     tap,
     total_timeout,
 )
+from rxllm.operators._deadlines import deadlines
 from rxllm.operators._segment import _WORD
 from rxllm.schema import AIMessageChunk, GenerationChunk, Usage
 from rxllm.testing import MarbleLLM
@@ -87,6 +88,36 @@ def test_deadlines_let_a_timely_stream_through_and_leave_no_timer() -> None:
     )
     assert results.messages == [on_next(210, "a"), on_next(220, "b"), on_completed(230)]
     assert scheduler.clock == 1000  # nothing left queued that would fire later
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        AIMessageChunk(reasoning="thinking"),
+        AIMessageChunk(tool_call_chunks=[{"name": "f", "args": "", "index": 0}]),
+        GenerationChunk(text="", reasoning="hmm"),
+    ],
+    ids=["reasoning", "tool call", "llm reasoning"],
+)
+def test_a_chunk_of_reasoning_or_a_tool_call_is_a_first_token(token: object) -> None:
+    scheduler = TestScheduler()
+    xs = scheduler.create_cold_observable(
+        on_next(20, token), on_next(100, token), on_completed(110)
+    )
+    results = scheduler.start(lambda: xs.pipe(first_token_timeout(30)))
+    assert results.messages == [on_next(220, token), on_next(300, token), on_completed(310)]
+
+
+def test_one_deadlines_operator_times_the_stall_before_a_later_total() -> None:
+    scheduler = TestScheduler()
+    xs = scheduler.create_cold_observable(on_next(10, "a"), on_next(200, "b"), on_completed(210))
+    results = scheduler.start(lambda: xs.pipe(deadlines(first=5_000, stall=50, total=500)))
+    assert results.messages[0] == on_next(210, "a")
+    assert results.messages[1].time == 260
+    error = results.messages[1].value.exception
+    assert type(error) is StallTimeoutError
+    assert error.partial == "a"
+    assert xs.subscriptions == [subscribe(200, 260)]
 
 
 @pytest.mark.parametrize("seconds", [0, -1])

@@ -1,0 +1,225 @@
+"""Deadlines: a stream that takes too long fails with its typed error.
+
+This is the one implementation of ``first_token_timeout``, ``stall_timeout`` and
+``total_timeout``: the operators, and the HTTP models' settings of the same names,
+which pipe ``deadlines`` onto each call (retries included, since the transport retries
+inside the call). The error (``FirstTokenTimeoutError``, ``StallTimeoutError``,
+``TotalTimeoutError``) carries the text let through so far as ``.partial``; RxPY's
+``ops.timeout`` would raise a bare ``Exception('Timeout')``. On expiry the upstream is
+disposed at once, which cancels the provider call.
+
+The first token is the first item that carries generated output: text, reasoning or a
+tool call. An empty placeholder (a chat model's opening role-only chunk, an empty
+string) does not stop the first-token clock; it does start the stall clock, which
+measures the gaps between items once one has come. A server's keep-alives and pings
+are no items at all, so they reset nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Any
+
+from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable, SerialDisposable, SingleAssignmentDisposable
+
+from ..errors import APITimeoutError, FirstTokenTimeoutError, StallTimeoutError, TotalTimeoutError
+from ._check import check_scheduler, check_seconds
+from ._operator import Operator, named
+from ._text import text_of
+from ._timing import pick_scheduler, seconds_between
+
+__all__ = ["deadlines", "first_token_timeout", "stall_timeout", "total_timeout"]
+
+
+def _is_token(item: Any) -> bool:
+    """Whether ``item`` carries generated output: text, reasoning or a tool call."""
+    if type(item) is str:
+        return bool(item)
+    return bool(
+        text_of(item)
+        or getattr(item, "reasoning", None)
+        or getattr(item, "tool_call_chunks", None)
+        or getattr(item, "tool_calls", None)
+    )
+
+
+def deadlines(
+    first: float | None = None,
+    stall: float | None = None,
+    total: float | None = None,
+    *,
+    scheduler: abc.SchedulerBase | None = None,
+) -> Operator:
+    """The three deadlines in one operator, with one timer; ``None`` turns one off.
+
+    The models' ``first_token_timeout``, ``stall_timeout`` and ``total_timeout``
+    settings are this operator; the limits are checked where they are given.
+    """
+    limits: dict[type[APITimeoutError], float | None] = {
+        FirstTokenTimeoutError: first,
+        StallTimeoutError: stall,
+        TotalTimeoutError: total,
+    }
+
+    def operator(source: Observable[Any]) -> Observable[Any]:
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler_: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            clock = pick_scheduler(scheduler, scheduler_)
+            lock = threading.RLock()  # timers may fire on another thread than the source
+            start = clock.now
+            texts: list[str] = []
+            timer = SerialDisposable()
+            upstream = SingleAssignmentDisposable()
+            done = False
+            token_at: float | None = None  # when the first token came, in seconds
+            last_at: float | None = None  # when the latest item came
+
+            def since(moment: datetime) -> float:
+                return seconds_between(start, moment)
+
+            def next_deadline() -> tuple[float, type[APITimeoutError]] | None:
+                """The earliest deadline still ahead of the stream, and its error."""
+                due: list[tuple[float, type[APITimeoutError]]] = []
+                if first is not None and token_at is None:
+                    due.append((first, FirstTokenTimeoutError))
+                if stall is not None and last_at is not None:
+                    due.append((last_at + stall, StallTimeoutError))
+                if total is not None:
+                    due.append((total, TotalTimeoutError))
+                return min(due, key=lambda d: d[0]) if due else None
+
+            def arm(now: float) -> None:
+                # One timer for the whole stream rather than one per item: when it fires
+                # early (the stall clock moved), it waits the rest.
+                deadline = next_deadline()
+                if deadline is not None:
+                    timer.disposable = clock.schedule_relative(deadline[0] - now, expire)
+
+            def expire(_: abc.SchedulerBase, __: Any = None) -> None:
+                nonlocal done
+                with lock:
+                    if done:
+                        return
+                    now = since(clock.now)
+                    deadline = next_deadline()
+                    if deadline is None:
+                        return
+                    if deadline[0] > now:
+                        arm(now)
+                        return
+                    done = True
+                upstream.dispose()
+                kind = deadline[1]
+                observer.on_error(kind(_message(kind, limits[kind]), partial="".join(texts)))
+
+            def on_next(item: Any) -> None:
+                nonlocal token_at, last_at
+                with lock:
+                    if done:
+                        return
+                    texts.append(text_of(item))
+                    if stall is not None or token_at is None:
+                        now = since(clock.now)
+                        if token_at is None and _is_token(item):
+                            token_at = now
+                        if stall is not None:
+                            first_item = last_at is None
+                            last_at = now
+                            if first_item:  # the stall clock starts: it may be due first
+                                arm(now)
+                    observer.on_next(item)
+
+            def on_error(error: Exception) -> None:
+                nonlocal done
+                with lock:
+                    if done:
+                        return
+                    done = True
+                    timer.dispose()
+                observer.on_error(error)
+
+            def on_completed() -> None:
+                nonlocal done
+                with lock:
+                    if done:
+                        return
+                    done = True
+                    timer.dispose()
+                observer.on_completed()
+
+            arm(0.0)
+            upstream.disposable = source.subscribe(
+                on_next, on_error, on_completed, scheduler=scheduler_
+            )
+            return CompositeDisposable(upstream, timer)
+
+        return Observable(subscribe)
+
+    return operator
+
+
+def _message(kind: type[APITimeoutError], seconds: float | None) -> str:
+    if kind is FirstTokenTimeoutError:
+        return f"no first token within {seconds} s of the request"
+    if kind is StallTimeoutError:
+        return f"no chunk for {seconds} s in the middle of the stream"
+    return f"the stream took longer than {seconds} s"
+
+
+@named
+def first_token_timeout(seconds: float, *, scheduler: abc.SchedulerBase | None = None) -> Operator:
+    """Fail with ``FirstTokenTimeoutError`` if no token arrives within ``seconds``.
+
+    The clock starts at subscription and stops at the first item carrying output:
+    text, reasoning or a tool call (an empty chunk, such as a chat model's opening
+    role-only one, does not count). On expiry the upstream is disposed, cancelling the
+    call.
+
+    Args:
+        seconds: the deadline.
+        scheduler: where the timer runs; by default the one given at subscription.
+
+    .. code-block:: text
+
+        first_token_timeout(3):  ------a-b-|
+                                 ---#          FirstTokenTimeoutError(partial="")
+    """
+    seconds = check_seconds("first_token_timeout", "seconds", seconds)
+    check_scheduler("first_token_timeout", scheduler)
+    return deadlines(first=seconds, scheduler=scheduler)
+
+
+@named
+def stall_timeout(seconds: float, *, scheduler: abc.SchedulerBase | None = None) -> Operator:
+    """Fail with ``StallTimeoutError`` if, after the first item, none comes in ``seconds``.
+
+    Waiting for the first item is ``first_token_timeout``'s job; this one watches the
+    gaps in the middle of the stream.
+
+    .. code-block:: text
+
+        stall_timeout(3):  -a-b-------c-|
+                           -a-b---#        StallTimeoutError(partial="ab")
+    """
+    seconds = check_seconds("stall_timeout", "seconds", seconds)
+    check_scheduler("stall_timeout", scheduler)
+    return deadlines(stall=seconds, scheduler=scheduler)
+
+
+@named
+def total_timeout(seconds: float, *, scheduler: abc.SchedulerBase | None = None) -> Operator:
+    """Fail with ``TotalTimeoutError`` if the stream has not ended within ``seconds``.
+
+    The clock starts at subscription.
+
+    .. code-block:: text
+
+        total_timeout(5):  -a-b-c-d-e-|
+                           -a-b-#          TotalTimeoutError(partial="ab")
+    """
+    seconds = check_seconds("total_timeout", "seconds", seconds)
+    check_scheduler("total_timeout", scheduler)
+    return deadlines(total=seconds, scheduler=scheduler)
