@@ -505,6 +505,7 @@ def test_uninstrument_stops_everything(telemetry: Telemetry) -> None:
     tracing.uninstrument()
     llm.invoke("x")
     RunnableLambda(str.upper).invoke("y")
+    assert llm.pipe(text(), ops.map(str.upper)).invoke("x") == "A"
     assert len(telemetry.spans()) == 1
     assert _runs.run_hook is None
 
