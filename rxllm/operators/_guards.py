@@ -7,7 +7,6 @@ call. The time guards (deadlines) are in ``_deadlines``.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -17,6 +16,7 @@ from reactivex.disposable import SingleAssignmentDisposable
 
 from ._check import check_count, refuse
 from ._operator import Operator, named
+from ._re_width import longest_match
 from ._segment import _WORD
 from ._text import EXTEND, Rechunker, text_of
 
@@ -150,12 +150,8 @@ def _regex_stop(
     if not isinstance(pattern.pattern, str) or pattern.search("") is not None:
         raise refuse("stop_on", "stop", "a str pattern that cannot match empty text", pattern)
     if window is None:
-        # The longest text a match can span: text further back can never start one.
-        # ``re._parser`` is what ``re`` compiles with; its public alias ``sre_parse``
-        # warns as deprecated since 3.11.
-        parser: Any = importlib.import_module("re._parser")
-        width = parser.parse(pattern.pattern, pattern.flags).getwidth()[1]
-        if width >= parser.MAXREPEAT:
+        window = longest_match(pattern)
+        if window is None:
             raise refuse(
                 "stop_on",
                 "window",
@@ -163,7 +159,6 @@ def _regex_stop(
                 f"pattern like {pattern.pattern!r}",
                 window,
             )
-        window = width
     span = max(window, 1)
 
     def make() -> Callable[[str, bool], tuple[str, bool]]:

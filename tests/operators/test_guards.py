@@ -26,6 +26,7 @@ from rxllm.operators import (
     total_timeout,
 )
 from rxllm.operators._deadlines import deadlines
+from rxllm.operators._re_width import longest_match
 from rxllm.operators._segment import _WORD
 from rxllm.schema import AIMessageChunk, GenerationChunk, Usage
 from rxllm.testing import MarbleLLM
@@ -405,3 +406,13 @@ def test_detect_repetition_finds_a_loop_whose_last_word_recurs_within_it() -> No
     loop = "b a c a d a "
     assert "".join(run(detect_repetition(2), [loop * 3])) == loop * 2
     assert "".join(run(detect_repetition(2, max_period=5), [loop * 3])) == loop * 3
+
+
+@pytest.mark.parametrize(
+    ("pattern", "width"),
+    [(r"abc", 3), (r"a{2,5}", 5), (r"(?:ab|c)d?", 3), (r"\n{2,}", None), (r"x+", None)],
+)
+def test_longest_match_reads_re_s_private_parser(pattern: str, width: int | None) -> None:
+    # re._parser is private: if a Python release moves or changes it, this fails here,
+    # not as a wrong hold-back window in stop_on.
+    assert longest_match(re.compile(pattern)) == width
