@@ -268,12 +268,8 @@ def iterate(observable: Observable[Any], present: Callable[[Any], T] | None = No
 
 def _drain(bridge: _Stepping | _Blocking, present: Callable[[Any], T] | None) -> Iterator[T]:
     """The sync bridges' loop: wait for an item, take it, yield it; close on leaving."""
-    items, popleft, took_one, wait = (
-        bridge.items,
-        bridge.items.popleft,
-        bridge.scope.took_one,
-        bridge.wait,
-    )
+    items, wait, took_one = bridge.items, bridge.wait, bridge.scope.took_one
+    popleft = items.popleft
     try:
         while True:
             while not items:
@@ -296,19 +292,18 @@ class _Awaiting(_Bridge):
 
     def __init__(self) -> None:
         super().__init__(asyncio.get_running_loop())
-        self.waiter: asyncio.Future[None] | None = None
+        self.waiter: asyncio.Future[None] = self.loop.create_future()
 
     def wait(self) -> asyncio.Future[None]:
         self.waiting = True
-        self.waiter = waiter = self.loop.create_future()
-        return waiter
+        self.waiter = self.loop.create_future()
+        return self.waiter
 
     def wake(self) -> None:
-        waiter = self.waiter
-        if self.waiting and waiter is not None:
+        if self.waiting:
             self.waiting = False  # one wake-up per wait
-            if not waiter.done():
-                waiter.set_result(None)
+            if not self.waiter.done():  # cancelled with the consuming task
+                self.waiter.set_result(None)
 
 
 async def aiterate(

@@ -59,7 +59,7 @@ def from_async_iterable(
         # one: a blocking wait for the result (``Observable.run()`` in a notebook cell)
         # would deadlock it.
         loop = scheduler_loop(scheduler) or library_loop()
-        return _Pump(make, observer, current_scope(), text_of).start(loop)
+        return _Pump(make, observer, current_scope(), text_of, loop).start()
 
     return Observable(subscribe)
 
@@ -75,25 +75,25 @@ class _Pump:
         observer: abc.ObserverBase[Any],
         scope: FlowScope | None,
         text_of: Callable[[Any], str] | None,
+        loop: asyncio.AbstractEventLoop,
     ) -> None:
         self.make = make
         self.observer = observer
         self.scope = scope
         self.text_of = text_of
+        self.loop = loop
         self.disposed = False
         self.task: asyncio.Task[None] | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> abc.DisposableBase:
-        self.loop = loop
-        if on_loop_thread(loop):
+    def start(self) -> abc.DisposableBase:
+        if on_loop_thread(self.loop):
             self._spawn()
         else:
-            loop.call_soon_threadsafe(self._spawn)
+            self.loop.call_soon_threadsafe(self._spawn)
         return Disposable(self._dispose)
 
     def _spawn(self) -> None:
-        if self.disposed or self.loop is None:
+        if self.disposed:
             return
         self.task = self.loop.create_task(self._run())
         if self.scope is not None:
@@ -104,8 +104,6 @@ class _Pump:
         # its own loop) interrupts a pending await and closes the iterator.
         self.disposed = True
         loop = self.loop
-        if loop is None:
-            return
         if on_loop_thread(loop):
             # Disposed from inside the pump itself (a downstream ``take`` completing in
             # ``on_next``): the flag is enough, and cancelling here would instead

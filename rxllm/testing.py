@@ -26,6 +26,7 @@ import gc
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, Self, cast
@@ -260,33 +261,28 @@ class LeakTracker:
 
         For sync code (it sleeps while waiting); async code uses ``acheck``.
         """
-        deadline = time.monotonic() + self.settle
-        polls = 0
-        while grown := self.growth():
-            if time.monotonic() > deadline:
-                raise self._failure(grown)
-            self._collect(polls)
-            polls += 1
+        for _ in self._polls():
             pause(0.01)
 
     async def acheck(self) -> None:
         """``check`` for async code: yields to the running loop while waiting."""
+        for _ in self._polls():
+            await asyncio.sleep(0.01)
+
+    def _polls(self) -> Iterator[None]:
+        """Once per wait while something is above its baseline; ``LeakError`` past ``settle``."""
         deadline = time.monotonic() + self.settle
         polls = 0
         while grown := self.growth():
             if time.monotonic() > deadline:
                 raise self._failure(grown)
-            self._collect(polls)
+            # A full collection can take a tenth of a second in a big test process, so
+            # it runs only when something is still open: at once, then every 25 polls.
+            # It is what runs the finalizers of dropped models and abandoned generators.
+            if polls % 25 == 0:
+                gc.collect()
             polls += 1
-            await asyncio.sleep(0.01)
-
-    @staticmethod
-    def _collect(polls: int) -> None:
-        # A full collection can take a tenth of a second in a big test process, so it
-        # runs only when something is still open: at once, then every 25 polls. It is
-        # what runs the finalizers of dropped models and abandoned generators.
-        if polls % 25 == 0:
-            gc.collect()
+            yield
 
     def __enter__(self) -> Self:
         return self.start()
