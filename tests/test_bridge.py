@@ -14,9 +14,10 @@ import reactivex
 from reactivex import operators as ops
 
 from rxllm import RunnableLambda
-from rxllm._bridge import aiterate, aiterate_batches, iterate
+from rxllm._bridge import Consumer, aiterate, aiterate_batches, iterate
 from rxllm._constants import BUFFER_HIGH_WATER, MAX_WORKER_THREADS
 from rxllm._flow import current_scope
+from rxllm._loop import library_loop
 from rxllm._source import from_async_iterable
 from rxllm.llms import FakeListLLM, FakeStreamingListLLM
 
@@ -207,12 +208,47 @@ def test_iterate_a_plain_observable() -> None:
     assert list(iterate(reactivex.of(1, 2, 3))) == [1, 2, 3]
 
 
-def test_iterate_an_observable_failing_on_subscribe() -> None:
-    def subscribe(observer: object, scheduler: object = None) -> None:
-        raise LookupError("cannot subscribe")
+def _failing_to_subscribe(observer: object, scheduler: object = None) -> None:
+    raise LookupError("cannot subscribe")
 
+
+def test_iterate_an_observable_failing_on_subscribe(sync_thread: SyncRunner) -> None:
+    source: reactivex.Observable[int] = reactivex.create(_failing_to_subscribe)  # type: ignore[arg-type]
     with pytest.raises(LookupError, match="cannot subscribe"):
-        list(iterate(reactivex.create(subscribe)))  # type: ignore[arg-type]
+        sync_thread(lambda: list(iterate(source)))
+
+
+async def test_aiterate_an_observable_failing_on_subscribe() -> None:
+    source: reactivex.Observable[int] = reactivex.create(_failing_to_subscribe)  # type: ignore[arg-type]
+    with pytest.raises(LookupError, match="cannot subscribe"):
+        [item async for item in aiterate(source, int)]
+
+
+@pytest.mark.parametrize("where", ["running loop", "library loop"])
+async def test_closing_a_consumer_waits_for_its_sources_cleanup(where: str) -> None:
+    """``Consumer``, the bridges' one subscription (notebook's display uses it too)."""
+    events: list[str] = []
+    first = threading.Event()
+
+    async def forever() -> AsyncIterator[int]:
+        try:
+            while True:
+                yield 1
+                await asyncio.sleep(0.01)
+        finally:
+            await asyncio.sleep(0.01)  # cleanup that takes a turn of its loop
+            events.append("cleaned up")
+
+    consumer = Consumer(None if where == "running loop" else library_loop())
+    observer: reactivex.Observer[int] = reactivex.Observer(lambda _: first.set())
+    consumer.subscribe(from_async_iterable(forever), observer)
+    await asyncio.to_thread(first.wait, 5)
+    assert consumer.scope.tasks  # the source runs under the consumer's scope
+    if where == "running loop":
+        await consumer.close()
+    else:
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(consumer.close(), consumer.loop))
+    assert events == ["cleaned up"]
 
 
 async def test_aiterate_an_observable_emitting_from_another_thread() -> None:
