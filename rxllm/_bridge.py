@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterator
 from datetime import UTC, datetime
 from queue import SimpleQueue
-from typing import Any, Self, TypeVar
+from typing import Any, NamedTuple, Self, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.scheduler.eventloop import AsyncIOThreadSafeScheduler
@@ -113,13 +113,10 @@ class _SteppedScheduler(AsyncIOThreadSafeScheduler):
         return datetime.fromtimestamp(self._offset + self._clock(), UTC)
 
 
-class _End:
+class _End(NamedTuple):
     """The terminal notification, queued behind the items."""
 
-    __slots__ = ("error",)
-
-    def __init__(self, error: Exception | None = None) -> None:
-        self.error = error
+    error: Exception | None = None
 
 
 _COMPLETED = _End()

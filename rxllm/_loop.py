@@ -205,9 +205,7 @@ def own_loop() -> SteppedLoop | None:
     Only the main thread has one, and only outside a running loop.
     """
     global _stepped
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    if running_loop() is not None:
+    if threading.current_thread() is not threading.main_thread() or running_loop() is not None:
         return None
     if _stepped is None:
         _stepped = SteppedLoop()

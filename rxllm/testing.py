@@ -173,10 +173,7 @@ def _count_fds() -> tuple[int | None, int | None]:
 
 def _loop_tasks() -> int | None:
     loop = running_loop()
-    if loop is None:
-        return None
-    current = asyncio.current_task(loop)
-    return sum(1 for task in asyncio.all_tasks(loop) if task is not current)
+    return None if loop is None else len(asyncio.all_tasks(loop) - {asyncio.current_task(loop)})
 
 
 class LeakTracker:
