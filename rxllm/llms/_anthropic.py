@@ -8,7 +8,8 @@ The stream is a sequence of typed events: ``message_start``; for each content bl
 event (``overloaded_error``, typically) may arrive on an HTTP 200 response. Unknown
 event types are ignored, as Anthropic's versioning policy asks.
 
-``AnthropicTranslator`` turns one event into at most one chunk, without HTTP:
+``AnthropicTranslator`` turns one event into at most one chunk, without HTTP (the
+providers' one wire loop, ``rxllm.llms._http_model.wire_chunks``, drives it):
 
 - text deltas become ``content``; a tool-use block becomes ``tool_call_chunks``
   (its name and id when it starts, then its JSON input piece by piece), which
@@ -27,19 +28,16 @@ event types are ignored, as Anthropic's versioning policy asks.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-import httpx
 from pydantic import Field
 from pydantic_core import from_json
 
-from .._http._errors import error_from_payload, request_id_of
-from .._http._quote import MAX_QUOTE, SHAPE_ERRORS, misshapen
-from .._http._sse import aiter_sse
-from ..errors import InvalidInputError, ProtocolError, StreamInterruptedError
+from .._http._quote import MAX_QUOTE
+from .._http._sse import ServerSentEvent, SSEDecoder
+from ..errors import InvalidInputError, ProtocolError
 from ..schema import AIMessage, AIMessageChunk, BaseMessage, ToolCallChunk, ToolMessage, Usage
-from ._http_model import HTTPChatModel
+from ._http_model import HTTPChatModel, WireTranslator, json_object
 
 __all__ = ["AnthropicTranslator", "ChatAnthropic"]
 
@@ -90,7 +88,7 @@ class _Block:
         return block
 
 
-class AnthropicTranslator:
+class AnthropicTranslator(WireTranslator[ServerSentEvent, AIMessageChunk]):
     """Turns Messages API stream events into ``AIMessageChunk``s (no HTTP involved).
 
     Args:
@@ -98,11 +96,10 @@ class AnthropicTranslator:
         request_id: the response's request id, for errors.
     """
 
+    terminal = "message_stop"
+
     def __init__(self, secrets: tuple[str, ...] = (), request_id: str | None = None) -> None:
-        self.secrets = secrets
-        self.request_id = request_id
-        #: Whether ``message_stop`` has arrived.
-        self.finished = False
+        super().__init__(secrets, request_id)
         self.id: str | None = None
         self.model: str | None = None
         self.input_tokens = 0
@@ -111,6 +108,9 @@ class AnthropicTranslator:
         self.stop_sequence: str | None = None
         self.stop_details: Any = None
         self.blocks: dict[int, _Block] = {}
+
+    def frame(self, frame: ServerSentEvent) -> AIMessageChunk | None:
+        return self.feed(frame.event, json_object(frame))
 
     def feed(self, event: str, payload: dict[str, Any]) -> AIMessageChunk | None:
         """The chunk one event stands for, or ``None``.
@@ -139,7 +139,7 @@ class AnthropicTranslator:
             self.finished = True
             return self._final()
         elif kind == "error":
-            raise error_from_payload(payload, request_id=self.request_id, secrets=self.secrets)
+            raise self.in_band_error(payload)
         # ping, content_block_stop and event types added after this was written.
         return None
 
@@ -284,6 +284,7 @@ class ChatAnthropic(HTTPChatModel):
     _api_key_env: ClassVar[str | None] = "ANTHROPIC_API_KEY"
     _key_required_for: ClassVar[frozenset[str]] = frozenset({"api.anthropic.com"})
     _path: ClassVar[str] = "/v1/messages"
+    _decoder = SSEDecoder
 
     #: The Messages API requires a limit.
     max_tokens: int | None = Field(default=1024, ge=1)
@@ -314,21 +315,5 @@ class ChatAnthropic(HTTPChatModel):
         payload["stream"] = True
         return payload
 
-    async def _parse(self, response: httpx.Response) -> AsyncIterator[AIMessageChunk]:
-        translator = AnthropicTranslator(self._secrets(), request_id_of(response))
-        async for event in aiter_sse(response.aiter_bytes(), self.max_event_bytes):
-            if translator.finished:
-                continue  # drained, so the connection can go back to the pool
-            payload = event.json()
-            if not isinstance(payload, dict):
-                raise ProtocolError(
-                    "an event's data is not a JSON object", line=event.data[:MAX_QUOTE]
-                )
-            try:
-                chunk = translator.feed(event.event, payload)
-            except SHAPE_ERRORS:
-                raise misshapen(event.data) from None
-            if chunk is not None:
-                yield chunk
-        if not translator.finished:
-            raise StreamInterruptedError("the stream ended without its terminal message_stop")
+    def _translator(self, request_id: str | None) -> AnthropicTranslator:
+        return AnthropicTranslator(self._secrets(), request_id)

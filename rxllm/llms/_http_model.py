@@ -19,13 +19,14 @@ which may be keys (``api_key=["sk-..."]``, a ``base_url`` with ``?key=``).
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from operator import attrgetter
 from types import TracebackType
-from typing import Any, ClassVar, Literal, Self, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, Self, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -45,16 +46,28 @@ from pydantic_core import InitErrorDetails
 from reactivex import Observable
 
 from .._constants import MAX_EVENT_BYTES
+from .._http._errors import error_from_payload, request_id_of
+from .._http._ndjson import NDJSONDecoder
+from .._http._quote import MAX_QUOTE, SHAPE_ERRORS, misshapen
+from .._http._sse import ServerSentEvent, SSEDecoder
 from .._http._transport import StreamPolicy, stream_call
 from .._per_loop import PerLoop
-from ..errors import InvalidInputError
+from ..errors import APIError, InvalidInputError, ProtocolError, StreamInterruptedError
 from ..operators._deadlines import deadlines
 from ..schema import AIMessageChunk, BaseMessage, GenerationChunk
 from ._base import BaseChatModel, BaseLLM
 
-__all__ = ["HTTPChatModel", "HTTPLLM", "HTTPModel"]
+__all__ = [
+    "HTTPChatModel",
+    "HTTPLLM",
+    "HTTPModel",
+    "WireTranslator",
+    "json_object",
+    "wire_chunks",
+]
 
 C = TypeVar("C")
+F = TypeVar("F")
 
 #: Fields that set up the model's client and policy, not the request: refused per call,
 #: where they would otherwise be sent in the request's body (a key included) and ignored.
@@ -119,6 +132,97 @@ def _check_key(key: str) -> None:
             "api_key must be printable ASCII without spaces or line breaks "
             "(a trailing newline read from a file?)"
         )
+
+
+class WireTranslator(Generic[F, C]):
+    """Turns one provider's decoded frames into chunks, one at a time, without HTTP.
+
+    A provider writes ``frame`` (and ``end`` if its stream needs a last word);
+    ``wire_chunks`` drives it, the same loop for every provider.
+
+    Args:
+        secrets: strings to scrub from in-band error text.
+        request_id: the response's request id, for errors.
+    """
+
+    #: What a complete stream ends with, named when a stream ends without it.
+    terminal: ClassVar[str]
+
+    def __init__(self, secrets: tuple[str, ...] = (), request_id: str | None = None) -> None:
+        self.secrets = secrets
+        self.request_id = request_id
+        #: Whether the terminal frame has arrived; frames after it are drained unread.
+        self.finished = False
+
+    def frame(self, frame: F) -> C | None:
+        """The chunk one decoded frame (an SSE event, an NDJSON value) stands for.
+
+        Raises:
+            APIError: for an in-band error.
+            ProtocolError: for a frame that is not what the API documents.
+        """
+        raise NotImplementedError
+
+    def end(self) -> C | None:
+        """A last chunk once the stream has ended with its terminal frame, if any."""
+        return None
+
+    def in_band_error(self, payload: object) -> APIError:
+        """The typed error an in-band error event stands for, secrets scrubbed."""
+        return error_from_payload(payload, request_id=self.request_id, secrets=self.secrets)
+
+
+class _Decoder(Protocol[F]):
+    def feed(self, chunk: bytes) -> list[F]: ...
+    def flush(self) -> list[F]: ...
+
+
+def json_object(event: ServerSentEvent) -> dict[str, Any]:
+    """An SSE event's data as the JSON object the APIs send in each event."""
+    payload = event.json()
+    if not isinstance(payload, dict):
+        raise ProtocolError("an event's data is not a JSON object", line=event.data[:MAX_QUOTE])
+    return payload
+
+
+def _translate(translator: WireTranslator[F, C], frame: F) -> C | None:
+    if translator.finished:
+        return None  # drained, so the connection can go back to the pool
+    try:
+        return translator.frame(frame)
+    except (ValidationError, *SHAPE_ERRORS):
+        # JSON that parsed but is not shaped as documented (a string where an object
+        # goes): caught here rather than checked at every field.
+        data = frame.data if isinstance(frame, ServerSentEvent) else json.dumps(frame)
+        raise misshapen(data) from None
+
+
+async def wire_chunks(
+    response: httpx.Response, decoder: _Decoder[F], translator: WireTranslator[F, C]
+) -> AsyncIterator[C]:
+    """The chunks of a streamed response: its bytes, decoded into frames, translated.
+
+    The one loop every provider's stream goes through.
+
+    Raises:
+        StreamInterruptedError: the stream ended before its terminal frame.
+        ProtocolError: bad data, or a frame not shaped as the API documents.
+        APIError: an in-band error.
+    """
+    async for read in response.aiter_bytes():
+        for frame in decoder.feed(read):
+            chunk = _translate(translator, frame)
+            if chunk is not None:
+                yield chunk
+    for frame in decoder.flush():
+        chunk = _translate(translator, frame)
+        if chunk is not None:
+            yield chunk
+    if not translator.finished:
+        raise StreamInterruptedError(f"the stream ended without its terminal {translator.terminal}")
+    last = translator.end()
+    if last is not None:
+        yield last
 
 
 class HTTPModel(BaseModel):
@@ -378,9 +482,17 @@ class HTTPModel(BaseModel):
         """The JSON body of one call."""
         raise NotImplementedError
 
+    #: How the stream's bytes are cut into frames: ``SSEDecoder`` or ``NDJSONDecoder``.
+    _decoder: ClassVar[type[SSEDecoder] | type[NDJSONDecoder]]
+
+    def _translator(self, request_id: str | None) -> WireTranslator[Any, Any]:
+        """A new translator for one response."""
+        raise NotImplementedError
+
     def _parse(self, response: httpx.Response) -> AsyncIterator[Any]:
         """The chunks of a successful streamed response."""
-        raise NotImplementedError
+        decoder: _Decoder[Any] = self._decoder(self.max_event_bytes)
+        return wire_chunks(response, decoder, self._translator(request_id_of(response)))
 
     def _headers(self) -> dict[str, str]:
         """The provider's headers for one request, built from the secret each time."""

@@ -14,20 +14,18 @@ needs no key (an ``api_key`` given is sent as a bearer token, for proxies).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
-
-from .._http._errors import error_from_payload, request_id_of
-from .._http._ndjson import aiter_ndjson
-from .._http._quote import MAX_QUOTE, SHAPE_ERRORS, misshapen
-from ..errors import ProtocolError, StreamInterruptedError
+from .._http._ndjson import NDJSONDecoder
+from .._http._quote import MAX_QUOTE
+from ..errors import ProtocolError
 from ..schema import AIMessage, AIMessageChunk, BaseMessage, GenerationChunk, ToolCall, ToolMessage
-from ._http_model import HTTPLLM, HTTPChatModel, HTTPModel
+from ._http_model import HTTPLLM, HTTPChatModel, HTTPModel, WireTranslator
 
-__all__ = ["ChatOllama", "ChatTranslator", "GenerateTranslator", "Ollama"]
+__all__ = ["ChatOllama", "GenerateTranslator", "Ollama", "OllamaChatTranslator"]
+
+C = TypeVar("C", GenerationChunk, AIMessageChunk)
 
 _DEFAULT_PORT = 11434
 _FINAL_FIELDS = ("response", "message", "done")
@@ -38,11 +36,28 @@ def _final_info(record: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in record.items() if key not in _FINAL_FIELDS}
 
 
-class GenerateTranslator:
-    """Turns ``/api/generate`` records into ``GenerationChunk``s."""
+class _RecordTranslator(WireTranslator[Any, C]):
+    """What both Ollama streams share: JSON objects up to ``"done": true``, and in-band
+    errors as ``{"error": "..."}`` records."""
 
-    def __init__(self) -> None:
-        self.finished = False
+    terminal = '"done": true'
+
+    def frame(self, frame: Any) -> C | None:
+        if not isinstance(frame, dict):
+            raise ProtocolError(
+                "an NDJSON line is not a JSON object", line=json.dumps(frame)[:MAX_QUOTE]
+            )
+        if "error" in frame:
+            raise self.in_band_error(frame)
+        return self.feed(frame)
+
+    def feed(self, record: dict[str, Any]) -> C | None:
+        """The chunk one record stands for, or ``None`` if it carries nothing."""
+        raise NotImplementedError
+
+
+class GenerateTranslator(_RecordTranslator[GenerationChunk]):
+    """Turns ``/api/generate`` records into ``GenerationChunk``s."""
 
     def feed(self, record: dict[str, Any]) -> GenerationChunk | None:
         text = record.get("response") or ""
@@ -57,15 +72,12 @@ class GenerateTranslator:
         return GenerationChunk(text=text, reasoning=reasoning)
 
 
-class ChatTranslator:
+class OllamaChatTranslator(_RecordTranslator[AIMessageChunk]):
     """Turns ``/api/chat`` records into ``AIMessageChunk``s.
 
     Ollama sends each tool call whole, with its arguments already an object, so they
     become ``tool_calls`` at once rather than ``tool_call_chunks``.
     """
-
-    def __init__(self) -> None:
-        self.finished = False
 
     def feed(self, record: dict[str, Any]) -> AIMessageChunk | None:
         message = record.get("message") or {}
@@ -100,31 +112,6 @@ class ChatTranslator:
         return AIMessageChunk(**fields)
 
 
-async def _records(
-    response: httpx.Response,
-    translator: GenerateTranslator | ChatTranslator,
-    secrets: tuple[str, ...],
-    max_event_bytes: int,
-) -> AsyncIterator[Any]:
-    async for record in aiter_ndjson(response.aiter_bytes(), max_event_bytes):
-        if translator.finished:
-            continue  # drained, so the connection can go back to the pool
-        if not isinstance(record, dict):
-            raise ProtocolError(
-                "an NDJSON line is not a JSON object", line=json.dumps(record)[:MAX_QUOTE]
-            )
-        if "error" in record:
-            raise error_from_payload(record, request_id=request_id_of(response), secrets=secrets)
-        try:
-            chunk = translator.feed(record)
-        except SHAPE_ERRORS:
-            raise misshapen(json.dumps(record)[:MAX_QUOTE]) from None
-        if chunk is not None:
-            yield chunk
-    if not translator.finished:
-        raise StreamInterruptedError('the stream ended without its terminal "done": true')
-
-
 def message_to_ollama(message: BaseMessage) -> dict[str, Any]:
     """One message in the shape ``/api/chat`` takes."""
     if isinstance(message, ToolMessage):
@@ -149,6 +136,7 @@ class _OllamaBase(HTTPModel):
     _ls_provider: ClassVar[str] = "ollama"
     _default_base_url: ClassVar[str] = f"http://127.0.0.1:{_DEFAULT_PORT}"
     _base_url_env: ClassVar[str | None] = "OLLAMA_HOST"
+    _decoder = NDJSONDecoder
 
     @classmethod
     def _normalize_base_url(cls, url: str) -> str:
@@ -206,8 +194,8 @@ class Ollama(_OllamaBase, HTTPLLM):
         payload["prompt"] = prompt
         return payload
 
-    def _parse(self, response: httpx.Response) -> AsyncIterator[GenerationChunk]:
-        return _records(response, GenerateTranslator(), self._secrets(), self.max_event_bytes)
+    def _translator(self, request_id: str | None) -> GenerateTranslator:
+        return GenerateTranslator(self._secrets(), request_id)
 
 
 class ChatOllama(_OllamaBase, HTTPChatModel):
@@ -226,5 +214,5 @@ class ChatOllama(_OllamaBase, HTTPChatModel):
         payload["messages"] = [message_to_ollama(m) for m in prompt]
         return payload
 
-    def _parse(self, response: httpx.Response) -> AsyncIterator[AIMessageChunk]:
-        return _records(response, ChatTranslator(), self._secrets(), self.max_event_bytes)
+    def _translator(self, request_id: str | None) -> OllamaChatTranslator:
+        return OllamaChatTranslator(self._secrets(), request_id)

@@ -7,8 +7,8 @@ one no ``Authorization`` header is sent.
 
 Wire format: one ``data:`` line of JSON per event, ending with ``data: [DONE]``; an
 ``{"error": {...}}`` object in a data line is an in-band error. The translators below
-turn one decoded event into at most one chunk; they know nothing of HTTP, so they are
-tested on their own.
+turn one decoded event into at most one chunk (``rxllm.llms._http_model.wire_chunks``
+drives them); they know nothing of HTTP, so they are tested on their own.
 
 What each delta becomes, as LangChain and the official SDK assemble it: ``content`` is
 the content; ``refusal`` pieces and the chunk's ``logprobs`` go in
@@ -22,17 +22,16 @@ above 1 is refused before sending, and a stream that holds a second choice anywa
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 from pydantic import PrivateAttr
 from reactivex import Observable
 
-from .._http._errors import error_from_payload, request_id_of
-from .._http._quote import MAX_QUOTE, SHAPE_ERRORS, misshapen
-from .._http._sse import SSEDecoder
-from ..errors import InvalidInputError, ProtocolError, StreamInterruptedError
+from .._http._ndjson import NDJSONDecoder
+from .._http._quote import MAX_QUOTE
+from .._http._sse import ServerSentEvent, SSEDecoder
+from ..errors import InvalidInputError, ProtocolError
 from ..schema import (
     AIMessage,
     AIMessageChunk,
@@ -44,10 +43,12 @@ from ..schema import (
     _content_chunk,
     _text_chunk,
 )
-from ._http_model import HTTPLLM, HTTPChatModel
-from ._responses import RESPONSES_PATH, check_no_stop, responses_events, responses_payload
+from ._http_model import HTTPLLM, HTTPChatModel, WireTranslator, json_object
+from ._responses import RESPONSES_PATH, ResponsesTranslator, check_no_stop, responses_payload
 
-__all__ = ["ChatOpenAI", "OpenAI"]
+__all__ = ["ChatCompletionTranslator", "ChatOpenAI", "CompletionTranslator", "OpenAI"]
+
+C = TypeVar("C", GenerationChunk, AIMessageChunk)
 
 _OPENAI_API = "https://api.openai.com/v1"
 
@@ -87,7 +88,27 @@ def _check_n(payload: dict[str, Any]) -> None:
         )
 
 
-class CompletionTranslator:
+class _OpenAITranslator(WireTranslator[ServerSentEvent, C]):
+    """What both OpenAI streams share: JSON events up to ``data: [DONE]``, and in-band
+    errors as ``{"error": {...}}`` events."""
+
+    terminal = "data: [DONE]"
+
+    def frame(self, frame: ServerSentEvent) -> C | None:
+        if frame.data == "[DONE]":
+            self.finished = True
+            return None
+        payload = json_object(frame)
+        if payload.get("error") is not None or frame.event == "error":
+            raise self.in_band_error(payload)
+        return self.feed(payload)
+
+    def feed(self, payload: dict[str, Any]) -> C | None:
+        """The chunk one event's JSON stands for, or ``None`` if it carries nothing."""
+        raise NotImplementedError
+
+
+class CompletionTranslator(_OpenAITranslator[GenerationChunk]):
     """Turns ``/v1/completions`` stream events into ``GenerationChunk``s."""
 
     def feed(self, payload: dict[str, Any]) -> GenerationChunk | None:
@@ -145,7 +166,7 @@ def _only_content(delta: dict[str, Any]) -> bool:
     )
 
 
-class ChatTranslator:
+class ChatCompletionTranslator(_OpenAITranslator[AIMessageChunk]):
     """Turns ``/v1/chat/completions`` stream events into ``AIMessageChunk``s.
 
     Tool-call deltas become ``tool_call_chunks`` (``AIMessageChunk.to_message()``
@@ -153,7 +174,8 @@ class ChatTranslator:
     adds at the end becomes the last chunk's ``usage_metadata``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: tuple[str, ...] = (), request_id: str | None = None) -> None:
+        super().__init__(secrets, request_id)
         #: Whether a choice has said why it finished; a reply without a reason was
         #: probably cut short by the server (see ``end``).
         self.finish_reason_seen = False
@@ -243,48 +265,6 @@ class ChatTranslator:
         )
 
 
-async def _events(
-    response: httpx.Response,
-    translator: CompletionTranslator | ChatTranslator,
-    secrets: tuple[str, ...],
-    max_event_bytes: int,
-) -> AsyncIterator[Any]:
-    """The chunks of an OpenAI stream, up to ``[DONE]``."""
-    done = False
-    # The decoder is driven here rather than through ``aiter_sse``, to spare every chunk
-    # a generator.
-    decoder = SSEDecoder(max_event_bytes)
-    async for read in response.aiter_bytes():
-        for event in decoder.feed(read):
-            if done:
-                continue  # drained, so the connection can go back to the pool
-            if event.data == "[DONE]":
-                done = True
-                continue
-            payload = event.json()
-            if not isinstance(payload, dict):
-                raise ProtocolError(
-                    "an event's data is not a JSON object", line=event.data[:MAX_QUOTE]
-                )
-            if payload.get("error") is not None or event.event == "error":
-                raise error_from_payload(
-                    payload, request_id=request_id_of(response), secrets=secrets
-                )
-            try:
-                chunk = translator.feed(payload)
-            except SHAPE_ERRORS:
-                raise misshapen(event.data) from None
-            if chunk is not None:
-                yield chunk
-    decoder.flush()  # only a blank line dispatches an event: what is pending is dropped
-    if not done:
-        raise StreamInterruptedError("the stream ended without its terminal data: [DONE]")
-    if isinstance(translator, ChatTranslator):
-        last = translator.end()
-        if last is not None:
-            yield last
-
-
 def message_to_openai(message: BaseMessage) -> dict[str, Any]:
     """One message in the shape ``/v1/chat/completions`` takes."""
     if isinstance(message, ToolMessage):
@@ -311,6 +291,7 @@ def message_to_openai(message: BaseMessage) -> dict[str, Any]:
 class _OpenAIBase:
     """What the two OpenAI models share (mixed into pydantic models)."""
 
+    _decoder: ClassVar[type[SSEDecoder] | type[NDJSONDecoder]] = SSEDecoder
     _ls_provider: ClassVar[str] = "openai"
     _default_base_url: ClassVar[str] = _OPENAI_API
     _base_url_env: ClassVar[str | None] = "OPENAI_BASE_URL"
@@ -379,8 +360,8 @@ class OpenAI(_OpenAIBase, HTTPLLM):
         payload["stream"] = True
         return payload
 
-    def _parse(self, response: httpx.Response) -> AsyncIterator[GenerationChunk]:
-        return _events(response, CompletionTranslator(), self._secrets(), self.max_event_bytes)
+    def _translator(self, request_id: str | None) -> CompletionTranslator:
+        return CompletionTranslator(self._secrets(), request_id)
 
 
 class ChatOpenAI(_OpenAIBase, HTTPChatModel):
@@ -464,7 +445,7 @@ class ChatOpenAI(_OpenAIBase, HTTPChatModel):
         payload["stream"] = True
         return payload
 
-    def _parse(self, response: httpx.Response) -> AsyncIterator[AIMessageChunk]:
+    def _translator(self, request_id: str | None) -> ChatCompletionTranslator | ResponsesTranslator:
         if self.use_responses_api:
-            return responses_events(response, self._secrets(), self.max_event_bytes)
-        return _events(response, ChatTranslator(), self._secrets(), self.max_event_bytes)
+            return ResponsesTranslator(self._secrets(), request_id)
+        return ChatCompletionTranslator(self._secrets(), request_id)

@@ -45,16 +45,10 @@ The API has no ``stop`` and no ``n``: both are refused before anything is sent.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-from pydantic import ValidationError
-
-from .._http._errors import error_from_payload, request_id_of
-from .._http._quote import MAX_QUOTE, SHAPE_ERRORS, misshapen
-from .._http._sse import ServerSentEvent, SSEDecoder
-from ..errors import APIError, InvalidInputError, ProtocolError, StreamInterruptedError
+from .._http._sse import ServerSentEvent
+from ..errors import APIError, InvalidInputError, StreamInterruptedError
 from ..schema import (
     AIMessage,
     AIMessageChunk,
@@ -64,14 +58,13 @@ from ..schema import (
     Usage,
     _content_chunk,
 )
-from ._http_model import HTTPChatModel
+from ._http_model import HTTPChatModel, WireTranslator, json_object
 
 __all__ = [
     "RESPONSES_PATH",
     "ResponsesTranslator",
     "check_no_stop",
     "messages_to_responses",
-    "responses_events",
     "responses_payload",
 ]
 
@@ -110,10 +103,7 @@ _CODE_TYPES = {
 #: ``incomplete_details.reason`` in the chat API's ``finish_reason`` words.
 _INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
-_NO_TERMINAL_EVENT = (
-    "the stream ended without a terminal event (response.completed, response.incomplete "
-    "or response.failed)"
-)
+_TERMINAL_EVENTS = "event (response.completed, response.incomplete or response.failed)"
 
 _CONTENT_FILTER_WARNING = (
     "OpenAI's content filter stopped the reply: its text may end mid-way without looking cut"
@@ -146,7 +136,7 @@ def _usage(usage: Any) -> Usage | None:
     )
 
 
-class ResponsesTranslator:
+class ResponsesTranslator(WireTranslator[ServerSentEvent, AIMessageChunk]):
     """Turns Responses API stream events into ``AIMessageChunk``s (no HTTP involved).
 
     Args:
@@ -154,15 +144,21 @@ class ResponsesTranslator:
         request_id: the response's request id, for errors.
     """
 
+    terminal = _TERMINAL_EVENTS
+
     def __init__(self, secrets: tuple[str, ...] = (), request_id: str | None = None) -> None:
-        self.secrets = secrets
-        self.request_id = request_id
-        #: Whether a terminal event has arrived.
-        self.finished = False
+        super().__init__(secrets, request_id)
         self.id: str | None = None
         self.model: str | None = None
         self.summary_parts = 0
         self.calls = 0
+
+    def frame(self, frame: ServerSentEvent) -> AIMessageChunk | None:
+        if frame.data == "[DONE]":
+            # Some compatible servers end with it, after the terminal event; the
+            # official SDK stops reading there, so the reply is cut.
+            raise StreamInterruptedError(f"the stream ended without its terminal {self.terminal}")
+        return self.feed(json_object(frame))
 
     def feed(self, payload: dict[str, Any]) -> AIMessageChunk | None:
         """The chunk one event stands for, or ``None``.
@@ -264,45 +260,7 @@ class ResponsesTranslator:
             code = error.get("code")
             kind = _CODE_TYPES.get(code, code) if isinstance(code, str) else None
         body = {"error": {**error, "type": kind, "message": error.get("message") or fallback}}
-        return error_from_payload(body, request_id=self.request_id, secrets=self.secrets)
-
-
-def _event_object(event: ServerSentEvent) -> dict[str, Any]:
-    payload = event.json()
-    if not isinstance(payload, dict):
-        raise ProtocolError("an event's data is not a JSON object", line=event.data[:MAX_QUOTE])
-    return payload
-
-
-async def responses_events(
-    response: httpx.Response, secrets: tuple[str, ...], max_event_bytes: int
-) -> AsyncIterator[AIMessageChunk]:
-    """The chunks of a Responses API stream, up to its terminal event.
-
-    Raises:
-        APIError: for ``response.failed`` or an ``error`` event.
-        StreamInterruptedError: if the stream ends before a terminal event.
-        ProtocolError: for data that is not a JSON object, or fields of the wrong type.
-    """
-    translator = ResponsesTranslator(secrets, request_id_of(response))
-    decoder = SSEDecoder(max_event_bytes)
-    async for read in response.aiter_bytes():
-        for event in decoder.feed(read):
-            if translator.finished:
-                continue  # drained, so the connection can go back to the pool
-            if event.data == "[DONE]":
-                # Some compatible servers end with it, after the terminal event; the
-                # official SDK stops reading there, so the reply is cut.
-                raise StreamInterruptedError(_NO_TERMINAL_EVENT)
-            try:
-                chunk = translator.feed(_event_object(event))
-            except (ValidationError, *SHAPE_ERRORS):
-                raise misshapen(event.data) from None
-            if chunk is not None:
-                yield chunk
-    decoder.flush()  # only a blank line dispatches an event: what is pending is dropped
-    if not translator.finished:
-        raise StreamInterruptedError(_NO_TERMINAL_EVENT)
+        return self.in_band_error(body)
 
 
 def check_no_stop(stop: list[str] | None) -> None:

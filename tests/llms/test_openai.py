@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import httpx
 import pytest
 from reactivex import operators as ops
 
 from rxllm import AIMessage, AIMessageChunk, InvalidInputError
-from rxllm.errors import InternalServerError
+from rxllm._http._sse import SSEDecoder
+from rxllm.errors import InternalServerError, ProtocolError
 from rxllm.llms import ChatOpenAI, OpenAI
-from rxllm.llms._openai import ChatTranslator, CompletionTranslator
+from rxllm.llms._http_model import wire_chunks
+from rxllm.llms._openai import ChatCompletionTranslator, CompletionTranslator
 from rxllm.schema import ToolCall, ToolMessage
 from tests.servers.scripted import Reply, ScriptedServer
 from tests.servers.wire import openai_chat, openai_completion, sse
@@ -229,7 +233,7 @@ def test_completion_translator_skips_empty_events() -> None:
 
 
 def test_chat_translator_role_only_delta_is_skipped() -> None:
-    translator = ChatTranslator()
+    translator = ChatCompletionTranslator()
     assert translator.feed({"id": "c", "choices": [{"delta": {"role": "assistant"}}]}) is None
     chunk = translator.feed({"id": "c", "choices": [{"delta": {"content": "x"}}]})
     assert chunk == AIMessageChunk(content="x", id="c")
@@ -248,7 +252,7 @@ def test_chat_translator_role_only_delta_is_skipped() -> None:
     ],
 )
 def test_chat_fast_path_agrees_with_the_general_one(payload: dict[str, Any]) -> None:
-    translator = ChatTranslator()
+    translator = ChatCompletionTranslator()
     assert translator.feed(payload) == translator._feed(payload)
 
 
@@ -284,7 +288,7 @@ def test_n_above_one_is_refused_before_sending(server: ScriptedServer) -> None:
     assert chat_for(server).invoke("hi", n=1).content == "ok"
 
 
-@pytest.mark.parametrize("translator", [ChatTranslator, CompletionTranslator])
+@pytest.mark.parametrize("translator", [ChatCompletionTranslator, CompletionTranslator])
 def test_a_second_choice_is_a_protocol_error_not_a_mix(translator: type) -> None:
     from rxllm.errors import ProtocolError
 
@@ -300,7 +304,7 @@ def test_a_second_choice_is_a_protocol_error_not_a_mix(translator: type) -> None
 
 
 def test_refusal_and_logprobs_are_joined_across_chunks() -> None:
-    translator = ChatTranslator()
+    translator = ChatCompletionTranslator()
     top = [{"token": "I", "logprob": -0.1, "bytes": [73], "top_logprobs": []}]
     events = [
         _choice_event(0, {"role": "assistant", "refusal": ""}),
@@ -321,7 +325,7 @@ def test_refusal_and_logprobs_are_joined_across_chunks() -> None:
 
 @pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
 def test_reasoning_deltas_of_compatible_servers(field: str) -> None:
-    translator = ChatTranslator()
+    translator = ChatCompletionTranslator()
     events = [
         _choice_event(0, {field: "Think"}),
         _choice_event(0, {field: "ing."}),
@@ -360,3 +364,18 @@ def test_n_is_refused_when_the_call_is_made_not_when_it_starts(server: ScriptedS
         chat.observe("hi", n=2)  # nothing subscribed yet
     with pytest.raises(InvalidInputError, match="n=4"):
         OpenAI(base_url=f"{server.url}/v1").observe("hi", n=4)
+
+
+def test_a_delta_of_the_wrong_type_is_a_protocol_error_quoting_the_event() -> None:
+    # Every provider's stream goes through the one wire loop, which turns JSON that
+    # parsed but does not fit the chunk model into ProtocolError, never pydantic's error.
+    body = b'data: {"choices": [{"index": 0, "delta": {"content": 5}}]}\n\n'
+
+    async def run() -> list[AIMessageChunk]:
+        response = httpx.Response(200, content=body)
+        chunks = wire_chunks(response, SSEDecoder(), ChatCompletionTranslator())
+        return [chunk async for chunk in chunks]
+
+    with pytest.raises(ProtocolError, match="not shaped as") as caught:
+        asyncio.run(run())
+    assert caught.value.line == body[6:-2].decode()

@@ -22,6 +22,7 @@ from reactivex import operators as ops
 
 from rxllm import AIMessage, AIMessageChunk, InvalidInputError
 from rxllm._constants import MAX_EVENT_BYTES
+from rxllm._http._sse import SSEDecoder
 from rxllm.errors import (
     APIError,
     BadRequestError,
@@ -31,7 +32,8 @@ from rxllm.errors import (
     StreamInterruptedError,
 )
 from rxllm.llms import ChatOpenAI
-from rxllm.llms._responses import ResponsesTranslator, responses_events
+from rxllm.llms._http_model import wire_chunks
+from rxllm.llms._responses import ResponsesTranslator
 from rxllm.schema import BaseMessage, ToolCall, ToolMessage
 from tests.servers.scripted import Reply, ScriptedServer
 
@@ -620,7 +622,12 @@ def parse_in_reads(body: bytes, cuts: list[int]) -> list[AIMessageChunk]:
 
     async def run() -> list[AIMessageChunk]:
         response = httpx.Response(200, content=reads())
-        return [chunk async for chunk in responses_events(response, (), MAX_EVENT_BYTES)]
+        return [
+            chunk
+            async for chunk in wire_chunks(
+                response, SSEDecoder(MAX_EVENT_BYTES), ResponsesTranslator()
+            )
+        ]
 
     return asyncio.run(run())
 
