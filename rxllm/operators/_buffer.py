@@ -9,16 +9,15 @@ an idle stream schedules nothing at all. Use ``ops.buffer_with_count`` for lists
 
 from __future__ import annotations
 
-import threading
+import math
 from typing import Any
 
-from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, SerialDisposable
+from reactivex import abc
 
 from ._check import check_count, check_scheduler, check_seconds
 from ._operator import Operator, named
+from ._skeleton import NextAndFlush, Pacer, flushing
 from ._text import merge
-from ._timing import pick_scheduler
 
 __all__ = ["buffer_time", "buffer_time_or_count", "buffer_tokens"]
 
@@ -39,95 +38,50 @@ def buffer_tokens(count: int) -> Operator:
         ['ab', 'cd', 'e']
     """
     count = check_count("buffer_tokens", "count", count)
-
-    def operator(source: Observable[Any]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            buffer: list[Any] = []
-            append = buffer.append
-
-            def on_next(item: Any) -> None:
-                append(item)
-                if len(buffer) >= count:
-                    merged = merge(buffer)
-                    buffer.clear()
-                    observer.on_next(merged)
-
-            def flush() -> None:
-                if buffer:
-                    merged = merge(buffer)
-                    buffer.clear()
-                    observer.on_next(merged)
-
-            def on_error(error: Exception) -> None:
-                flush()
-                observer.on_error(error)
-
-            def on_completed() -> None:
-                flush()
-                observer.on_completed()
-
-            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
-
-        return Observable(subscribe)
-
-    return operator
+    return _buffering(None, count, None)
 
 
-def _timed_buffer(
-    seconds: float, count: int | None, scheduler: abc.SchedulerBase | None
+def _buffering(
+    seconds: float | None, count: int | None, scheduler: abc.SchedulerBase | None
 ) -> Operator:
-    def operator(source: Observable[Any]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler_: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            clock = pick_scheduler(scheduler, scheduler_)
-            lock = threading.RLock()  # timers may fire on another thread than the source
-            buffer: list[Any] = []
-            timer = SerialDisposable()
-            stopped = False
+    """Buffers closed by ``count`` items, by ``seconds`` after their first item, or both."""
+    limit = math.inf if count is None else count
 
-            def flush() -> None:
-                timer.disposable = None
-                if buffer:
-                    merged = merge(buffer)
-                    buffer.clear()
-                    observer.on_next(merged)
+    def start(observer: abc.ObserverBase[Any], pacer: Pacer) -> NextAndFlush:
+        buffer: list[Any] = []
+        append, lock = buffer.append, pacer.lock
 
-            def on_time(_: abc.SchedulerBase, __: Any = None) -> None:
-                with lock:
-                    if not stopped:
-                        flush()
+        def flush() -> None:
+            if buffer:
+                merged = merge(buffer)
+                buffer.clear()
+                observer.on_next(merged)
 
-            def on_next(item: Any) -> None:
-                with lock:
-                    buffer.append(item)
-                    if count is not None and len(buffer) >= count:
-                        flush()
-                    elif len(buffer) == 1:
-                        timer.disposable = clock.schedule_relative(seconds, on_time)
+        def on_count(item: Any) -> None:
+            append(item)
+            if len(buffer) >= limit:
+                flush()
 
-            def on_error(error: Exception) -> None:
-                nonlocal stopped
-                with lock:
-                    stopped = True
+        if seconds is None:
+            return on_count, flush
+
+        def on_time(_: abc.SchedulerBase, __: Any = None) -> None:
+            with lock:
+                if not pacer.stopped:
                     flush()
-                    observer.on_error(error)
 
-            def on_completed() -> None:
-                nonlocal stopped
-                with lock:
-                    stopped = True
+        def on_next(item: Any) -> None:
+            with lock:
+                append(item)
+                if len(buffer) >= limit:
+                    pacer.timer.disposable = None
                     flush()
-                    observer.on_completed()
+                elif len(buffer) == 1:
+                    pacer.after(seconds, on_time)
 
-            upstream = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler_)
-            return CompositeDisposable(upstream, timer)
+        return on_next, flush
 
-        return Observable(subscribe)
-
-    return operator
+    return flushing(start, scheduler)
 
 
 @named
@@ -149,7 +103,7 @@ def buffer_time(seconds: float, *, scheduler: abc.SchedulerBase | None = None) -
     """
     seconds = check_seconds("buffer_time", "seconds", seconds)
     check_scheduler("buffer_time", scheduler)
-    return _timed_buffer(seconds, None, scheduler)
+    return _buffering(seconds, None, scheduler)
 
 
 @named
@@ -168,4 +122,4 @@ def buffer_time_or_count(
     seconds = check_seconds("buffer_time_or_count", "seconds", seconds)
     count = check_count("buffer_time_or_count", "count", count)
     check_scheduler("buffer_time_or_count", scheduler)
-    return _timed_buffer(seconds, count, scheduler)
+    return _buffering(seconds, count, scheduler)

@@ -10,20 +10,19 @@ whatever is pending goes out at once when the stream ends.
 from __future__ import annotations
 
 import math
-import threading
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, SerialDisposable
+from reactivex import abc
 
 from ._check import check_scheduler, check_seconds, refuse
 from ._operator import Operator, named
 from ._segment import _WORD, Cutter, RegexCutter, _LineCutter
+from ._skeleton import NextAndFlush, Pacer, flushing
 from ._text import Rechunker, graphemes, merge
-from ._timing import pick_scheduler, seconds_between
+from ._timing import seconds_between
 
 __all__ = ["smooth", "throttle_text"]
 
@@ -90,91 +89,66 @@ def smooth(
         raise refuse("smooth", "unit", "'word', 'char' or 'line'", unit)
     check_scheduler("smooth", scheduler)
     make_cutter = _CUTTERS[unit]
+    slack = timedelta(seconds=max_lag - delay)
 
-    def operator(source: Observable[Any]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler_: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            clock = pick_scheduler(scheduler, scheduler_)
-            lock = threading.RLock()
-            cutter = make_cutter()
-            rechunk = Rechunker()
-            # Units waiting, each with the time after which waiting for one more tick
-            # would make it later than ``max_lag``.
-            queue: deque[tuple[datetime, str]] = deque()
-            slack = timedelta(seconds=max_lag - delay)
-            timer = SerialDisposable()
-            last: datetime | None = None  # when the last unit went out
-            ticking = False
-            stopped = False
+    def start(observer: abc.ObserverBase[Any], pacer: Pacer) -> NextAndFlush:
+        clock, lock = pacer.clock, pacer.lock
+        cutter = make_cutter()
+        rechunk = Rechunker()
+        # Units waiting, each with the time after which waiting for one more tick would
+        # make it later than ``max_lag``.
+        queue: deque[tuple[datetime, str]] = deque()
+        last: datetime | None = None  # when the last unit went out
+        ticking = False
 
-            def release(_: abc.SchedulerBase | None = None, __: Any = None) -> None:
-                nonlocal last, ticking
-                with lock:
-                    ticking = False
-                    if stopped or not queue:
-                        return
-                    now = clock.now
-                    # Catch up in proportion to the backlog, and never let a unit wait
-                    # past its ``max_lag``.
-                    count = min(max(1, math.ceil(len(queue) * delay / max_lag)), len(queue))
-                    while count < len(queue) and queue[count][0] < now:
-                        count += 1
-                    text = "".join(queue.popleft()[1] for _ in range(count))
-                    last = now
-                    observer.on_next(rechunk.make(text))
-                    if queue:
-                        ticking = True
-                        timer.disposable = clock.schedule_relative(delay, release)
+        def release(_: abc.SchedulerBase | None = None, __: Any = None) -> None:
+            nonlocal last, ticking
+            with lock:
+                ticking = False
+                if pacer.stopped or not queue:
+                    return
+                now = clock.now
+                # Catch up in proportion to the backlog, and never let a unit wait past
+                # its ``max_lag``.
+                count = min(max(1, math.ceil(len(queue) * delay / max_lag)), len(queue))
+                while count < len(queue) and queue[count][0] < now:
+                    count += 1
+                text = "".join(queue.popleft()[1] for _ in range(count))
+                last = now
+                observer.on_next(rechunk.make(text))
+                if queue:
+                    ticking = True
+                    pacer.after(delay, release)
 
-            def on_next(item: Any) -> None:
-                nonlocal ticking
-                with lock:
-                    if stopped:
-                        return
-                    text = item if type(item) is str else rechunk.feed(item)
-                    units = cutter.push(text)
-                    if units:
-                        due = clock.now + slack
-                        queue.extend((due, unit) for unit in units)
-                    if ticking or not queue:
-                        return
-                    wait = 0.0 if last is None else delay - seconds_between(last, clock.now)
-                    if wait <= 0:
-                        release()
-                    else:
-                        ticking = True
-                        timer.disposable = clock.schedule_relative(wait, release)
-
-            def flush() -> None:
-                nonlocal stopped
-                stopped = True
-                timer.dispose()
-                text = "".join(unit for _, unit in queue) + cutter.flush()
-                queue.clear()
-                if text:
-                    observer.on_next(rechunk.make(text))
+        def on_next(item: Any) -> None:
+            nonlocal ticking
+            with lock:
+                if pacer.stopped:
+                    return
+                text = item if type(item) is str else rechunk.feed(item)
+                units = cutter.push(text)
+                if units:
+                    due = clock.now + slack
+                    queue.extend((due, unit) for unit in units)
+                if ticking or not queue:
+                    return
+                wait = 0.0 if last is None else delay - seconds_between(last, clock.now)
+                if wait <= 0:
+                    release()
                 else:
-                    leftover = rechunk.leftover()
-                    if leftover is not None:
-                        observer.on_next(leftover)
+                    ticking = True
+                    pacer.after(wait, release)
 
-            def on_error(error: Exception) -> None:
-                with lock:
-                    flush()
-                    observer.on_error(error)
+        def flush() -> None:
+            text = "".join(unit for _, unit in queue) + cutter.flush()
+            queue.clear()
+            leftover = rechunk.leftover(text)
+            if leftover is not None:
+                observer.on_next(leftover)
 
-            def on_completed() -> None:
-                with lock:
-                    flush()
-                    observer.on_completed()
+        return on_next, flush
 
-            upstream = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler_)
-            return CompositeDisposable(upstream, timer)
-
-        return Observable(subscribe)
-
-    return operator
+    return flushing(start, scheduler)
 
 
 @named
@@ -194,64 +168,40 @@ def throttle_text(interval: float, *, scheduler: abc.SchedulerBase | None = None
     interval = check_seconds("throttle_text", "interval", interval)
     check_scheduler("throttle_text", scheduler)
 
-    def operator(source: Observable[Any]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler_: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            clock = pick_scheduler(scheduler, scheduler_)
-            lock = threading.RLock()
-            pending: list[Any] = []
-            timer = SerialDisposable()
-            open_window = False
-            stopped = False
+    def start(observer: abc.ObserverBase[Any], pacer: Pacer) -> NextAndFlush:
+        lock = pacer.lock
+        pending: list[Any] = []
+        open_window = False
 
-            def window_ends(_: abc.SchedulerBase, __: Any = None) -> None:
-                nonlocal open_window
-                with lock:
-                    if stopped:
-                        return
-                    if pending:
-                        merged = merge(pending)
-                        pending.clear()
-                        observer.on_next(merged)
-                        timer.disposable = clock.schedule_relative(interval, window_ends)
-                    else:
-                        open_window = False
+        def flush() -> None:
+            if pending:
+                merged = merge(pending)
+                pending.clear()
+                observer.on_next(merged)
 
-            def on_next(item: Any) -> None:
-                nonlocal open_window
-                with lock:
-                    if stopped:
-                        return
-                    if open_window:
-                        pending.append(item)
-                        return
-                    open_window = True
-                    observer.on_next(item)
-                    timer.disposable = clock.schedule_relative(interval, window_ends)
-
-            def flush() -> None:
-                nonlocal stopped
-                stopped = True
-                timer.dispose()
+        def window_ends(_: abc.SchedulerBase, __: Any = None) -> None:
+            nonlocal open_window
+            with lock:
+                if pacer.stopped:
+                    return
                 if pending:
-                    merged = merge(pending)
-                    pending.clear()
-                    observer.on_next(merged)
-
-            def on_error(error: Exception) -> None:
-                with lock:
                     flush()
-                    observer.on_error(error)
+                    pacer.after(interval, window_ends)
+                else:
+                    open_window = False
 
-            def on_completed() -> None:
-                with lock:
-                    flush()
-                    observer.on_completed()
+        def on_next(item: Any) -> None:
+            nonlocal open_window
+            with lock:
+                if pacer.stopped:
+                    return
+                if open_window:
+                    pending.append(item)
+                    return
+                open_window = True
+                observer.on_next(item)
+                pacer.after(interval, window_ends)
 
-            upstream = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler_)
-            return CompositeDisposable(upstream, timer)
+        return on_next, flush
 
-        return Observable(subscribe)
-
-    return operator
+    return flushing(start, scheduler)

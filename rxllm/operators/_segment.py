@@ -17,10 +17,11 @@ import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from reactivex import Observable, abc
+from reactivex import abc
 
 from ._check import refuse
 from ._operator import Operator, named
+from ._skeleton import NextAndFlush, Pacer, flushing
 from ._text import EXTEND, Rechunker
 
 __all__ = ["lines", "markdown_blocks", "sentences", "split_on", "words"]
@@ -39,51 +40,34 @@ class Cutter(Protocol):
 def segmenting(make_cutter: Callable[[], Cutter]) -> Operator:
     """An operator emitting each segment a fresh ``make_cutter()`` finds, as its own item."""
 
-    def operator(source: Observable[Any]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            cutter = make_cutter()
-            push = cutter.push
-            rechunk = Rechunker()
-            emit = observer.on_next
+    def start(observer: abc.ObserverBase[Any], _: Pacer) -> NextAndFlush:
+        cutter = make_cutter()
+        push = cutter.push
+        rechunk = Rechunker()
+        emit = observer.on_next
 
-            def on_next(item: Any) -> None:
-                text = item if type(item) is str else rechunk.feed(item)
-                if not text:
-                    return
-                segments = push(text)
-                if not segments:
-                    return
-                if rechunk.kind is str:
-                    for segment in segments:
-                        emit(segment)
-                else:
-                    for segment in segments:
-                        emit(rechunk.make(segment))
+        def on_next(item: Any) -> None:
+            text = item if type(item) is str else rechunk.feed(item)
+            if not text:
+                return
+            segments = push(text)
+            if not segments:
+                return
+            if rechunk.kind is str:
+                for segment in segments:
+                    emit(segment)
+            else:
+                for segment in segments:
+                    emit(rechunk.make(segment))
 
-            def flush() -> None:
-                tail = cutter.flush()
-                if tail:
-                    emit(rechunk.make(tail))
-                else:
-                    leftover = rechunk.leftover()
-                    if leftover is not None:
-                        emit(leftover)
+        def flush() -> None:
+            last = rechunk.leftover(cutter.flush())
+            if last is not None:
+                emit(last)
 
-            def on_error(error: Exception) -> None:
-                flush()
-                observer.on_error(error)
+        return on_next, flush
 
-            def on_completed() -> None:
-                flush()
-                observer.on_completed()
-
-            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
-
-        return Observable(subscribe)
-
-    return operator
+    return flushing(start)
 
 
 class RegexCutter:

@@ -71,7 +71,7 @@ class Rechunker:
     """Builds output items of the kind last fed in, carrying the metadata fed so far.
 
     One per subscription: ``feed`` each input item (it returns the text), ``make`` each
-    output piece, ``leftover`` at the end for metadata that no piece took.
+    output piece, ``leftover`` at the end for the tail and the metadata no piece took.
     """
 
     __slots__ = ("kind", "message_id", "pending")
@@ -108,9 +108,9 @@ class Rechunker:
             piece = merge([*pending, piece])
         return piece
 
-    def leftover(self) -> Any | None:
-        """An empty-text item with the metadata no piece carried, if there is any."""
-        return self.make("") if self.pending else None
+    def leftover(self, text: str = "") -> Any | None:
+        """The last item: ``text`` with the metadata no piece carried; ``None`` if neither."""
+        return self.make(text) if text or self.pending else None
 
 
 # Characters that continue the grapheme cluster before them (UAX #29 Extend, ZWJ and
