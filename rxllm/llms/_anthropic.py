@@ -278,7 +278,7 @@ class ChatAnthropic(HTTPChatModel):
         (1024, 'anthropic')
     """
 
-    _ls_provider: ClassVar[str] = "anthropic"
+    _ls_provider: ClassVar[str | None] = "anthropic"
     _default_base_url: ClassVar[str] = "https://api.anthropic.com"
     _base_url_env: ClassVar[str | None] = "ANTHROPIC_BASE_URL"
     _api_key_env: ClassVar[str | None] = "ANTHROPIC_API_KEY"

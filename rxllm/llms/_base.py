@@ -58,6 +58,8 @@ class BaseLanguageModel(BaseModel, Runnable[Any, C, O], Generic[P, C, O]):
     #: The chunk attribute holding its text, kept so a failed stream has ``.partial``.
     _text_field: ClassVar[str]
     _run_type: ClassVar[str]
+    #: The provider events name (``ls_provider``); the class name in lower case if unset.
+    _ls_provider: ClassVar[str | None] = None
     #: Fields that set the model up (its client, its loading, its name) rather than one
     #: call: refused as keyword arguments of a call, where they would do nothing.
     _model_only: ClassVar[frozenset[str]] = frozenset({"name"})
@@ -66,21 +68,28 @@ class BaseLanguageModel(BaseModel, Runnable[Any, C, O], Generic[P, C, O]):
         return self.name or type(self).__name__
 
     def _ls_params(self) -> dict[str, Any]:
-        """LangChain's ``ls_*`` metadata for events, from the fields this model has."""
+        """LangChain's ``ls_*`` metadata for events, from the fields this model has
+        (unset ones left out), as LangChain reports it."""
         params: dict[str, Any] = {
-            "ls_provider": type(self).__name__.lower(),
+            "ls_provider": self._ls_provider or type(self).__name__.lower(),
             "ls_model_type": "chat" if self._run_type == "chat_model" else "llm",
         }
-        for key, field in (
-            ("ls_model_name", "model"),
-            ("ls_temperature", "temperature"),
-            ("ls_max_tokens", "max_tokens"),
-            ("ls_stop", "stop"),
-        ):
+        name = self._ls_model_name()
+        if name is not None:
+            params["ls_model_name"] = name
+        for key, field in (("ls_temperature", "temperature"), ("ls_max_tokens", "max_tokens")):
             value = getattr(self, field, None)
             if value is not None:
                 params[key] = value
+        stop = getattr(self, "stop", None)
+        if stop:
+            params["ls_stop"] = list(stop)
         return params
+
+    def _ls_model_name(self) -> str | None:
+        """The model's name in events: its ``model`` field, if it has one."""
+        name: str | None = getattr(self, "model", None)
+        return name
 
     def _coerce(self, input: Any) -> P:
         raise NotImplementedError

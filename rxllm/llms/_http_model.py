@@ -26,7 +26,7 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from operator import attrgetter
 from types import TracebackType
-from typing import Any, ClassVar, Generic, Literal, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -238,8 +238,6 @@ class HTTPModel(BaseModel):
     _model_only: ClassVar[frozenset[str]] = _MODEL_ONLY
 
     # What each provider declares.
-    _ls_provider: ClassVar[str]
-    _ls_model_type: ClassVar[Literal["llm", "chat"]]
     _default_base_url: ClassVar[str]
     _base_url_env: ClassVar[str | None] = None
     _api_key_env: ClassVar[str | None] = None
@@ -418,21 +416,6 @@ class HTTPModel(BaseModel):
             return chunks
         return chunks.pipe(deadlines(first, stall, total))
 
-    def _ls_params(self) -> dict[str, Any]:
-        """LangSmith-style ``ls_*`` metadata, as LangChain reports it (unset ones left out)."""
-        params: dict[str, Any] = {
-            "ls_provider": self._ls_provider,
-            "ls_model_type": self._ls_model_type,
-            "ls_model_name": self.model,
-        }
-        if self.temperature is not None:
-            params["ls_temperature"] = self.temperature
-        if self.max_tokens is not None:
-            params["ls_max_tokens"] = self.max_tokens
-        if self.stop:
-            params["ls_stop"] = list(self.stop)
-        return params
-
     def _stop_for(self, stop: list[str] | None) -> list[str] | None:
         return stop if stop is not None else self.stop
 
@@ -537,8 +520,6 @@ class HTTPModel(BaseModel):
 class HTTPLLM(HTTPModel, BaseLLM):
     """A text-completion model served over HTTP."""
 
-    _ls_model_type = "llm"
-
     def _observe_prepared(
         self, prepared: str, stop: list[str] | None, kwargs: dict[str, Any]
     ) -> Observable[GenerationChunk]:
@@ -553,8 +534,6 @@ class HTTPLLM(HTTPModel, BaseLLM):
 
 class HTTPChatModel(HTTPModel, BaseChatModel):
     """A chat model served over HTTP."""
-
-    _ls_model_type = "chat"
 
     def _observe_prepared(
         self, prepared: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]

@@ -27,7 +27,7 @@ import typing
 from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
@@ -201,7 +201,7 @@ class _LlamaCppBase(BaseModel):
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())
 
-    _ls_model_type: ClassVar[Literal["llm", "chat"]]
+    _ls_provider: ClassVar[str | None] = "llamacpp"
     #: The ``llama_cpp.Llama`` method one call runs.
     _generation_method: ClassVar[str]
     #: Loading parameters (and the model's name): a call can't change them.
@@ -288,7 +288,7 @@ class _LlamaCppBase(BaseModel):
         loaded.lock.release()
         return True
 
-    def _model_name(self) -> str:
+    def _ls_model_name(self) -> str:
         """The model's name: its file's, without the directory or ``.gguf``.
 
         Reported in metadata instead of the path, which would show the machine's layout.
@@ -299,20 +299,6 @@ class _LlamaCppBase(BaseModel):
         # llama.cpp raises a bare TypeError for an argument it does not take: refused
         # up front instead, with the list of those it does.
         return _generation_arguments(self._generation_method)
-
-    def _ls_params(self) -> dict[str, Any]:
-        """LangSmith-style ``ls_*`` metadata, as LangChain's llama.cpp models report it."""
-        params: dict[str, Any] = {
-            "ls_provider": "llamacpp",
-            "ls_model_type": self._ls_model_type,
-            "ls_model_name": self._model_name(),
-            "ls_temperature": self.temperature,
-        }
-        if self.max_tokens is not None:
-            params["ls_max_tokens"] = self.max_tokens
-        if self.stop:
-            params["ls_stop"] = list(self.stop)
-        return params
 
     def _options(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The keyword arguments of one llama.cpp call."""
@@ -385,14 +371,13 @@ class LlamaCpp(_LlamaCppBase, BaseLLM):
         True
     """
 
-    _ls_model_type = "llm"
     _generation_method = "create_completion"
 
     def _stream(
         self, prompt: str, stop: list[str] | None = None, **kwargs: Any
     ) -> Iterator[GenerationChunk]:
         options = self._options(stop, kwargs)
-        name = self._model_name()
+        name = self._ls_model_name()
         start = lambda llama: llama.create_completion(prompt, **options)  # noqa: E731
         with closing(self._generate(start, prompt)) as parts:
             for part in parts:
@@ -415,7 +400,6 @@ class ChatLlamaCpp(_LlamaCppBase, BaseChatModel):
         True
     """
 
-    _ls_model_type = "chat"
     _generation_method = "create_chat_completion"
 
     def _stream(
@@ -423,7 +407,7 @@ class ChatLlamaCpp(_LlamaCppBase, BaseChatModel):
     ) -> Iterator[AIMessageChunk]:
         messages = [message_to_llama(message) for message in prompt]
         options = self._options(stop, kwargs)
-        name = self._model_name()
+        name = self._ls_model_name()
         start = lambda llama: llama.create_chat_completion(messages=messages, **options)  # noqa: E731
         text = "\n".join(message.content for message in prompt)
         with closing(self._generate(start, text)) as parts:

@@ -133,7 +133,7 @@ def message_to_ollama(message: BaseMessage) -> dict[str, Any]:
 class _OllamaBase(HTTPModel):
     """What the two Ollama models share."""
 
-    _ls_provider: ClassVar[str] = "ollama"
+    _ls_provider: ClassVar[str | None] = "ollama"
     _default_base_url: ClassVar[str] = f"http://127.0.0.1:{_DEFAULT_PORT}"
     _base_url_env: ClassVar[str | None] = "OLLAMA_HOST"
     _decoder = NDJSONDecoder

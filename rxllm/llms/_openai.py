@@ -292,7 +292,7 @@ class _OpenAIBase:
     """What the two OpenAI models share (mixed into pydantic models)."""
 
     _decoder: ClassVar[type[SSEDecoder] | type[NDJSONDecoder]] = SSEDecoder
-    _ls_provider: ClassVar[str] = "openai"
+    _ls_provider: ClassVar[str | None] = "openai"
     _default_base_url: ClassVar[str] = _OPENAI_API
     _base_url_env: ClassVar[str | None] = "OPENAI_BASE_URL"
     _api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
