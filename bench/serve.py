@@ -27,6 +27,12 @@ Run from the repository root::
     python bench/serve.py              # 7 rounds (about a minute; LiteLLM is the slow one)
     python bench/serve.py --quick      # smoke test: 2 rounds
     python bench/serve.py --profile bench/results/serve.html   # pyinstrument, rxllm's side
+    python bench/serve.py --encoders   # each format's encoder alone, in this process
+
+``--encoders`` measures no server: each chunk format's encoder (``rxllm.serve.FORMATS``)
+alone, fed the same items in this process, formats in turn for ``--rounds`` rounds; µs per
+item, the median over rounds, for plain text chunks (the per-chunk fast path) and for a mix
+of reasoning, text and tool-call pieces (part changes). The table is only printed.
 
 The table is printed and written, as markdown with the versions, the command, the date
 and the machine's load, to ``bench/results/serve.md`` (``--output`` to change).
@@ -350,6 +356,40 @@ def report(
     return "\n".join(lines) + "\n"
 
 
+def encoders(rounds: int, items: int) -> None:
+    """The ``--encoders`` mode: µs per item of each chunk format's encoder."""
+    from rxllm.schema import AIMessageChunk, ToolCallChunk
+    from rxllm.serve import FORMATS
+
+    text = [AIMessageChunk(content=f"tok{i} ") for i in range(items)]
+    kinds = [
+        lambda i: AIMessageChunk(reasoning=f"think{i} "),
+        lambda i: AIMessageChunk(content=f"tok{i} "),
+        lambda i: AIMessageChunk(tool_call_chunks=[ToolCallChunk(args=f'"{i}', index=i % 2)]),
+    ]
+    mixed = [kinds[(i // 5) % 3](i) for i in range(items)]
+    workloads = {"text": text, "mixed": mixed}
+    names = [name for name in FORMATS if name != "events"]
+    seconds: dict[tuple[str, str], list[float]] = {}
+    for round_ in range(rounds + 1):  # the first round warms up
+        for label, chunks in workloads.items():
+            for name in names:
+                start = time.perf_counter()
+                encoder = FORMATS[name](None)
+                for chunk in chunks:
+                    encoder.feed(chunk)
+                encoder.close()
+                if round_:
+                    seconds.setdefault((label, name), []).append(time.perf_counter() - start)
+    header = ["items", *names]
+    body = [
+        [label] + [fmt(statistics.median(seconds[label, n]) * 1e6 / items) for n in names]
+        for label in workloads
+    ]
+    print(f"µs per item, median of {rounds} rounds of {items:,} items\n")
+    print(markdown_table(header, body))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds (default: 7)")
@@ -360,6 +400,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", type=Path, default=RESULTS, help="markdown file to write")
     parser.add_argument("--timeout", type=float, default=300, help="seconds one run may take")
     parser.add_argument("--profile", type=Path, help="profile rxllm's server to this HTML")
+    parser.add_argument("--encoders", action="store_true", help="the encoders alone")
+    parser.add_argument("--items", type=int, default=20_000, help="items per --encoders run")
     parser.add_argument("--rxllm-server", metavar="UPSTREAM", help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -368,6 +410,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.quick:
         args.rounds, args.calls = 2, 20
+    if args.encoders:
+        encoders(args.rounds, args.items)
+        return
     args.started = datetime.now().astimezone().isoformat(timespec="seconds")
     args.load_before = load()
     workloads = [Workload("2,000", 2_000, args.streams), Workload("1 token", 1, args.calls)]
