@@ -19,7 +19,14 @@ last output of each index).
 
 Cancellation: each batch has a ``distributed.Event``; every shard watches it and
 cancels its calls (closing their HTTP responses) when it is set. The client sets it
-when the batch is disposed, cancelled or fails, and cancels the tasks too.
+when the batch is disposed, cancelled or fails, and cancels the tasks too. A shard
+that cannot reach the Event (its scheduler gone) stops its calls the same way, and
+the client, seeing its scheduler gone, fails the batch with ``APIConnectionError``
+at once instead of waiting while Dask tries to reconnect.
+
+Nothing outlives a batch: its models' connection pools are closed on the workers,
+and its topics and Event are removed from the scheduler (which would otherwise keep
+them, and a topic's latest chunk groups, until it stops).
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from reactivex import Observable
 from reactivex import operators as ops
 
 import rxllm
+from rxllm._constants import CLOSE_TIMEOUT
 from rxllm.config import RunConfig, ensure_config
 from rxllm.errors import APIConnectionError, InvalidInputError
 from rxllm.runnable import Config, Runnable
@@ -50,6 +58,8 @@ ClientLike = distributed.Client | str
 
 #: Seconds between a shard's looks at its batch's cancel Event.
 CANCEL_POLL = 0.05
+#: Seconds between the client's looks at its connection to the scheduler.
+SCHEDULER_POLL = 0.1
 Mode = Literal["chunks", "outputs"]
 
 
@@ -103,15 +113,23 @@ async def _cancelled(name: str) -> None:
 async def _work(shard: _Shard) -> tuple[str, int]:
     """Stream the shard's pairs back in groups; return this run's id and its count."""
     run = uuid.uuid4().hex
-    runnable: Runnable[Any, Any, Any] = shard.runnable.open()
+    runnable, models = shard.runnable.open()
     source = _outputs(runnable, shard) if shard.mode == "outputs" else _chunks(runnable, shard)
     worker = distributed.get_worker()
     sent = 0
-    async for group in rxllm.aiterate_batches(source):
-        # log_event takes msgpack only; the chunks are rxllm's pydantic models.
-        message = pickle.dumps((run, group), protocol=pickle.HIGHEST_PROTOCOL)
-        worker.log_event(shard.topic, message)
-        sent += 1
+    try:
+        async for group in rxllm.aiterate_batches(source):
+            # log_event takes msgpack only; the chunks are rxllm's pydantic models.
+            message = pickle.dumps((run, group), protocol=pickle.HIGHEST_PROTOCOL)
+            worker.log_event(shard.topic, message)
+            sent += 1
+    finally:
+        # The models were made for this shard: their pooled connections go with it.
+        for model in models:
+            aclose = getattr(model, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
     return run, sent
 
 
@@ -194,6 +212,7 @@ async def _run(
     if not inputs:
         return
     dask, owned = await _connect(client)
+    where = dask.scheduler.address if dask.scheduler is not None else "?"
     batch_id = uuid.uuid4().hex
     topic, cancel = f"rxllm-chunks-{batch_id}", f"rxllm-cancel-{batch_id}"
     arrivals: asyncio.Queue[tuple[str, int, Any]] = asyncio.Queue()
@@ -205,6 +224,7 @@ async def _run(
         return on_event
 
     futures: list[distributed.Future[Any]] = []
+    topics: list[str] = []
     waiters: list[asyncio.Task[None]] = []
     finished = False
     try:
@@ -223,6 +243,7 @@ async def _run(
                 cancel,
             )
             dask.subscribe_topic(shard.topic, receiver(number))
+            topics.append(shard.topic)
             futures.append(
                 dask.submit(
                     _run_shard,
@@ -237,18 +258,24 @@ async def _run(
         async def wait(number: int, future: distributed.Future[Any]) -> None:
             try:
                 arrivals.put_nowait(("done", number, await future))
-            except Exception as error:
-                arrivals.put_nowait(("error", number, error))
             except asyncio.CancelledError:
                 if not future.cancelled():  # this wait was cancelled, not the task
                     raise
-                lost = APIConnectionError(
-                    "a shard's Dask task was cancelled: the scheduler went away, or "
-                    "another client cancelled it"
-                )
-                arrivals.put_nowait(("error", number, lost))
+                arrivals.put_nowait(("error", number, _cancelled_under_us()))
+            except Exception as error:  # Dask's FutureCancelledError is one
+                failure = _cancelled_under_us() if future.cancelled() else error
+                arrivals.put_nowait(("error", number, failure))
+
+        async def watch_scheduler() -> None:
+            # A lost scheduler takes the batch's tasks with it: no use waiting while the
+            # client tries to reconnect (for distributed.comm.timeouts.connect).
+            while dask.status == "running":  # noqa: ASYNC110 (Dask has no event for it)
+                await asyncio.sleep(SCHEDULER_POLL)
+            lost = APIConnectionError(f"lost the Dask scheduler at {where} mid-batch")
+            arrivals.put_nowait(("error", -1, lost))
 
         waiters = [asyncio.ensure_future(wait(n, f)) for n, f in enumerate(futures)]
+        waiters.append(asyncio.ensure_future(watch_scheduler()))
         received: dict[tuple[int, str], int] = {}
         expected: list[tuple[str, int] | None] = [None] * len(futures)
 
@@ -270,17 +297,79 @@ async def _run(
                     yield pair
         finished = True
     finally:
+        # Without its scheduler, the client could only wait for it: the workers, cut
+        # off from the cancel Event too, stop their calls themselves.
+        if dask.status == "running":
+            if not finished:
+                await _stop(dask, cancel, futures, waiters[: len(futures)])
+            await _unsubscribe(dask, topics, finished)
         for waiter in waiters:
             waiter.cancel()
-        if not finished:
-            with contextlib.suppress(Exception):
-                await distributed.Event(cancel, client=dask).set()
-            with contextlib.suppress(Exception):
-                await dask.cancel(futures)
-        for number in range(len(futures)):
-            dask.unsubscribe_topic(f"{topic}-{number}")
         if owned:
             await dask.close()
+
+
+async def _stop(
+    dask: distributed.Client,
+    cancel: str,
+    futures: list[distributed.Future[Any]],
+    waiters: list[asyncio.Task[None]],
+) -> None:
+    """Stop a batch's shards on the workers.
+
+    Dask does not stop a running coroutine when its task is cancelled, so the shards
+    watch the batch's cancel Event. Once they have seen it and ended (or after
+    ``CLOSE_TIMEOUT``), the Event is cleared, which deletes it: the scheduler would
+    keep a set Event for ever.
+    """
+    event = distributed.Event(cancel, client=dask)
+    with contextlib.suppress(Exception):
+        await event.set()
+        if waiters:
+            await asyncio.wait(waiters, timeout=CLOSE_TIMEOUT)
+        await event.clear()
+    with contextlib.suppress(Exception):
+        await dask.cancel(futures)
+
+
+async def _unsubscribe(dask: distributed.Client, topics: list[str], finished: bool) -> None:
+    """Stop listening to a batch's topics, and leave nothing of them behind.
+
+    Dask would keep a lot: the scheduler keeps every topic it has seen, with its latest
+    events (``distributed.admin.low-level-log-length`` of them), until it stops; and a
+    client keeps the handler of a topic it has unsubscribed from. So the topics are
+    dropped on the scheduler (their subscriptions with them) and their handlers here:
+    all of them after a finished batch, whose groups have all arrived; after a
+    cancelled one, groups may still be on their way, so the handlers stay, doing
+    nothing (for an event with no handler, Dask logs an error).
+    """
+    try:
+        await asyncio.wait_for(dask.run_on_scheduler(_forget_topics, topics), CLOSE_TIMEOUT)
+    except Exception:  # such as a scheduler without rxllm: unsubscribe as usual
+        for name in topics:
+            with contextlib.suppress(Exception):
+                dask.unsubscribe_topic(name)
+    for name in topics:
+        if finished:
+            dask._event_handlers.pop(name, None)
+        else:
+            dask._event_handlers[name] = _ignore
+
+
+def _cancelled_under_us() -> APIConnectionError:
+    return APIConnectionError(
+        "a shard's Dask task was cancelled: the scheduler went away, or another client cancelled it"
+    )
+
+
+def _forget_topics(topics: list[str], dask_scheduler: Any) -> None:
+    """Drop topics, with their events and subscriptions, on the scheduler."""
+    for name in topics:
+        dask_scheduler._broker._topics.pop(name, None)
+
+
+def _ignore(event: object) -> None:
+    """The handler of a cancelled batch's topics, for groups still on their way."""
 
 
 def _observe(

@@ -2,7 +2,8 @@
 
 rxllm's HTTP models keep a per-loop connection pool (with a lock) that cannot be
 pickled and must not travel anyway: a pydantic runnable is packed as its class and
-the fields the user set, and rebuilt on the worker with a pool of its own.
+the fields the user set, and rebuilt on the worker with a pool of its own, which the
+worker closes when its shard is done (``Sealed.open`` says which models it rebuilt).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from rxllm._runs import operator_name
+from rxllm._steps import operator_name
 from rxllm.errors import InvalidInputError
 from rxllm.runnable import Pipeline, Runnable
 
@@ -32,6 +33,24 @@ class _Packer(pickle.Pickler):
         return NotImplemented
 
 
+class _Unpacker(pickle.Unpickler):
+    """Unpickles a packed runnable, keeping the models it rebuilds."""
+
+    def __init__(self, file: io.BytesIO) -> None:
+        super().__init__(file)
+        self.rebuilt: list[BaseModel] = []
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == __name__ and name == "_rebuild":
+            return self._rebuild
+        return super().find_class(module, name)
+
+    def _rebuild(self, cls: type[BaseModel], fields: dict[str, Any]) -> BaseModel:
+        model = _rebuild(cls, fields)
+        self.rebuilt.append(model)
+        return model
+
+
 class Sealed:
     """Pickled bytes of a runnable; its repr never shows them (they may hold keys)."""
 
@@ -41,9 +60,10 @@ class Sealed:
         self.data = data
         self.name = name
 
-    def open(self) -> Any:
-        """The runnable, rebuilt."""
-        return pickle.loads(self.data)
+    def open(self) -> tuple[Any, list[BaseModel]]:
+        """The runnable, rebuilt, and the pydantic models rebuilt inside it."""
+        unpacker = _Unpacker(io.BytesIO(self.data))
+        return unpacker.load(), unpacker.rebuilt
 
     def __reduce__(self) -> tuple[Any, ...]:
         return Sealed, (self.data, self.name)

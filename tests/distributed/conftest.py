@@ -18,7 +18,7 @@ def cluster() -> Iterator[Any]:
         n_workers=2,
         processes=True,
         threads_per_worker=1,
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",  # a free port: 8787 may be taken
         host="127.0.0.1",
     ) as local:
         yield local

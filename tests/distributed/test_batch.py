@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import pickle
@@ -272,3 +273,96 @@ def test_twins_take_the_same_parameters() -> None:
     assert parameters(rxd.batch) == parameters(rxd.abatch) == parameters(rxd.observe_batch)
     assert parameters(rxd.batch_as_completed) == parameters(rxd.abatch_as_completed)
     assert parameters(rxd.batch) == parameters(rxd.batch_as_completed)
+
+
+async def test_the_scheduler_going_away_mid_batch_is_a_connection_error(
+    server: ScriptedServer,
+) -> None:
+    import dask
+
+    server.respond = lambda request: Reply(body=openai_chat(["a"])[:2], end="hang")
+    cluster = await distributed.LocalCluster(
+        n_workers=1,
+        processes=False,
+        asynchronous=True,
+        protocol="tcp://",
+        dashboard_address="127.0.0.1:0",  # a free port: 8787 may be taken
+        host="127.0.0.1",
+    )
+    try:
+        task = asyncio.ensure_future(
+            rxd.abatch(model(server), ["q"] * 3, client=cluster.scheduler_address)
+        )
+        await await_until(lambda: server.open_connections == 3, within=30)
+        await cluster.scheduler.close()
+        with pytest.raises(APIConnectionError, match="scheduler"):
+            await asyncio.wait_for(task, 20)  # Dask's client would try to reconnect for 30 s
+        # The worker, cut off from its batch's cancel Event, stops the calls.
+        await await_until(lambda: server.open_connections == 0, within=30)
+    finally:
+        # Closing tells the (dead) scheduler first, for as long as this allows.
+        with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+            await cluster.close()
+
+
+def _scheduler_leftovers(dask_scheduler: Any) -> dict[str, Any]:
+    return {
+        "tasks": [str(key) for key in dask_scheduler.tasks if "rxllm" in str(key)],
+        "topics": [name for name in dask_scheduler._broker._topics if "rxllm" in name],
+        "events": [name for name in dask_scheduler.extensions["events"]._events],
+        "clients": len(dask_scheduler.clients),
+    }
+
+
+async def _worker_leftovers(dask_worker: Any) -> dict[str, Any]:
+    sockets = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            sockets += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    ours = ("rxllm", "httpx", "httpcore", "anyio")
+    return {
+        "tasks": [str(key) for key in dask_worker.state.tasks if "rxllm" in str(key)],
+        "coroutines": [
+            repr(task.get_coro())
+            for task in asyncio.all_tasks()
+            if any(name in repr(task.get_coro()) for name in ours)
+        ],
+        "sockets": sockets,
+    }
+
+
+def test_a_thousand_inputs_leave_nothing_open(client: Any, server: ScriptedServer) -> None:
+    server.respond = echo
+    server.record = False
+    llm = model(server)
+    config = {"max_concurrency": 100}
+
+    def leftovers() -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+        handlers = [topic for topic in client._event_handlers if "rxllm" in topic]
+        futures = [str(key) for key in client.futures if "rxllm" in str(key)]
+        workers = client.run(_worker_leftovers)
+        return client.run_on_scheduler(_scheduler_leftovers), workers, handlers + futures
+
+    rxd.batch(llm, ["warm up"] * 10, config, client=client)
+    wait_until(lambda: server.open_connections == 0, timeout=30)
+    scheduler_before, workers_before, _ = leftovers()
+    threads = threading.active_count()
+
+    inputs = [f"call {i}" for i in range(1000)]
+    outputs = rxd.batch(llm, inputs, config, client=client)
+
+    assert [o.content for o in outputs] == [f"call{i}" for i in range(1000)]
+    assert server.served == 1010
+    wait_until(lambda: server.open_connections == 0, timeout=30)
+    scheduler, workers, on_client = leftovers()
+    assert scheduler == {
+        "tasks": [],
+        "topics": [],
+        "events": [],
+        "clients": scheduler_before["clients"],
+    }
+    for address, worker in workers.items():
+        assert worker["tasks"] == worker["coroutines"] == []
+        assert worker["sockets"] <= workers_before[address]["sockets"]
+    assert on_client == []
+    assert threading.active_count() <= threads
