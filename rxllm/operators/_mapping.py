@@ -5,41 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from reactivex import Observable, abc
-
-from ..errors import InvalidInputError
 from ..schema import AIMessageChunk
 from ._check import check_callable
 from ._operator import Operator, named
+from ._skeleton import mapping
 from ._text import text_of, with_text
 
 __all__ = ["Snapshot", "accumulate", "map_text", "text"]
-
-
-def _mapping(func: Callable[[Any], Any]) -> Operator:
-    # ``ops.map`` wraps every call in a try/except and a selector lookup; this is the
-    # same contract (an exception in ``func`` ends the stream with it) in less time.
-    def operator(source: Observable[Any]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            emit = observer.on_next
-
-            def on_next(item: Any) -> None:
-                try:
-                    result = func(item)
-                except Exception as error:
-                    observer.on_error(error)
-                    return
-                emit(result)
-
-            return source.subscribe(
-                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
-            )
-
-        return Observable(subscribe)
-
-    return operator
 
 
 @named
@@ -59,7 +31,7 @@ def text() -> Operator:
         ...     text(), ops.to_list()).run()
         ['he', 'llo']
     """
-    return _mapping(text_of)
+    return mapping(lambda: text_of)
 
 
 @named
@@ -88,7 +60,7 @@ def map_text(func: Callable[[str], str]) -> Operator:
             return func(item)
         return with_text(item, func(text_of(item)))
 
-    return _mapping(apply)
+    return mapping(lambda: apply)
 
 
 class Snapshot(str):
@@ -124,39 +96,26 @@ def accumulate() -> Operator:
         ['he', 'hello', 'hello!']
     """
 
-    def operator(source: Observable[Any]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            total = ""
-            message: AIMessageChunk | None = None
-            emit = observer.on_next
+    def start() -> Callable[[Any], Any]:
+        total = ""
+        message: AIMessageChunk | None = None
 
-            def on_next(item: Any) -> None:
-                nonlocal total, message
-                if type(item) is str:
-                    piece = item
-                elif isinstance(item, AIMessageChunk):
-                    message = item if message is None else message + item
-                    observer.on_next(message.to_message())
-                    return
-                else:
-                    try:
-                        piece = text_of(item)
-                    except InvalidInputError as error:
-                        observer.on_error(error)
-                        return
-                # Taken out of the closure first, the text so far has one reference, so
-                # CPython appends to it in place: the Snapshot is the one copy per item.
-                so_far, total = total, ""
-                so_far += piece
-                total = so_far
-                emit(Snapshot(so_far))
+        def step(item: Any) -> Any:
+            nonlocal total, message
+            if type(item) is str:
+                piece = item
+            elif isinstance(item, AIMessageChunk):
+                message = item if message is None else message + item
+                return message.to_message()
+            else:
+                piece = text_of(item)
+            # Taken out of the closure first, the text so far has one reference, so
+            # CPython appends to it in place: the Snapshot is the one copy per item.
+            so_far, total = total, ""
+            so_far += piece
+            total = so_far
+            return Snapshot(so_far)
 
-            return source.subscribe(
-                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
-            )
+        return step
 
-        return Observable(subscribe)
-
-    return operator
+    return mapping(start)

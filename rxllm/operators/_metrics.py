@@ -10,11 +10,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from reactivex import Observable, abc
-from reactivex.disposable import Disposable
 
 from ..errors import InvalidInputError
 from ..schema import AIMessageChunk, GenerationChunk, Usage
 from ._check import check_callable, check_scheduler
+from ._skeleton import Hooks, tapping
 from ._text import text_of
 from ._timing import pick_scheduler, seconds_between
 
@@ -225,45 +225,19 @@ class Metrics:
         return None if meter is None else meter.snapshot()
 
     def __call__(self, source: Observable[Any]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler_: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            meter = _Meter(pick_scheduler(self.scheduler, scheduler_))
-            with self._lock:
-                self._meter = meter
-            add, emit = meter.add, observer.on_next
+        return tapping(self._start)(source)
 
-            def on_next(item: Any) -> None:
-                add(item)
-                emit(item)
+    def _start(self, scheduler: abc.SchedulerBase | None) -> Hooks:
+        meter = _Meter(pick_scheduler(self.scheduler, scheduler))
+        with self._lock:
+            self._meter = meter
 
-            def finish(error: Exception | None) -> bool:
-                meter.end(error, completed=error is None)
-                if self.on_complete is not None:
-                    try:
-                        self.on_complete(meter.snapshot())
-                    except Exception as raised:
-                        observer.on_error(raised)
-                        return False
-                return True
+        def finish(error: Exception | None = None) -> None:
+            meter.end(error, completed=error is None)
+            if self.on_complete is not None:
+                self.on_complete(meter.snapshot())
 
-            def on_error(error: Exception) -> None:
-                if finish(error):
-                    observer.on_error(error)
-
-            def on_completed() -> None:
-                if finish(None):
-                    observer.on_completed()
-
-            upstream = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler_)
-
-            def dispose() -> None:
-                upstream.dispose()
-                meter.end()
-
-            return Disposable(dispose)
-
-        return Observable(subscribe)
+        return Hooks(meter.add, finish, finish, meter.end)
 
 
 def metrics(

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from reactivex import Observable, abc
-from reactivex.disposable import Disposable
+from reactivex import abc
 
 from ._check import check_callable
 from ._operator import Operator, named
+from ._skeleton import Hooks, tapping
 from ._text import text_of
 
 __all__ = ["on_first_token", "tap"]
@@ -52,54 +52,14 @@ def tap(
         ("on_dispose", on_dispose),
     ):
         check_callable("tap", argument, function, optional=True)
+    hooks = Hooks(on_next, on_error, on_completed, on_dispose)
 
-    def operator(source: Observable[Any]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            if on_subscribe is not None:
-                on_subscribe()
+    def start(_: abc.SchedulerBase | None) -> Hooks:
+        if on_subscribe is not None:
+            on_subscribe()
+        return hooks
 
-            def next_(item: Any) -> None:
-                if on_next is not None:
-                    try:
-                        on_next(item)
-                    except Exception as error:
-                        observer.on_error(error)
-                        return
-                observer.on_next(item)
-
-            def error_(error: Exception) -> None:
-                if on_error is not None:
-                    try:
-                        on_error(error)
-                    except Exception as raised:
-                        observer.on_error(raised)
-                        return
-                observer.on_error(error)
-
-            def completed_() -> None:
-                if on_completed is not None:
-                    try:
-                        on_completed()
-                    except Exception as raised:
-                        observer.on_error(raised)
-                        return
-                observer.on_completed()
-
-            upstream = source.subscribe(next_, error_, completed_, scheduler=scheduler)
-            if on_dispose is None:
-                return upstream
-
-            def dispose() -> None:
-                upstream.dispose()
-                on_dispose()
-
-            return Disposable(dispose)
-
-        return Observable(subscribe)
-
-    return operator
+    return tapping(start)
 
 
 @named
@@ -125,28 +85,15 @@ def on_first_token(func: Callable[[Any], None]) -> Operator:
     """
     check_callable("on_first_token", "func", func)
 
-    def operator(source: Observable[Any]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            waiting = True
-            emit = observer.on_next
+    def start(_: abc.SchedulerBase | None) -> Hooks:
+        waiting = True
 
-            def on_next(item: Any) -> None:
-                nonlocal waiting
-                if waiting and text_of(item):
-                    waiting = False
-                    try:
-                        func(item)
-                    except Exception as error:
-                        observer.on_error(error)
-                        return
-                emit(item)
+        def watch(item: Any) -> None:
+            nonlocal waiting
+            if waiting and text_of(item):
+                waiting = False
+                func(item)
 
-            return source.subscribe(
-                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
-            )
+        return Hooks(on_next=watch)
 
-        return Observable(subscribe)
-
-    return operator
+    return tapping(start)
