@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
-import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
@@ -35,12 +34,10 @@ from typing import TypeVar
 
 import httpx
 
+from .._retrying import backoff, retryable
 from ..errors import (
     APIConnectionError,
-    APIError,
     APITimeoutError,
-    InternalServerError,
-    RateLimitError,
     RxLLMError,
     StreamInterruptedError,
 )
@@ -52,10 +49,6 @@ T = TypeVar("T")
 
 logger = logging.getLogger("rxllm")
 
-#: The first retry waits about this long (seconds); each further one twice as long.
-RETRY_INITIAL_DELAY = 0.5
-#: No backoff wait is longer than this.
-RETRY_MAX_DELAY = 8.0
 #: A ``Retry-After`` longer than this is not honoured (the backoff is used instead), as
 #: in the OpenAI and Anthropic SDKs: a caller would rather get the error than hang.
 RETRY_AFTER_MAX = 60.0
@@ -89,22 +82,10 @@ def retry_delay(attempt: int, headers: httpx.Headers | None = None) -> float:
     """Seconds to wait before retry number ``attempt`` (0 for the first retry).
 
     ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date) win when present
-    and at most a minute; otherwise exponential backoff, with up to 25% jitter so that
-    many clients refused at once do not come back at once.
+    and at most a minute; otherwise ``rxllm._retrying.backoff``.
     """
     asked = _retry_after(headers)
-    if asked is not None:
-        return asked
-    backoff: float = min(RETRY_INITIAL_DELAY * 2**attempt, RETRY_MAX_DELAY)
-    return backoff * (1 - 0.25 * random.random())
-
-
-def _retryable(error: RxLLMError) -> bool:
-    if isinstance(error, RateLimitError | InternalServerError | StreamInterruptedError):
-        return True
-    if isinstance(error, APIError):
-        return error.status_code in (408, 409)
-    return isinstance(error, APIConnectionError)
+    return backoff(attempt) if asked is None else asked
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +164,7 @@ async def stream_call(
                 cause = exc
             finally:
                 await response.aclose()
-        if emitted or attempt >= policy.max_retries or not _retryable(failure):
+        if emitted or attempt >= policy.max_retries or not retryable(failure):
             if failure is cause:
                 raise failure
             raise failure from cause

@@ -8,6 +8,7 @@ from typing import Any
 from reactivex import Observable, abc
 from reactivex.disposable import SerialDisposable, SingleAssignmentDisposable
 
+from .._retrying import retryable
 from ._check import check_count, check_scheduler, check_seconds
 from ._operator import Operator, named
 from ._timing import pick_scheduler
@@ -28,7 +29,11 @@ def retry(
     received half a reply receives its beginning a second time. Here a failure after
     the first item is final: it reaches the consumer with its ``.partial`` text, and
     only failures before any output (a refused connection, a 5xx, a first-token
-    timeout placed upstream) are retried.
+    timeout placed upstream) are retried. So are only failures that may pass, as the
+    HTTP models' own retries decide (``rxllm._retrying.retryable``): a rate limit, a
+    server error, a timeout, a lost connection, or an exception from outside rxllm's
+    tree; a bad request or key, bad input or malformed data fails at once, since the
+    same call would fail the same way.
 
     Args:
         attempts: subscriptions in all, the first included (at least 1).
@@ -81,7 +86,12 @@ def retry(
 
             def on_error(error: Exception) -> None:
                 with lock:
-                    again = not started and tried < attempts and not current.is_disposed
+                    again = (
+                        not started
+                        and tried < attempts
+                        and not current.is_disposed
+                        and retryable(error)
+                    )
                 if not again:
                     observer.on_error(error)
                 elif delay:

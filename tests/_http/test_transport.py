@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from rxllm._http import _transport
+from rxllm import _retrying
 from rxllm._http._errors import error_from_payload, error_from_response
 from rxllm._http._transport import retry_delay
 from rxllm.errors import (
@@ -24,7 +24,7 @@ from rxllm.errors import (
 
 def test_backoff_grows_with_jitter_and_a_cap() -> None:
     for attempt in range(6):
-        full = min(_transport.RETRY_INITIAL_DELAY * 2**attempt, _transport.RETRY_MAX_DELAY)
+        full = min(_retrying.RETRY_INITIAL_DELAY * 2**attempt, _retrying.RETRY_MAX_DELAY)
         delay = retry_delay(attempt)
         assert 0.75 * full <= delay <= full
 
@@ -42,7 +42,7 @@ def test_backoff_grows_with_jitter_and_a_cap() -> None:
 def test_retry_after(headers: dict[str, str], expected: float | None) -> None:
     delay = retry_delay(0, httpx.Headers(headers))
     if expected is None:
-        assert delay <= _transport.RETRY_INITIAL_DELAY
+        assert delay <= _retrying.RETRY_INITIAL_DELAY
     else:
         assert delay == expected
 

@@ -6,7 +6,13 @@ import pytest
 import reactivex
 from reactivex.testing import TestScheduler
 
-from rxllm.errors import InvalidInputError, RateLimitError
+from rxllm.errors import (
+    AuthenticationError,
+    BadRequestError,
+    InvalidInputError,
+    ProtocolError,
+    RateLimitError,
+)
 from rxllm.llms import FakeListChatModel, FakeStreamingListLLM
 from rxllm.operators import first_token_timeout, retry, text
 from rxllm.testing import MarbleLLM
@@ -45,6 +51,24 @@ def test_retry_waits_between_attempts_in_virtual_time() -> None:
     results = scheduler.start(lambda: reactivex.defer(attempt).pipe(retry(3, delay=50)))
     assert calls == [200, 250, 300]
     assert results.messages == [on_next(300, "ok"), on_completed(300)]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        AuthenticationError("bad key", status_code=401),
+        BadRequestError("bad request", status_code=400),
+        ProtocolError("not JSON", line="{"),
+        InvalidInputError("bad input"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_retry_does_not_make_again_a_call_that_would_fail_the_same_way(error: Exception) -> None:
+    scheduler = TestScheduler()
+    xs = scheduler.create_cold_observable(on_error(10, error))
+    results = scheduler.start(lambda: xs.pipe(retry(3)))
+    assert results.messages == [on_error(210, error)]
+    assert xs.subscriptions == [subscribe(200, 210)]
 
 
 def test_retry_with_a_marble_model_counts_the_calls() -> None:
