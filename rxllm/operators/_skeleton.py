@@ -84,7 +84,7 @@ def tapping(make_hooks: Callable[[abc.SchedulerBase | None], Hooks]) -> Operator
             observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             hooks = make_hooks(scheduler)
-            fail = observer.on_error
+            emit, fail, look = observer.on_next, observer.on_error, hooks.on_next
 
             def after(hook: Callable[..., None] | None, forward: Any) -> Any:
                 if hook is None:
@@ -100,8 +100,16 @@ def tapping(make_hooks: Callable[[abc.SchedulerBase | None], Hooks]) -> Operator
 
                 return notify
 
+            def on_next(item: Any) -> None:  # ``notify`` for one item, without ``*args``
+                try:
+                    look(item)  # type: ignore[misc]  # not None: else ``emit`` is subscribed
+                except Exception as raised:
+                    fail(raised)
+                    return
+                emit(item)
+
             upstream = source.subscribe(
-                after(hooks.on_next, observer.on_next),
+                emit if look is None else on_next,
                 after(hooks.on_error, fail),
                 after(hooks.on_completed, observer.on_completed),
                 scheduler=scheduler,
