@@ -15,7 +15,8 @@ document costs time in proportion to its length however it is cut into chunks.
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeAlias, TypeVar
 
 from pydantic import BaseModel, PydanticUserError, TypeAdapter
 from reactivex import Observable, abc
@@ -57,6 +58,63 @@ class _PartialModel:
         return self.model.model_construct(_fields_set=set(self.validated), **self.validated)
 
 
+Push: TypeAlias = Callable[[str, bool], bool]
+"""Parses the next text (``final``: the stream has ended), emits what that completes, and
+says whether the JSON value is now whole."""
+
+
+def _parsing(
+    what: str, start: Callable[[abc.ObserverBase[Any]], tuple[Push, Callable[[], str]]]
+) -> Operator:
+    """An operator feeding the text of each item to a parser made per subscription.
+
+    ``start(observer)`` returns the subscription's ``push`` and a function giving the
+    text so far. A ``ValueError`` from ``push`` (``JSONDecodeError``, pydantic's
+    ``ValidationError``) fails the stream with the text so far as ``.partial``, and so
+    does the end of the stream before the JSON ``what`` ends; text after it is ignored.
+    """
+
+    def operator(source: Observable[Any]) -> Observable[Any]:
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            push, text = start(observer)
+            whole = failed = False
+
+            def fail(error: Exception) -> None:
+                nonlocal failed
+                failed = True
+                attach_partial(error, text())
+                observer.on_error(error)
+
+            def on_next(item: Any, final: bool = False) -> None:
+                nonlocal whole
+                if whole or failed:
+                    return
+                try:
+                    whole = push(item if type(item) is str else text_of(item), final)
+                except ValueError as error:
+                    fail(error)
+
+            def on_completed() -> None:
+                on_next("", True)
+                if whole and not failed:
+                    observer.on_completed()
+                elif not failed:
+                    so_far, ended = text(), f"the stream ended before the JSON {what} did"
+                    fail(json_error(ended, so_far, len(so_far)))
+
+            def on_error(error: Exception) -> None:
+                if not failed:
+                    observer.on_error(error)
+
+            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+
+        return Observable(subscribe)
+
+    return operator
+
+
 @named
 def partial_json(model: type[M] | None = None) -> Operator:
     """Parse streamed JSON text into progressively complete values.
@@ -90,81 +148,43 @@ def partial_json(model: type[M] | None = None) -> Operator:
     if model is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise refuse("partial_json", "model", "a pydantic model class or None", model)
 
-    def operator(source: Observable[Any]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            parser = PartialParser()
-            feed = parser.feed
-            builder = _PartialModel(model) if model is not None else None
-            finished = failed = False
-            last: Any = None
-            fields = 0  # the complete top-level members the builder has seen
+    def start(observer: abc.ObserverBase[Any]) -> tuple[Push, Callable[[], str]]:
+        parser = PartialParser()
+        feed = parser.feed
+        builder = _PartialModel(model) if model is not None else None
+        last: Any = None
+        fields = 0  # the complete top-level members the builder has seen
 
-            def fail(error: Exception) -> None:
-                nonlocal finished, failed
-                finished = failed = True
-                attach_partial(error, parser.text())
-                observer.on_error(error)
+        def push_values(text: str, final: bool) -> bool:
+            """Emit the value so far if the text changed it."""
+            nonlocal last
+            feed(text, final)
+            if parser.changed:
+                recheck = parser.recheck
+                value = parser.snapshot()
+                if not recheck or value != last:
+                    last = value
+                    observer.on_next(value)
+            return parser.complete
 
-            def push_values(item: Any, final: bool = False) -> None:
-                """Parse an item's text; emit the value so far if it changed."""
-                nonlocal finished, last
-                if finished:
-                    return
-                try:
-                    feed(item if type(item) is str else text_of(item), final)
-                    if parser.changed:
-                        recheck = parser.recheck
-                        value = parser.snapshot()
-                        if not recheck or value != last:
-                            last = value
-                            observer.on_next(value)
-                except ValueError as error:  # JSONDecodeError
-                    fail(error)
-                    return
-                finished = parser.complete
+        def push_models(text: str, final: bool) -> bool:
+            """Emit a partial model if the text completed a field."""
+            nonlocal fields
+            assert builder is not None
+            feed(text, final)
+            if parser.complete:
+                observer.on_next(builder.model.model_validate(parser.value))
+            elif parser.fields != fields:
+                fields = parser.fields
+                top = parser.stack[0].members
+                partial = builder.build(top) if type(top) is dict else None
+                if partial is not None:
+                    observer.on_next(partial)
+            return parser.complete
 
-            def push_models(item: Any, final: bool = False) -> None:
-                """Parse an item's text; emit a partial model if a field completed."""
-                nonlocal finished, fields
-                assert builder is not None
-                if finished:
-                    return
-                try:
-                    feed(item if type(item) is str else text_of(item), final)
-                    if parser.complete:
-                        finished = True
-                        observer.on_next(builder.model.model_validate(parser.value))
-                    elif parser.fields != fields:
-                        fields = parser.fields
-                        top = parser.stack[0].members
-                        partial = builder.build(top) if type(top) is dict else None
-                        if partial is not None:
-                            observer.on_next(partial)
-                except ValueError as error:  # JSONDecodeError and ValidationError
-                    fail(error)
+        return (push_values if builder is None else push_models), parser.text
 
-            push = push_values if builder is None else push_models
-
-            def on_completed() -> None:
-                if not finished:
-                    push("", True)
-                if not finished:
-                    text = parser.text()
-                    fail(json_error("the stream ended before the JSON value did", text, len(text)))
-                elif not failed:
-                    observer.on_completed()
-
-            def on_error(error: Exception) -> None:
-                if not finished:
-                    observer.on_error(error)
-
-            return source.subscribe(push, on_error, on_completed, scheduler=scheduler)
-
-        return Observable(subscribe)
-
-    return operator
+    return _parsing("value", start)
 
 
 @named
@@ -201,53 +221,19 @@ def json_items(model: type[Any] | None = None) -> Operator:
         except PydanticUserError as error:
             raise refuse("json_items", "model", expected, model) from error
 
-    def operator(source: Observable[Any]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            splitter = ArraySplitter()
-            closed = False
+    def start(observer: abc.ObserverBase[Any]) -> tuple[Push, Callable[[], str]]:
+        splitter = ArraySplitter()
 
-            def fail(error: Exception) -> None:
-                nonlocal closed
-                closed = True
-                attach_partial(error, splitter.text())
-                observer.on_error(error)
-
-            def emit(elements: list[str]) -> None:
-                for element in elements:
-                    try:
-                        value = json.loads(element)
-                    except RecursionError:  # json.loads recurses once per level
-                        raise json_error("an element is nested too deeply", element, 0) from None
-                    observer.on_next(adapter.validate_python(value) if adapter else value)
-
-            def on_next(item: Any) -> None:
-                nonlocal closed
-                if closed:
-                    return
+        def push(text: str, final: bool) -> bool:
+            """Emit each element the text completed."""
+            for element in splitter.push(text):
                 try:
-                    elements = splitter.push(item if type(item) is str else text_of(item))
-                    if elements:
-                        emit(elements)
-                except ValueError as error:  # JSONDecodeError and ValidationError
-                    fail(error)
-                    return
-                closed = splitter.closed
+                    value = json.loads(element)
+                except RecursionError:  # json.loads recurses once per level
+                    raise json_error("an element is nested too deeply", element, 0) from None
+                observer.on_next(adapter.validate_python(value) if adapter else value)
+            return splitter.closed
 
-            def on_completed() -> None:
-                if not closed:
-                    text = splitter.text()
-                    fail(json_error("the stream ended before the JSON array did", text, len(text)))
-                    return
-                observer.on_completed()
+        return push, splitter.text
 
-            def on_error(error: Exception) -> None:
-                if not closed:
-                    observer.on_error(error)
-
-            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
-
-        return Observable(subscribe)
-
-    return operator
+    return _parsing("array", start)

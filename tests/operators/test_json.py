@@ -17,7 +17,7 @@ from rxllm.llms import FakeListChatModel, FakeStreamingListLLM
 from rxllm.operators import json_items, partial_json
 from rxllm.operators._jsonparse import PartialParser
 
-from .helpers import on_completed, on_next, run, split_at, subscribe
+from .helpers import on_completed, on_error, on_next, run, split_at, subscribe
 
 
 class Person(BaseModel):
@@ -234,6 +234,16 @@ def test_json_items_marble() -> None:
     assert results.messages == [
         on_next(210, {"a": 1}), on_next(220, {"a": 2}), on_next(240, 3), on_completed(250),
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("make", [partial_json, json_items])
+def test_an_error_after_the_whole_value_is_passed_on(make: Any) -> None:
+    """The value being whole does not swallow the stream's error (it used to: no end at all)."""
+    scheduler = TestScheduler()
+    late = ConnectionError("lost after the value")
+    xs = scheduler.create_cold_observable(on_next(10, "[1]"), on_error(20, late))
+    results = scheduler.start(lambda: xs.pipe(make()))
+    assert results.messages[-1] == on_error(220, late)
 
 
 def test_json_items_validates_with_a_model_and_handles_empty_arrays() -> None:
