@@ -185,18 +185,6 @@ def json_object(event: ServerSentEvent) -> dict[str, Any]:
     return payload
 
 
-def _translate(translator: WireTranslator[F, C], frame: F) -> C | None:
-    if translator.finished:
-        return None  # drained, so the connection can go back to the pool
-    try:
-        return translator.frame(frame)
-    except (ValidationError, *SHAPE_ERRORS):
-        # JSON that parsed but is not shaped as documented (a string where an object
-        # goes): caught here rather than checked at every field.
-        data = frame.data if isinstance(frame, ServerSentEvent) else json.dumps(frame)
-        raise misshapen(data) from None
-
-
 async def wire_chunks(
     response: httpx.Response, decoder: _Decoder[F], translator: WireTranslator[F, C]
 ) -> AsyncIterator[C]:
@@ -209,15 +197,25 @@ async def wire_chunks(
         ProtocolError: bad data, or a frame not shaped as the API documents.
         APIError: an in-band error.
     """
-    async for read in response.aiter_bytes():
-        for frame in decoder.feed(read):
-            chunk = _translate(translator, frame)
+    reads = response.aiter_bytes()
+    more = True
+    while more:
+        # The frames of each read, then those the decoder completes at the end.
+        read = await anext(reads, None)
+        frames = decoder.flush() if read is None else decoder.feed(read)
+        more = read is not None
+        for frame in frames:
+            if translator.finished:
+                continue  # drained, so the connection can go back to the pool
+            try:
+                chunk = translator.frame(frame)
+            except (ValidationError, *SHAPE_ERRORS):
+                # JSON that parsed but is not shaped as documented (a string where an
+                # object goes): caught here rather than checked at every field.
+                data = frame.data if isinstance(frame, ServerSentEvent) else json.dumps(frame)
+                raise misshapen(data) from None
             if chunk is not None:
                 yield chunk
-    for frame in decoder.flush():
-        chunk = _translate(translator, frame)
-        if chunk is not None:
-            yield chunk
     if not translator.finished:
         raise StreamInterruptedError(f"the stream ended without its terminal {translator.terminal}")
     last = translator.end()

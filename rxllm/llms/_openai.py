@@ -98,7 +98,9 @@ class _OpenAITranslator(WireTranslator[ServerSentEvent, C]):
         if frame.data == "[DONE]":
             self.finished = True
             return None
-        payload = json_object(frame)
+        payload = frame.json()
+        if type(payload) is not dict:  # json_object, inlined: this runs for every token
+            payload = json_object(frame)
         if payload.get("error") is not None or frame.event == "error":
             raise self.in_band_error(payload)
         return self.feed(payload)
