@@ -16,14 +16,14 @@ the limit is passed, not once the line ends.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .._constants import MAX_EVENT_BYTES
 from ..errors import EventTooLargeError, ProtocolError
 from ._quote import MAX_QUOTE, start_of
 
-__all__ = ["NDJSONDecoder", "aiter_ndjson", "iter_ndjson"]
+__all__ = ["NDJSONDecoder", "iter_ndjson"]
 
 
 _loads = json.loads
@@ -167,28 +167,3 @@ def iter_ndjson(chunks: Iterable[bytes], max_event_bytes: int = MAX_EVENT_BYTES)
     for chunk in chunks:
         yield from decoder.feed(chunk)
     yield from decoder.flush()
-
-
-async def aiter_ndjson(
-    chunks: AsyncIterable[bytes], max_event_bytes: int = MAX_EVENT_BYTES
-) -> AsyncIterator[Any]:
-    """Decode a whole NDJSON stream given as an async iterable of reads.
-
-    The async twin of ``iter_ndjson``.
-
-    Args:
-        chunks: the bytes of the stream, cut anywhere.
-        max_event_bytes: the longest line accepted, in bytes.
-
-    Yields:
-        The value of each non-blank line, as soon as the line is complete.
-
-    Raises:
-        ProtocolError: a line is not valid UTF-8 or not valid JSON, or too long.
-    """
-    decoder = NDJSONDecoder(max_event_bytes)
-    async for chunk in chunks:
-        for value in decoder.feed(chunk):
-            yield value
-    for value in decoder.flush():
-        yield value

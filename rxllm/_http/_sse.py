@@ -26,7 +26,7 @@ with ``EventTooLargeError`` as soon as the limit is passed, not once the event e
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,7 @@ from .._constants import MAX_EVENT_BYTES
 from ..errors import EventTooLargeError, ProtocolError
 from ._quote import MAX_QUOTE, start_of
 
-__all__ = ["SSEDecoder", "ServerSentEvent", "aiter_sse", "iter_sse"]
+__all__ = ["SSEDecoder", "ServerSentEvent", "iter_sse"]
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -364,28 +364,3 @@ def iter_sse(
     for chunk in chunks:
         yield from decoder.feed(chunk)
     yield from decoder.flush()
-
-
-async def aiter_sse(
-    chunks: AsyncIterable[bytes], max_event_bytes: int = MAX_EVENT_BYTES
-) -> AsyncIterator[ServerSentEvent]:
-    """Decode a whole stream given as an async iterable of reads.
-
-    The async twin of ``iter_sse``.
-
-    Args:
-        chunks: the bytes of the stream, cut anywhere.
-        max_event_bytes: see ``SSEDecoder``.
-
-    Yields:
-        Each event, as soon as its terminating blank line has been read.
-
-    Raises:
-        ProtocolError: the stream is not valid UTF-8, or an event is too large.
-    """
-    decoder = SSEDecoder(max_event_bytes)
-    async for chunk in chunks:
-        for event in decoder.feed(chunk):
-            yield event
-    for event in decoder.flush():
-        yield event

@@ -18,7 +18,6 @@ are no items at all, so they reset nothing.
 from __future__ import annotations
 
 import threading
-from datetime import datetime
 from typing import Any
 
 from reactivex import Observable, abc
@@ -31,6 +30,12 @@ from ._text import text_of
 from ._timing import pick_scheduler, seconds_between
 
 __all__ = ["deadlines", "first_token_timeout", "stall_timeout", "total_timeout"]
+
+_MESSAGES: dict[type[APITimeoutError], str] = {
+    FirstTokenTimeoutError: "no first token within {} s of the request",
+    StallTimeoutError: "no chunk for {} s in the middle of the stream",
+    TotalTimeoutError: "the stream took longer than {} s",
+}
 
 
 def _is_token(item: Any) -> bool:
@@ -57,11 +62,6 @@ def deadlines(
     The models' ``first_token_timeout``, ``stall_timeout`` and ``total_timeout``
     settings are this operator; the limits are checked where they are given.
     """
-    limits: dict[type[APITimeoutError], float | None] = {
-        FirstTokenTimeoutError: first,
-        StallTimeoutError: stall,
-        TotalTimeoutError: total,
-    }
 
     def operator(source: Observable[Any]) -> Observable[Any]:
         def subscribe(
@@ -77,18 +77,15 @@ def deadlines(
             token_at: float | None = None  # when the first token came, in seconds
             last_at: float | None = None  # when the latest item came
 
-            def since(moment: datetime) -> float:
-                return seconds_between(start, moment)
-
-            def next_deadline() -> tuple[float, type[APITimeoutError]] | None:
-                """The earliest deadline still ahead of the stream, and its error."""
-                due: list[tuple[float, type[APITimeoutError]]] = []
+            def next_deadline() -> tuple[float, type[APITimeoutError], float] | None:
+                """The earliest deadline still ahead of the stream, its error and limit."""
+                due: list[tuple[float, type[APITimeoutError], float]] = []
                 if first is not None and token_at is None:
-                    due.append((first, FirstTokenTimeoutError))
+                    due.append((first, FirstTokenTimeoutError, first))
                 if stall is not None and last_at is not None:
-                    due.append((last_at + stall, StallTimeoutError))
+                    due.append((last_at + stall, StallTimeoutError, stall))
                 if total is not None:
-                    due.append((total, TotalTimeoutError))
+                    due.append((total, TotalTimeoutError, total))
                 return min(due, key=lambda d: d[0]) if due else None
 
             def arm(now: float) -> None:
@@ -103,7 +100,7 @@ def deadlines(
                 with lock:
                     if done:
                         return
-                    now = since(clock.now)
+                    now = seconds_between(start, clock.now)
                     deadline = next_deadline()
                     if deadline is None:
                         return
@@ -112,8 +109,8 @@ def deadlines(
                         return
                     done = True
                 upstream.dispose()
-                kind = deadline[1]
-                observer.on_error(kind(_message(kind, limits[kind]), partial="".join(texts)))
+                kind, limit = deadline[1:]
+                observer.on_error(kind(_MESSAGES[kind].format(limit), partial="".join(texts)))
 
             def on_next(item: Any) -> None:
                 nonlocal token_at, last_at
@@ -122,7 +119,7 @@ def deadlines(
                         return
                     texts.append(text_of(item))
                     if stall is not None or token_at is None:
-                        now = since(clock.now)
+                        now = seconds_between(start, clock.now)
                         if token_at is None and _is_token(item):
                             token_at = now
                         if stall is not None:
@@ -161,12 +158,11 @@ def deadlines(
     return operator
 
 
-def _message(kind: type[APITimeoutError], seconds: float | None) -> str:
-    if kind is FirstTokenTimeoutError:
-        return f"no first token within {seconds} s of the request"
-    if kind is StallTimeoutError:
-        return f"no chunk for {seconds} s in the middle of the stream"
-    return f"the stream took longer than {seconds} s"
+def _one(name: str, seconds: float, scheduler: abc.SchedulerBase | None) -> Operator:
+    seconds = check_seconds(name, "seconds", seconds)
+    check_scheduler(name, scheduler)
+    limits = {"first_token_timeout": "first", "stall_timeout": "stall", "total_timeout": "total"}
+    return deadlines(**{limits[name]: seconds}, scheduler=scheduler)
 
 
 @named
@@ -187,9 +183,7 @@ def first_token_timeout(seconds: float, *, scheduler: abc.SchedulerBase | None =
         first_token_timeout(3):  ------a-b-|
                                  ---#          FirstTokenTimeoutError(partial="")
     """
-    seconds = check_seconds("first_token_timeout", "seconds", seconds)
-    check_scheduler("first_token_timeout", scheduler)
-    return deadlines(first=seconds, scheduler=scheduler)
+    return _one("first_token_timeout", seconds, scheduler)
 
 
 @named
@@ -204,9 +198,7 @@ def stall_timeout(seconds: float, *, scheduler: abc.SchedulerBase | None = None)
         stall_timeout(3):  -a-b-------c-|
                            -a-b---#        StallTimeoutError(partial="ab")
     """
-    seconds = check_seconds("stall_timeout", "seconds", seconds)
-    check_scheduler("stall_timeout", scheduler)
-    return deadlines(stall=seconds, scheduler=scheduler)
+    return _one("stall_timeout", seconds, scheduler)
 
 
 @named
@@ -220,6 +212,4 @@ def total_timeout(seconds: float, *, scheduler: abc.SchedulerBase | None = None)
         total_timeout(5):  -a-b-c-d-e-|
                            -a-b-#          TotalTimeoutError(partial="ab")
     """
-    seconds = check_seconds("total_timeout", "seconds", seconds)
-    check_scheduler("total_timeout", scheduler)
-    return deadlines(total=seconds, scheduler=scheduler)
+    return _one("total_timeout", seconds, scheduler)

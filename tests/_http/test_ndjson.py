@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -12,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rxllm._constants import MAX_EVENT_BYTES
-from rxllm._http._ndjson import NDJSONDecoder, aiter_ndjson, iter_ndjson
+from rxllm._http._ndjson import NDJSONDecoder, iter_ndjson
 from rxllm.errors import EventTooLargeError, ProtocolError
 
 
@@ -243,37 +241,15 @@ def test_the_default_limit_is_the_constant() -> None:
     assert error.limit == MAX_EVENT_BYTES == 64 * 1024 * 1024
 
 
-def test_iter_ndjson_and_aiter_ndjson_take_the_limit() -> None:
+def test_iter_ndjson_takes_the_limit() -> None:
     stream = [b"[", b"1" * 600, b"]\n"]
     assert list(iter_ndjson(stream, 602)) == [[int("1" * 600)]]
     with pytest.raises(EventTooLargeError):
         list(iter_ndjson(stream, 601))
 
-    async def source() -> AsyncIterator[bytes]:
-        for chunk in stream:
-            yield chunk
-
-    async def collect() -> list[Any]:
-        return [value async for value in aiter_ndjson(source(), 601)]
-
-    with pytest.raises(EventTooLargeError):
-        asyncio.run(collect())
-
 
 def test_iter_ndjson() -> None:
     assert list(iter_ndjson([b'{"a":', b" 1}\n\n[", b"2]"])) == [{"a": 1}, [2]]
-
-
-def test_aiter_ndjson() -> None:
-    async def source() -> AsyncIterator[bytes]:
-        for chunk in [b'{"a":', b" 1}\n\n[", b"2]"]:
-            await asyncio.sleep(0)
-            yield chunk
-
-    async def collect() -> list[Any]:
-        return [value async for value in aiter_ndjson(source())]
-
-    assert asyncio.run(collect()) == [{"a": 1}, [2]]
 
 
 def test_iter_ndjson_raises_on_bad_json() -> None:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rxllm._constants import MAX_EVENT_BYTES
-from rxllm._http._sse import ServerSentEvent, SSEDecoder, aiter_sse, iter_sse
+from rxllm._http._sse import ServerSentEvent, SSEDecoder, iter_sse
 from rxllm.errors import EventTooLargeError, ProtocolError
 
 E = ServerSentEvent
@@ -382,21 +381,11 @@ def test_the_default_limit_is_the_constant() -> None:
     assert error.limit == MAX_EVENT_BYTES
 
 
-def test_iter_sse_and_aiter_sse_take_the_limit() -> None:
+def test_iter_sse_takes_the_limit() -> None:
     stream = [b"data: ", b"q" * 600, b"\n\n"]
     assert list(iter_sse(stream, 700)) == [E(data="q" * 600)]
     with pytest.raises(EventTooLargeError):
         list(iter_sse(stream, 500))
-
-    async def source() -> AsyncIterator[bytes]:
-        for chunk in stream:
-            yield chunk
-
-    async def collect() -> list[ServerSentEvent]:
-        return [event async for event in aiter_sse(source(), 500)]
-
-    with pytest.raises(EventTooLargeError):
-        asyncio.run(collect())
 
 
 # The record
@@ -437,18 +426,6 @@ def test_malformed_json_raises_protocol_error(data: str) -> None:
 def test_iter_sse() -> None:
     chunks = [b"data: a\r", b"\ndata: b\r\n\r\nevent: x\ndata: ", b"c\n\ndata: lost"]
     assert list(iter_sse(chunks)) == [E(data="a\nb"), E("x", "c")]
-
-
-def test_aiter_sse() -> None:
-    async def source() -> AsyncIterator[bytes]:
-        for chunk in [b"data: a\r", b"\ndata: b\r\n\r\nevent: x\ndata: ", b"c\n\ndata: lost"]:
-            await asyncio.sleep(0)
-            yield chunk
-
-    async def collect() -> list[ServerSentEvent]:
-        return [event async for event in aiter_sse(source())]
-
-    assert asyncio.run(collect()) == [E(data="a\nb"), E("x", "c")]
 
 
 def test_iter_sse_raises_on_bad_utf8() -> None:
