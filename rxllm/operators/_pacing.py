@@ -19,36 +19,18 @@ from reactivex import abc
 
 from ._check import check_scheduler, check_seconds, refuse
 from ._operator import Operator, named
-from ._segment import _WORD, Cutter, RegexCutter, _LineCutter
+from ._segment import _WORD, Cutter, RegexCutter, _LiteralCutter
 from ._skeleton import NextAndFlush, Pacer, flushing
-from ._text import Rechunker, graphemes, merge
+from ._text import GRAPHEME, Rechunker, merge
 from ._timing import seconds_between
 
 __all__ = ["smooth", "throttle_text"]
 
 
-class _GraphemeCutter:
-    """Characters as people see them; the last one waits, a combining mark may follow."""
-
-    __slots__ = ("tail",)
-
-    def __init__(self) -> None:
-        self.tail = ""
-
-    def push(self, text: str) -> list[str]:
-        clusters = graphemes(self.tail + text)
-        self.tail = clusters.pop() if clusters else ""
-        return clusters
-
-    def flush(self) -> str:
-        tail, self.tail = self.tail, ""
-        return tail
-
-
 _CUTTERS: dict[str, Callable[[], Cutter]] = {
     "word": lambda: RegexCutter(_WORD),
-    "char": _GraphemeCutter,
-    "line": _LineCutter,
+    "char": lambda: RegexCutter(GRAPHEME),
+    "line": lambda: _LiteralCutter("\n"),
 }
 
 

@@ -176,19 +176,21 @@ class _SentenceCutter:
 class _LiteralCutter:
     """Segments end with a literal separator, whole as soon as it has come."""
 
-    __slots__ = ("separator", "tail")
+    __slots__ = ("reach", "separator", "tail")
 
     def __init__(self, separator: str) -> None:
         self.separator = separator
+        self.reach = len(separator) - 1  # how far back in the tail a separator may begin
         self.tail = ""
 
     def push(self, text: str) -> list[str]:
-        buffer = self.tail + text
-        separator = self.separator
-        if separator not in buffer:
-            self.tail = buffer
+        tail, separator, reach = self.tail, self.separator, self.reach
+        # Only the new text (and the tail's last ``reach`` characters) can hold a new
+        # separator: a line's text is searched once, however many chunks it takes.
+        if separator not in (tail[-reach:] + text if reach else text):
+            self.tail = tail + text
             return []
-        parts = buffer.split(separator)
+        parts = (tail + text).split(separator)
         self.tail = parts.pop()
         return [part + separator for part in parts]
 
@@ -218,25 +220,6 @@ def words() -> Operator:
     return segmenting(lambda: RegexCutter(_WORD))
 
 
-class _LineCutter:
-    __slots__ = ("tail",)
-
-    def __init__(self) -> None:
-        self.tail = ""
-
-    def push(self, text: str) -> list[str]:
-        if "\n" not in text:
-            self.tail += text
-            return []
-        parts = (self.tail + text).split("\n")
-        self.tail = parts.pop()
-        return [part + "\n" for part in parts]
-
-    def flush(self) -> str:
-        tail, self.tail = self.tail, ""
-        return tail
-
-
 @named
 def lines() -> Operator:
     """Re-chunk text into lines, each ending with its ``"\\n"`` (so ``"\\r\\n"`` too).
@@ -252,7 +235,7 @@ def lines() -> Operator:
         >>> reactivex.of("one\\ntw", "o\\nthr", "ee").pipe(lines(), ops.to_list()).run()
         ['one\\n', 'two\\n', 'three']
     """
-    return segmenting(_LineCutter)
+    return segmenting(lambda: _LiteralCutter("\n"))
 
 
 @named

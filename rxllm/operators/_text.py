@@ -24,7 +24,7 @@ from ..schema import (
     text_of,
 )
 
-__all__ = ["EXTEND", "Rechunker", "graphemes", "merge", "text_of", "with_text"]
+__all__ = ["EXTEND", "GRAPHEME", "Rechunker", "merge", "text_of", "with_text"]
 
 
 def with_text(item: Any, text: str) -> Any:
@@ -127,13 +127,7 @@ EXTEND = (
     "\ufe00-\ufe0f\ufe20-\ufe2f\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f\U000e0100-\U000e01ef"
 )
 
-_GRAPHEME = re.compile(rf"\r\n|[\U0001f1e6-\U0001f1ff]{{2}}|[\s\S](?:\u200d[\s\S]|[{EXTEND}])*")
-
-
-def graphemes(text: str) -> list[str]:
-    """``text`` cut into user-perceived characters (grapheme clusters).
-
-    A letter keeps its combining marks, an emoji its modifiers and joined parts, and a
-    flag its two regional indicators.
-    """
-    return _GRAPHEME.findall(text)
+#: A user-perceived character (a grapheme cluster): a letter with its combining marks, an
+#: emoji with its modifiers and joined parts, a flag's two regional indicators, CRLF. It
+#: matches at every position and never matches empty, so its matches tile any text.
+GRAPHEME = re.compile(rf"\r\n|[\U0001f1e6-\U0001f1ff]{{2}}|[\s\S](?:\u200d[\s\S]|[{EXTEND}])*")

@@ -1,11 +1,11 @@
-"""The shared text helpers: text_of, with_text, merge, Rechunker, graphemes."""
+"""The shared text helpers: text_of, with_text, merge, Rechunker, GRAPHEME."""
 
 from __future__ import annotations
 
 import pytest
 
 from rxllm.errors import InvalidInputError
-from rxllm.operators._text import Rechunker, graphemes, merge, text_of, with_text
+from rxllm.operators._text import GRAPHEME, Rechunker, merge, text_of, with_text
 from rxllm.schema import AIMessage, AIMessageChunk, GenerationChunk, ToolCallChunk, Usage
 
 
@@ -43,7 +43,7 @@ def test_rechunker_moves_metadata_to_the_next_piece_once() -> None:
 def test_graphemes_keep_clusters_whole() -> None:
     family = "👨\u200d👩\u200d👧"
     expected = ["e\u0301", family, "🇫🇷", "👍🏽", "\r\n", "x"]
-    assert graphemes(f"e\u0301{family}🇫🇷👍🏽\r\nx") == expected
+    assert GRAPHEME.findall(f"e\u0301{family}🇫🇷👍🏽\r\nx") == expected
 
 
 def test_with_text_keeps_a_generation_chunks_info_and_unknown_fields() -> None:
