@@ -1,11 +1,8 @@
-"""One value per event loop: made on first use on that loop, closed on that loop.
+"""One value per event loop, made on first use on that loop and closed on it.
 
-Some resources belong to the loop they were made on: an ``httpx.AsyncClient``'s pool
-holds connections opened on one loop, and using them from another fails or hangs. One
-provider may be called from sync code (the main thread's stepped loop, or rxllm's loop
-thread) and from async code (the caller's loop) alike, so it keeps one per loop.
-This module knows loops, not what the values are: the owner says how to make one, how
-to tell it is closed and how to close it.
+An ``httpx.AsyncClient``'s pool holds connections opened on one loop; using them from
+another fails or hangs. A provider called from sync code (the stepped loop, rxllm's loop
+thread) and from async code (the caller's loop) alike keeps one client per loop here.
 """
 
 from __future__ import annotations
@@ -14,9 +11,9 @@ import asyncio
 import contextlib
 import threading
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ._constants import CLOSE_TIMEOUT
 from ._loop import SteppedLoop, on_loop_thread
@@ -39,7 +36,7 @@ class PerLoop(Generic[T]):
         self,
         factory: Callable[[], T],
         is_closed: Callable[[T], bool],
-        aclose: Callable[[T], Awaitable[None]],
+        aclose: Callable[[T], Coroutine[Any, Any, None]],
     ) -> None:
         self._factory = factory
         self._is_closed = is_closed
@@ -78,7 +75,7 @@ class PerLoop(Generic[T]):
             elif isinstance(loop, SteppedLoop):
                 self._close_on_stepped(loop, value)
             elif loop.is_running():
-                future: Future[None] = asyncio.run_coroutine_threadsafe(self._closing(value), loop)
+                future: Future[None] = asyncio.run_coroutine_threadsafe(self._aclose(value), loop)
                 future.result(CLOSE_TIMEOUT)
             elif not _loop_running_here():
                 loop.run_until_complete(self._aclose(value))
@@ -110,14 +107,11 @@ class PerLoop(Generic[T]):
                 self._close_on_stepped(loop, value)
             elif loop.is_running():
                 await asyncio.wrap_future(
-                    asyncio.run_coroutine_threadsafe(self._closing(value), loop)
+                    asyncio.run_coroutine_threadsafe(self._aclose(value), loop)
                 )
 
-    async def _closing(self, value: T) -> None:
-        await self._aclose(value)
-
     def _spawn_close(self, value: T) -> None:
-        task = asyncio.get_running_loop().create_task(self._closing(value))
+        task = asyncio.get_running_loop().create_task(self._aclose(value))
         _closing.add(task)
         task.add_done_callback(_closing.discard)
 
@@ -127,7 +121,7 @@ class PerLoop(Generic[T]):
         if loop.is_closed():
             return
         if loop.steppable():
-            loop.step_until(self._closing(value))
+            loop.step_until(self._aclose(value))
         else:
             loop.call_soon_threadsafe(self._spawn_close, value)
 

@@ -13,13 +13,12 @@ per attempt) and ``parse`` (an open, successful ``httpx.Response`` in, chunks ou
   while reading the body to ``StreamInterruptedError``; ``parse`` raises the in-band
   and protocol errors itself, with ``error_from_payload`` and the decoders'
   ``ProtocolError``; every error's text is scrubbed of the policy's secrets;
-- retries 408, 409, 429, 5xx, in-band rate-limit and server errors, connection errors
-  and interrupted streams, with exponential backoff and jitter, honouring
-  ``retry-after-ms`` and ``Retry-After``, but only until the first chunk has been
-  emitted, so a consumer never sees repeated text;
+- retries what ``rxllm._retrying.retryable`` says may pass, after its backoff or the
+  server's ``retry-after-ms``/``Retry-After``, but only until the first chunk has been
+  emitted, so a consumer never sees repeated text.
 
-The deadlines (``first_token_timeout``...) are not the transport's: a model applies the
-operators of the same names to the whole call, retries included.
+The deadlines are the operators of the same names, which a model applies to the whole
+call (see ``rxllm.llms._http_model``).
 """
 
 from __future__ import annotations
@@ -35,12 +34,7 @@ from typing import TypeVar
 import httpx
 
 from .._retrying import backoff, retryable
-from ..errors import (
-    APIConnectionError,
-    APITimeoutError,
-    RxLLMError,
-    StreamInterruptedError,
-)
+from ..errors import APIConnectionError, APITimeoutError, RxLLMError, StreamInterruptedError
 from ._errors import error_from_response, query_redacted_in_logs, read_error_body, scrub
 
 __all__ = ["StreamPolicy", "retry_delay", "stream_call"]
