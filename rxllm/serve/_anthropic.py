@@ -34,8 +34,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._chunks import finish_reason, read
-from ._encoder import Encoder, dumps, new_id
+from ..schema import ToolCallChunk
+from ._chunks import finish_reason
+from ._encoder import ChunkEncoder, dumps, new_id
 from ._errors import ClientError
 from ._sse import Event
 
@@ -66,27 +67,21 @@ _ERROR_TYPES = frozenset(
 )
 
 
-class AnthropicEncoder(Encoder):
+class AnthropicEncoder(ChunkEncoder):
     """``anthropic``: what ``POST /v1/messages`` streams."""
+
+    part_of = {"reasoning": "thinking", "refusal": "text", "text": "text"}
+    text_event = "content_block_delta"
 
     def __init__(self, model: str | None = None) -> None:
         super().__init__(model)
         self.id = new_id("msg_")
-        self.opened = False
         self.blocks = 0
-        #: The open text or thinking block: its type and index.
-        self.current: tuple[str, int] | None = None
-        #: The open tool blocks' indexes, by the source's call index.
-        self.calls: dict[Any, int] = {}
         self.stop_reason: str | None = None
         self.stop_sequence: str | None = None
-        self.usage: Any = None
-        # The JSON before a text delta's text in the open text block.
-        self._text_head = ""
+        self._text_tail = "}}"
 
-    def _open(self, piece: Any) -> list[Event]:
-        self.opened = True
-        self.model_from(piece.metadata)
+    def _open(self) -> list[Event]:
         message: dict[str, Any] = {
             "id": self.id,
             "type": "message",
@@ -112,36 +107,6 @@ class AnthropicEncoder(Encoder):
             "output_tokens": usage.output_tokens,
         }
 
-    def feed(self, item: Any) -> list[Event]:
-        piece = read(item)
-        if (
-            self._text_head
-            and piece.text
-            and not piece.reasoning
-            and not piece.tool_calls
-            and not piece.metadata
-            and piece.usage is None
-        ):
-            # The common item, a piece of text in the open text block: only it is encoded.
-            return [Event(self._text_head + dumps(piece.text) + "}}", "content_block_delta")]
-        if piece.usage is not None:
-            self.usage = piece.usage if self.usage is None else self.usage + piece.usage
-        events = [] if self.opened else self._open(piece)
-        if piece.metadata:
-            self._note(piece.metadata)
-        if piece.reasoning:
-            events += self._delta(
-                "thinking", {"type": "thinking_delta", "thinking": piece.reasoning}
-            )
-        refusal = piece.metadata.get("refusal")
-        if isinstance(refusal, str) and refusal:
-            events += self._delta("text", {"type": "text_delta", "text": refusal})
-        if piece.text:
-            events += self._delta("text", {"type": "text_delta", "text": piece.text})
-        for call in piece.tool_calls:
-            events += self._call(call)
-        return events
-
     def _note(self, metadata: Any) -> None:
         given = metadata.get("stop_reason")
         if isinstance(given, str) and given in _ANTHROPIC_STOPS:
@@ -154,22 +119,22 @@ class AnthropicEncoder(Encoder):
         if isinstance(sequence, str):
             self.stop_sequence = sequence
 
-    def _delta(self, kind: str, delta: dict[str, Any]) -> list[Event]:
-        events: list[Event] = []
-        if self.current is None or self.current[0] != kind:
-            events += self._close_current()
-            block: dict[str, Any] = {"type": "text", "text": ""}
-            if kind == "thinking":
-                block = {"type": "thinking", "thinking": "", "signature": ""}
-            index = self._start(events, block)
-            self.current = (kind, index)
-            if kind == "text":
-                self._text_head = (
-                    f'{{"type":"content_block_delta","index":{index},'
-                    '"delta":{"type":"text_delta","text":'
-                )
-        events.append(self._block_delta(self.current[1], delta))
-        return events
+    def _open_part(self, part: str, events: list[Event]) -> int:
+        if part == "thinking":
+            return self._start(events, {"type": "thinking", "thinking": "", "signature": ""})
+        index = self._start(events, {"type": "text", "text": ""})
+        self._text_head = (
+            f'{{"type":"content_block_delta","index":{index},"delta":{{"type":"text_delta","text":'
+        )
+        return index
+
+    def _part_delta(self, index: int, kind: str, text: str) -> list[Event]:
+        if kind == "reasoning":
+            return [self._block_delta(index, {"type": "thinking_delta", "thinking": text})]
+        return [self._block_delta(index, {"type": "text_delta", "text": text})]
+
+    def _close_part(self, part: str, index: int) -> list[Event]:
+        return [self._stop(index)]
 
     def _start(self, events: list[Event], block: dict[str, Any]) -> int:
         index = self.blocks
@@ -177,6 +142,14 @@ class AnthropicEncoder(Encoder):
         data = {"type": "content_block_start", "index": index, "content_block": block}
         events.append(Event(dumps(data), "content_block_start"))
         return index
+
+    def _open_call(self, call: ToolCallChunk, events: list[Event]) -> int:
+        block = {"type": "tool_use", "id": call.id or new_id("toolu_"), "name": call.name or "",
+                 "input": {}}  # fmt: skip
+        return self._start(events, block)
+
+    def _call_delta(self, index: int, args: str) -> Event:
+        return self._block_delta(index, {"type": "input_json_delta", "partial_json": args})
 
     @staticmethod
     def _block_delta(index: int, delta: dict[str, Any]) -> Event:
@@ -187,37 +160,11 @@ class AnthropicEncoder(Encoder):
     def _stop(index: int) -> Event:
         return Event(dumps({"type": "content_block_stop", "index": index}), "content_block_stop")
 
-    def _close_current(self) -> list[Event]:
-        current, self.current = self.current, None
-        self._text_head = ""
-        return [] if current is None else [self._stop(current[1])]
-
-    def _call(self, call: Any) -> list[Event]:
-        key = call.index if call.index is not None else object()
-        index = self.calls.get(key)
-        events: list[Event] = []
-        if index is None:
-            events += self._close_current()
-            block: dict[str, Any] = {
-                "type": "tool_use",
-                "id": call.id or new_id("toolu_"),
-                "name": call.name or "",
-                "input": {},
-            }
-            index = self.calls[key] = self._start(events, block)
-        if call.args:
-            delta = {"type": "input_json_delta", "partial_json": call.args}
-            events.append(self._block_delta(index, delta))
-        return events
-
-    def close(self) -> list[Event]:
-        events = [] if self.opened else self._open(read(""))
-        events += self._close_current()
-        events += [self._stop(index) for index in self.calls.values()]
+    def _end(self) -> list[Event]:
+        events = [self._stop(index) for index in self.calls.values()]
         stop = self.stop_reason or ("tool_use" if self.calls else "end_turn")
         delta = {"stop_reason": stop, "stop_sequence": self.stop_sequence}
-        usage = self._usage({"output_tokens": 0})
-        data = {"type": "message_delta", "delta": delta, "usage": usage}
+        data = {"type": "message_delta", "delta": delta, "usage": self._usage({"output_tokens": 0})}
         events.append(Event(dumps(data), "message_delta"))
         events.append(Event(dumps({"type": "message_stop"}), "message_stop"))
         return events

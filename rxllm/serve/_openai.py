@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._chunks import finish_reason, read
-from ._encoder import Encoder, dumps, new_id
+from ..schema import ToolCallChunk
+from ._chunks import Piece
+from ._encoder import ChunkEncoder, dumps, new_id
 from ._errors import ClientError
 from ._sse import Event
 
@@ -41,7 +42,7 @@ def _error(error: ClientError) -> Event:
                                   "code": None}}))  # fmt: skip
 
 
-class _OpenAIEncoder(Encoder):
+class _OpenAIEncoder(ChunkEncoder):
     """What the two formats share: the envelope, the finish, usage and ``[DONE]``."""
 
     object_name: str
@@ -52,13 +53,6 @@ class _OpenAIEncoder(Encoder):
         super().__init__(model)
         self.include_usage = include_usage
         self.id = new_id(self.id_prefix)
-        self.opened = False
-        self.finish: str | None = None
-        self.usage: Any = None
-        self.tool_calls = False
-        # The JSON around a plain text delta, made once the model name is known.
-        self._head = ""
-        self._tail = ""
 
     def _envelope(self, choices: list[dict[str, Any]], **extra: Any) -> str:
         return dumps(
@@ -72,29 +66,19 @@ class _OpenAIEncoder(Encoder):
             }
         )
 
-    def _open(self, metadata: Any) -> list[Event]:
-        """What opens the stream; the model name is fixed from here on."""
-        self.opened = True
-        self.model_from(metadata)
-        head, _, tail = self._envelope([self._text_choice("\0")]).partition(dumps("\0"))
-        self._head, self._tail = head, tail
+    def _open(self) -> list[Event]:
+        """Nothing yet; every text delta from here on is a plain one (the model is known)."""
+        envelope = self._envelope([self._text_choice("\0")])
+        self._text_head, _, self._text_tail = envelope.partition(dumps("\0"))
         return []
 
     def _text_choice(self, text: str) -> dict[str, Any]:
         raise NotImplementedError
 
-    def _note(self, piece: Any) -> None:
-        reason = finish_reason(piece.metadata) if piece.metadata else None
-        if reason is not None:
-            self.finish = reason
-        if piece.usage is not None:
-            self.usage = piece.usage if self.usage is None else self.usage + piece.usage
-
-    def close(self) -> list[Event]:
-        events = [] if self.opened else self._open({})
+    def _end(self) -> list[Event]:
         reason = self.finish if self.finish in self.reasons else None
-        reason = reason or ("tool_calls" if self.tool_calls else "stop")
-        events.append(Event(self._envelope([self._finish_choice(reason)])))
+        reason = reason or ("tool_calls" if self.calls else "stop")
+        events = [Event(self._envelope([self._finish_choice(reason)]))]
         if self.include_usage and self.usage is not None:
             events.append(Event(self._envelope([], usage=_usage(self.usage))))
         events.append(_DONE)
@@ -114,36 +98,19 @@ class OpenAIChatEncoder(_OpenAIEncoder):
     id_prefix = "chatcmpl-"
     reasons = _CHAT_REASONS
 
-    def __init__(self, model: str | None = None, *, include_usage: bool = True) -> None:
-        super().__init__(model, include_usage=include_usage)
-        #: The tool-call index each of the source's call indexes became (0, 1, ...).
-        self.calls: dict[Any, int] = {}
-
     def _text_choice(self, text: str) -> dict[str, Any]:
         return {"index": 0, "delta": {"content": text}, "logprobs": None, "finish_reason": None}
 
     def _finish_choice(self, reason: str) -> dict[str, Any]:
         return {"index": 0, "delta": {}, "logprobs": None, "finish_reason": reason}
 
-    def _open(self, metadata: Any) -> list[Event]:
-        super()._open(metadata)
+    def _open(self) -> list[Event]:
+        super()._open()
         delta = {"role": "assistant", "content": ""}
         return [Event(self._envelope([{**self._text_choice(""), "delta": delta}]))]
 
-    def feed(self, item: Any) -> list[Event]:
-        piece = read(item)
-        events = [] if self.opened else self._open(piece.metadata)
-        if (
-            piece.text
-            and not piece.reasoning
-            and not piece.tool_calls
-            and not piece.metadata
-            and piece.usage is None
-        ):
-            # The common item, a piece of text: only the text is encoded.
-            events.append(Event(self._head + dumps(piece.text) + self._tail))
-            return events
-        self._note(piece)
+    def _encode(self, piece: Piece) -> list[Event]:
+        """One chunk with all of the piece in its delta."""
         delta: dict[str, Any] = {}
         if piece.reasoning:
             delta["reasoning_content"] = piece.reasoning
@@ -154,17 +121,17 @@ class OpenAIChatEncoder(_OpenAIEncoder):
             delta["refusal"] = refusal
         if piece.tool_calls:
             delta["tool_calls"] = [self._call(call) for call in piece.tool_calls]
-        if delta:
-            events.append(Event(self._envelope([{**self._text_choice(""), "delta": delta}])))
-        return events
+        if not delta:
+            return []
+        return [Event(self._envelope([{**self._text_choice(""), "delta": delta}]))]
 
-    def _call(self, call: Any) -> dict[str, Any]:
+    def _call(self, call: ToolCallChunk) -> dict[str, Any]:
+        """A tool call's piece; the source's call indexes become 0, 1, ... in turn."""
         key = call.index if call.index is not None else object()
         index = self.calls.get(key)
         if index is not None:
             return {"index": index, "function": {"arguments": call.args or ""}}
         index = self.calls[key] = len(self.calls)
-        self.tool_calls = True
         return {
             "index": index,
             "id": call.id or new_id("call_"),
@@ -174,7 +141,7 @@ class OpenAIChatEncoder(_OpenAIEncoder):
 
 
 class OpenAICompletionsEncoder(_OpenAIEncoder):
-    """``openai-completions``: what ``POST /v1/completions`` streams."""
+    """``openai-completions``: what ``POST /v1/completions`` streams: text only."""
 
     object_name = "text_completion"
     id_prefix = "cmpl-"
@@ -186,11 +153,5 @@ class OpenAICompletionsEncoder(_OpenAIEncoder):
     def _finish_choice(self, reason: str) -> dict[str, Any]:
         return {"text": "", "index": 0, "logprobs": None, "finish_reason": reason}
 
-    def feed(self, item: Any) -> list[Event]:
-        piece = read(item)
-        events = [] if self.opened else self._open(piece.metadata)
-        if piece.metadata or piece.usage is not None:
-            self._note(piece)
-        if piece.text:
-            events.append(Event(self._head + dumps(piece.text) + self._tail))
-        return events
+    def _encode(self, piece: Piece) -> list[Event]:
+        return [self._plain(piece.text)] if piece.text else []

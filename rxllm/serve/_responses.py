@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._chunks import finish_reason, read
-from ._encoder import Encoder, dumps, new_id
+from ..schema import ToolCallChunk
+from ._encoder import ChunkEncoder, dumps, new_id
 from ._errors import ClientError
 from ._sse import Event
 
@@ -111,7 +111,8 @@ def _part(kind: str, text: str) -> dict[str, Any]:
     return {"type": "summary_text", "text": text}
 
 
-#: The delta and done events of each kind of part.
+#: The content part each of a piece's texts is, and the events of each kind of part.
+_CONTENT = {"reasoning": "summary_text", "refusal": "refusal", "text": "output_text"}
 _DELTA = {
     "output_text": "response.output_text.delta",
     "refusal": "response.refusal.delta",
@@ -119,23 +120,18 @@ _DELTA = {
 }
 
 
-class OpenAIResponsesEncoder(Encoder):
+class OpenAIResponsesEncoder(ChunkEncoder):
     """``openai-responses``: what ``POST /v1/responses`` streams."""
+
+    part_of = {"reasoning": "reasoning", "refusal": "message", "text": "message"}
 
     def __init__(self, model: str | None = None) -> None:
         super().__init__(model)
         self.id = new_id("resp_")
         self.sequence = 0
-        self.opened = False
         self.items: list[_Item] = []
-        #: The open reasoning or message item (function calls stay open to the end).
-        self.current: _Item | None = None
-        #: The open function calls' items, by the source's call index.
-        self.calls: dict[Any, _Item] = {}
-        self.finish: str | None = None
-        self.usage: Any = None
-        # The JSON around a text delta of the open text part, up to its sequence number.
-        self._text_head = ""
+        self._text_tail = ',"logprobs":[]}'
+        # The JSON of a plain text delta between its sequence number and its text.
         self._text_mid = ""
 
     def _event(self, kind: str, **fields: Any) -> Event:
@@ -160,60 +156,32 @@ class OpenAIResponsesEncoder(Encoder):
             **fields,
         }
 
-    def _open(self, metadata: Any) -> list[Event]:
-        self.opened = True
-        self.model_from(metadata)
+    def _open(self) -> list[Event]:
         response = self._response("in_progress")
         return [
             self._event("response.created", response=response),
             self._event("response.in_progress", response=response),
         ]
 
-    def feed(self, item: Any) -> list[Event]:
-        piece = read(item)
-        events = [] if self.opened else self._open(piece.metadata)
-        if (
-            self._text_head
-            and piece.text
-            and not piece.reasoning
-            and not piece.tool_calls
-            and not piece.metadata
-            and piece.usage is None
-        ):
-            # The common item, a piece of text in the open text part: only it is encoded.
-            assert self.current is not None
-            self.current.parts[-1][1].append(piece.text)
-            data = f"{self._text_head}{self.sequence}{self._text_mid}{dumps(piece.text)}"
-            self.sequence += 1
-            events.append(Event(data + ',"logprobs":[]}', "response.output_text.delta"))
-            return events
-        reason = finish_reason(piece.metadata) if piece.metadata else None
-        if reason is not None:
-            self.finish = reason
-        if piece.usage is not None:
-            self.usage = piece.usage if self.usage is None else self.usage + piece.usage
-        if piece.reasoning:
-            events += self._delta("reasoning", "summary_text", piece.reasoning)
-        refusal = piece.metadata.get("refusal")
-        if isinstance(refusal, str) and refusal:
-            events += self._delta("message", "refusal", refusal)
-        if piece.text:
-            events += self._delta("message", "output_text", piece.text)
-        for call in piece.tool_calls:
-            events += self._call(call)
-        return events
+    def _plain(self, text: str) -> Event:
+        assert self.current is not None
+        self.current[1].parts[-1][1].append(text)
+        data = f"{self._text_head}{self.sequence}{self._text_mid}{dumps(text)}{self._text_tail}"
+        self.sequence += 1
+        return Event(data, "response.output_text.delta")
 
-    def _delta(self, kind: str, part: str, text: str) -> list[Event]:
-        """``text`` added to a part of kind ``part`` of the open item, opening both
-        (and closing the item or part open before) as needed."""
+    def _open_part(self, part: str, events: list[Event]) -> _Item:
+        item = self._add(part, "rs_" if part == "reasoning" else "msg_")
+        events.append(self._added(item))
+        return item
+
+    def _part_delta(self, item: _Item, kind: str, text: str) -> list[Event]:
+        """``text`` added to the item's content part of its kind, opening it (and closing
+        the part open before) as needed."""
         events: list[Event] = []
-        item = self.current
-        if item is None or item.kind != kind:
-            events += self._close_current()
-            item = self.current = self._add(kind, "rs_" if kind == "reasoning" else "msg_")
-            events.append(self._added(item))
+        part = _CONTENT[kind]
         if not item.parts or item.parts[-1][0] != part:
-            events += self._close_part(item)
+            events += self._close_content(item)
             item.parts.append((part, []))
             events.append(self._part_event(item, "added", _part(part, "")))
             if part == "output_text":
@@ -235,7 +203,7 @@ class OpenAIResponsesEncoder(Encoder):
         kind = "reasoning_summary_part" if item.kind == "reasoning" else "content_part"
         return self._event(f"response.{kind}.{stage}", **self._part_place(item), part=part)
 
-    def _close_part(self, item: _Item) -> list[Event]:
+    def _close_content(self, item: _Item) -> list[Event]:
         self._text_head = ""
         if not item.parts:
             return []
@@ -250,6 +218,9 @@ class OpenAIResponsesEncoder(Encoder):
             done = self._event("response.reasoning_summary_text.done", **place, text=text)
         return [done, self._part_event(item, "done", _part(kind, text))]
 
+    def _close_part(self, part: str, item: _Item) -> list[Event]:
+        return self._close_content(item) + [self._item_done(item)]
+
     def _add(self, kind: str, prefix: str) -> _Item:
         item = _Item(kind, prefix, len(self.items))
         self.items.append(item)
@@ -263,58 +234,32 @@ class OpenAIResponsesEncoder(Encoder):
             whole["summary"] = []
         return self._event("response.output_item.added", output_index=item.index, item=whole)
 
-    def _close_current(self) -> list[Event]:
-        item, self.current = self.current, None
-        if item is None:
-            return []
-        return self._close_part(item) + [self._item_done(item)]
-
     def _item_done(self, item: _Item) -> Event:
         whole = item.whole("completed")
         return self._event("response.output_item.done", output_index=item.index, item=whole)
 
-    def _call(self, call: Any) -> list[Event]:
-        key = call.index if call.index is not None else object()
-        item = self.calls.get(key)
-        events: list[Event] = []
-        if item is None:
-            events += self._close_current()
-            item = self.calls[key] = self._add("function_call", "fc_")
-            item.call_id = call.id or new_id("call_")
-            item.name = call.name or ""
-            item.parts.append(("arguments", []))
-            events.append(self._added(item))
-        if call.args:
-            item.parts[0][1].append(call.args)
-            events.append(
-                self._event(
-                    "response.function_call_arguments.delta",
-                    item_id=item.id,
-                    output_index=item.index,
-                    delta=call.args,
-                )
-            )
-        return events
+    def _open_call(self, call: ToolCallChunk, events: list[Event]) -> _Item:
+        item = self._add("function_call", "fc_")
+        item.call_id = call.id or new_id("call_")
+        item.name = call.name or ""
+        item.parts.append(("arguments", []))
+        events.append(self._added(item))
+        return item
 
-    def _close_calls(self) -> list[Event]:
+    def _call_delta(self, item: _Item, args: str) -> Event:
+        item.parts[0][1].append(args)
+        return self._call_event("delta", item, delta=args)
+
+    def _call_event(self, stage: str, item: _Item, **fields: Any) -> Event:
+        kind = f"response.function_call_arguments.{stage}"
+        return self._event(kind, item_id=item.id, output_index=item.index, **fields)
+
+    def _end(self) -> list[Event]:
         events: list[Event] = []
         for item in self.calls.values():
-            events.append(
-                self._event(
-                    "response.function_call_arguments.done",
-                    item_id=item.id,
-                    output_index=item.index,
-                    name=item.name,
-                    arguments="".join(item.parts[0][1]),
-                )
-            )
+            arguments = "".join(item.parts[0][1])
+            events.append(self._call_event("done", item, name=item.name, arguments=arguments))
             events.append(self._item_done(item))
-        self.calls = {}
-        return events
-
-    def close(self) -> list[Event]:
-        events = [] if self.opened else self._open({})
-        events += self._close_current() + self._close_calls()
         output = [item.whole("completed") for item in self.items]
         usage = None if self.usage is None else _usage(self.usage)
         cut = _INCOMPLETE.get(self.finish or "")

@@ -30,8 +30,8 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from ._chunks import finish_reason, read
-from ._encoder import Encoder, dumps, new_id
+from ..schema import ToolCallChunk
+from ._encoder import ChunkEncoder, dumps, new_id
 from ._errors import ClientError
 from ._sse import Event
 
@@ -75,7 +75,7 @@ class _Call:
         return _part("tool-input-available", toolCallId=self.id, toolName=self.name, input=value)
 
 
-class VercelUIEncoder(Encoder):
+class VercelUIEncoder(ChunkEncoder):
     """``vercel-ui``: what an AI SDK chat route streams to ``useChat``."""
 
     headers: ClassVar[dict[str, str]] = {"x-vercel-ai-ui-message-stream": "v1"}
@@ -83,84 +83,37 @@ class VercelUIEncoder(Encoder):
     def __init__(self, model: str | None = None) -> None:
         super().__init__(model)
         self.id = new_id("msg-")
-        self.opened = False
         self.parts = 0
-        #: The open text or reasoning part: its kind and id.
-        self.current: tuple[str, str] | None = None
-        self.calls: dict[Any, _Call] = {}
-        self.finish: str | None = None
-        self.usage: Any = None
-        # The JSON before a text delta's text in the open text part.
-        self._text_head = ""
+        self._text_tail = "}"
 
     def _open(self) -> list[Event]:
-        self.opened = True
         return [_part("start", messageId=self.id), _part("start-step")]
 
-    def feed(self, item: Any) -> list[Event]:
-        piece = read(item)
-        if (
-            self._text_head
-            and piece.text
-            and not piece.reasoning
-            and not piece.tool_calls
-            and not piece.metadata
-            and piece.usage is None
-        ):
-            # The common item, a piece of text in the open text part: only it is encoded.
-            return [Event(self._text_head + dumps(piece.text) + "}")]
-        events = [] if self.opened else self._open()
-        reason = finish_reason(piece.metadata) if piece.metadata else None
-        if reason is not None:
-            self.finish = reason
-        if piece.usage is not None:
-            self.usage = piece.usage if self.usage is None else self.usage + piece.usage
-        if piece.reasoning:
-            events += self._delta("reasoning", piece.reasoning)
-        refusal = piece.metadata.get("refusal")
-        if isinstance(refusal, str) and refusal:
-            events += self._delta("text", refusal)
-        if piece.text:
-            events += self._delta("text", piece.text)
-        for call in piece.tool_calls:
-            events += self._call(call)
-        return events
+    def _open_part(self, part: str, events: list[Event]) -> str:
+        id = str(self.parts)
+        self.parts += 1
+        events.append(_part(f"{part}-start", id=id))
+        if part == "text":
+            self._text_head = f'{{"type":"text-delta","id":{dumps(id)},"delta":'
+        return id
 
-    def _delta(self, kind: str, text: str) -> list[Event]:
-        events: list[Event] = []
-        if self.current is None or self.current[0] != kind:
-            events += self._end_current()
-            id = str(self.parts)
-            self.parts += 1
-            self.current = (kind, id)
-            events.append(_part(f"{kind}-start", id=id))
-            if kind == "text":
-                self._text_head = f'{{"type":"text-delta","id":{dumps(id)},"delta":'
-        events.append(_part(f"{kind}-delta", id=self.current[1], delta=text))
-        return events
+    def _part_delta(self, id: str, kind: str, text: str) -> list[Event]:
+        return [_part(f"{self.part_of[kind]}-delta", id=id, delta=text)]
 
-    def _end_current(self) -> list[Event]:
-        current, self.current = self.current, None
-        self._text_head = ""
-        return [] if current is None else [_part(f"{current[0]}-end", id=current[1])]
+    def _close_part(self, part: str, id: str) -> list[Event]:
+        return [_part(f"{part}-end", id=id)]
 
-    def _call(self, call: Any) -> list[Event]:
-        key = call.index if call.index is not None else object()
-        known = self.calls.get(key)
-        events: list[Event] = []
-        if known is None:
-            events += self._end_current()
-            known = self.calls[key] = _Call(call.id or new_id("call_"), call.name or "")
-            events.append(_part("tool-input-start", toolCallId=known.id, toolName=known.name))
-        if call.args:
-            known.pieces.append(call.args)
-            events.append(_part("tool-input-delta", toolCallId=known.id, inputTextDelta=call.args))
-        return events
+    def _open_call(self, call: ToolCallChunk, events: list[Event]) -> _Call:
+        known = _Call(call.id or new_id("call_"), call.name or "")
+        events.append(_part("tool-input-start", toolCallId=known.id, toolName=known.name))
+        return known
 
-    def close(self) -> list[Event]:
-        events = [] if self.opened else self._open()
-        events += self._end_current()
-        events += [call.ended() for call in self.calls.values()]
+    def _call_delta(self, known: _Call, args: str) -> Event:
+        known.pieces.append(args)
+        return _part("tool-input-delta", toolCallId=known.id, inputTextDelta=args)
+
+    def _end(self) -> list[Event]:
+        events = [call.ended() for call in self.calls.values()]
         events.append(_part("finish-step"))
         reason = self.finish or ("tool_calls" if self.calls else "stop")
         finish: dict[str, Any] = {"finishReason": _FINISH.get(reason, "other")}
@@ -173,8 +126,7 @@ class VercelUIEncoder(Encoder):
                     "totalTokens": usage.total_tokens or usage.input_tokens + usage.output_tokens,
                 }
             }
-        events += [_part("finish", **finish), _DONE]
-        return events
+        return [*events, _part("finish", **finish), _DONE]
 
     def fail(self, error: ClientError) -> list[Event]:
         return [_part("error", errorText=error.message), _DONE]
