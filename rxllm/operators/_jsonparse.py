@@ -66,7 +66,24 @@ class _Open:
         self.expect = _FIRST
 
 
-class PartialParser:
+class _Reader:
+    """What both readers keep: every piece of text given, for errors and ``.partial``."""
+
+    __slots__ = ("texts",)
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def text(self) -> str:
+        return "".join(self.texts)
+
+    def fail(self, message: str, text: str, at: int) -> json.JSONDecodeError:
+        """The error at ``at`` in ``text``, the last piece given."""
+        whole = self.text()
+        return json_error(message, whole, len(whole) - len(text) + at)
+
+
+class PartialParser(_Reader):
     """Parses one JSON text as it is fed, chunk by chunk, reading each character once.
 
     Consumed text is dropped: all the parser keeps between chunks is the open containers
@@ -75,11 +92,11 @@ class PartialParser:
     again with the next chunk. ``scanned`` counts the characters read.
     """
 
-    __slots__ = ("texts", "buffer", "stack", "in_string", "string", "in_key",
-                 "value", "complete", "changed", "recheck", "fields", "scanned")  # fmt: skip
+    __slots__ = ("buffer", "stack", "in_string", "string", "in_key", "value", "complete",
+                 "changed", "recheck", "fields", "scanned")  # fmt: skip
 
     def __init__(self) -> None:
-        self.texts: list[str] = []  # everything fed, for errors and ``.partial``
+        super().__init__()
         self.buffer = ""  # the token cut short at the end of the last chunk
         self.stack: list[_Open] = []  # the open containers, outermost first
         self.in_string = False
@@ -92,14 +109,6 @@ class PartialParser:
         self.recheck = False
         self.fields = 0  # how many top-level members are complete
         self.scanned = 0
-
-    def text(self) -> str:
-        return "".join(self.texts)
-
-    def fail(self, message: str, text: str, at: int) -> json.JSONDecodeError:
-        """The error at ``at`` in ``text``, the end of the text fed so far."""
-        whole = self.text()
-        return json_error(message, whole, len(whole) - len(text) + at)
 
     def feed(self, text: str, final: bool = False) -> None:
         """Parse ``text``, the next part of the document; ``final``: nothing follows.
@@ -298,7 +307,7 @@ _ELEMENT = 1  # after a comma
 _COMMA_OR_END = 2  # after an element
 
 
-class ArraySplitter:
+class ArraySplitter(_Reader):
     """Cuts a streamed JSON array into the texts of its elements, in one pass.
 
     Only the characters that give JSON its structure are looked at (quotes, brackets,
@@ -308,11 +317,11 @@ class ArraySplitter:
     at its closing character; a number or literal at the space, comma or bracket after it.
     """
 
-    __slots__ = ("texts", "opened", "closed", "reading", "expect", "pieces", "depth",
-                 "in_string", "escaped")  # fmt: skip
+    __slots__ = ("opened", "closed", "reading", "expect", "pieces", "depth", "in_string",
+                 "escaped")  # fmt: skip
 
     def __init__(self) -> None:
-        self.texts: list[str] = []  # everything pushed, for errors and ``.partial``
+        super().__init__()
         self.opened = False
         self.closed = False
         self.reading = _BETWEEN
@@ -321,14 +330,6 @@ class ArraySplitter:
         self.depth = 0  # brackets open in the element
         self.in_string = False
         self.escaped = False  # the last chunk ended with a backslash in a string
-
-    def text(self) -> str:
-        return "".join(self.texts)
-
-    def fail(self, message: str, text: str, at: int) -> json.JSONDecodeError:
-        """The error at ``at`` in ``text``, the last chunk pushed."""
-        whole = self.text()
-        return json_error(message, whole, len(whole) - len(text) + at)
 
     def push(self, text: str) -> list[str]:
         """The elements that ``text``, the next chunk, completes.
