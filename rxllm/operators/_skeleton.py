@@ -10,9 +10,9 @@ ends and cleans up is one of three shapes:
   whatever is held goes out when the stream ends, before its completion or error.
 
 Each takes a function called once per subscription, so state is never shared between
-two subscriptions of one operator. The per-item path is the operator's own closure,
-handed to the upstream as it is: a shape adds no call per item (``mapping`` one, to
-the step).
+two subscriptions of one operator. A ``flushing`` operator's ``on_next`` goes to the
+upstream as it is; ``mapping`` and ``tapping`` put one call around the step or hook,
+as the closures they replace did.
 """
 
 from __future__ import annotations
