@@ -36,7 +36,7 @@ from ..schema import coerce_prompt
 from ._errors import ClientError, client_error
 from ._replies import Reply, reply_json
 from ._requests import Call, convert_tools, parse
-from ._response import SSEResponse, _disconnected, error_response
+from ._response import SSEResponse, error_response, unless_disconnected
 from ._resume import DEFAULT_MAX_EVENTS, ResumeStore, parse_last_event_id
 from ._stream import encoded, encoder_for
 
@@ -220,27 +220,11 @@ class _Server:
                 reply.feed(item)
 
         try:
-            await _unless_disconnected(gather(), request)
+            if not await unless_disconnected(gather(), request.receive):
+                raise _Refused(499, "invalid_request_error", "the client closed the request")
         finally:
             self.slots.give_back()
         return JSONResponse(reply_json(format, reply))
-
-
-async def _unless_disconnected(work: Awaitable[None], request: Request) -> None:
-    """Run ``work``; if the client leaves first, cancel it (and so the call)."""
-    task = asyncio.ensure_future(work)
-    watch = asyncio.ensure_future(_disconnected(request.receive))
-    try:
-        await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        task.cancel()
-        watch.cancel()
-        await asyncio.gather(task, watch, return_exceptions=True)
-    if task.cancelled():
-        raise _Refused(499, "invalid_request_error", "the client closed the request")
-    error = task.exception()
-    if error is not None:
-        raise error
 
 
 def _model_route(server: _Server, format: str) -> Callable[[Request], Awaitable[Response]]:

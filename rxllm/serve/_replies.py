@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..schema import Usage
+from ._anthropic import _STOP_REASONS as _ANTHROPIC_STOP
 from ._chunks import finish_reason, read
 from ._encoder import new_id
+from ._openai import _COMPLETION_REASONS
 from ._responses import _usage as responses_usage
 
 __all__ = ["Reply", "reply_json"]
@@ -99,7 +101,7 @@ class Reply:
     def text_completion(self) -> dict[str, Any]:
         """A ``text_completion`` object."""
         reason = self.finish_reason
-        if reason not in ("stop", "length", "content_filter"):  # the API's only three
+        if reason not in _COMPLETION_REASONS:
             reason = "stop"
         prompt, completion = self._tokens()
         return {
@@ -193,10 +195,6 @@ class Reply:
             "stop_sequence": None,
             "usage": {"input_tokens": prompt, "output_tokens": completion},
         }
-
-
-_ANTHROPIC_STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
-                   "content_filter": "refusal"}  # fmt: skip
 
 
 def _object(args: str) -> Any:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Mapping
 from typing import Any
 
 from reactivex import Observable
@@ -26,7 +26,7 @@ from ..errors import RxLLMError
 from ._errors import ClientError, client_error
 from ._stream import _bytes, check_source, encoder_for
 
-__all__ = ["SSE_HEADERS", "SSEResponse", "error_body", "error_response"]
+__all__ = ["SSE_HEADERS", "SSEResponse", "error_body", "error_response", "unless_disconnected"]
 
 logger = logging.getLogger("rxllm.serve")
 
@@ -62,6 +62,29 @@ async def _disconnected(receive: Receive) -> None:
     """Return once the client has gone (the body, if unread, is read and dropped)."""
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+async def unless_disconnected(work: Awaitable[None], receive: Receive) -> bool:
+    """Run ``work`` until it ends or the client leaves, whichever is first; cancel the
+    other. Returns whether ``work`` ended (else the client left first).
+
+    Raises:
+        Whatever ``work`` raised.
+    """
+    task = asyncio.ensure_future(work)
+    watch = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        task.cancel()
+        watch.cancel()
+        await asyncio.gather(task, watch, return_exceptions=True)
+    if task.cancelled():
+        return False
+    error = task.exception()
+    if error is not None:
+        raise error
+    return True
 
 
 class SSEResponse(Response):
@@ -119,20 +142,13 @@ class SSEResponse(Response):
         self.init_headers({**SSE_HEADERS, **headers})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        streaming = asyncio.ensure_future(self._stream(scope, send))
-        watching = asyncio.ensure_future(_disconnected(receive))
+        # When the client leaves (or the server stops), closing the body disposes the
+        # subscription, which cancels the upstream call and closes its response.
         try:
-            await asyncio.wait({streaming, watching}, return_when=asyncio.FIRST_COMPLETED)
+            await unless_disconnected(self._stream(scope, send), receive)
         finally:
-            # The client left (or the server is stopping): closing the body disposes the
-            # subscription, which cancels the upstream call and closes its response.
-            streaming.cancel()
-            watching.cancel()
-            await asyncio.gather(streaming, watching, return_exceptions=True)
             if self.background is not None:  # run however the response ended
                 await self.background()
-        if not streaming.cancelled() and streaming.exception() is not None:
-            raise streaming.exception()  # type: ignore[misc]
 
     async def _stream(self, scope: Scope, send: Send) -> None:
         async with contextlib.aclosing(self.body_iterator) as body:  # type: ignore[type-var]
