@@ -20,6 +20,7 @@ from langchain_core.language_models import BaseChatModel as LCBaseChatModel
 from langchain_core.language_models import BaseLLM as LCBaseLLM
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable as LCRunnable
+from pydantic import BaseModel
 from reactivex import Observable
 
 from ..errors import InvalidInputError
@@ -53,9 +54,11 @@ def _call(stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
     return {**kwargs, "stop": stop} if stop is not None else dict(kwargs)
 
 
-class LangChainChatModel(BaseChatModel):
-    """A LangChain chat model as an rxllm chat model; made by ``from_langchain``."""
+class _Wrapping(BaseModel):
+    """What both models made from LangChain's share: the model they call, whose name
+    and ``ls_*`` metadata they report."""
 
+    name: str | None = None
     runnable: Any
     _model_only: ClassVar[frozenset[str]] = frozenset({"name", "runnable"})
 
@@ -64,6 +67,10 @@ class LangChainChatModel(BaseChatModel):
 
     def _ls_params(self) -> dict[str, Any]:
         return dict(self.runnable._get_ls_params())
+
+
+class LangChainChatModel(_Wrapping, BaseChatModel):
+    """A LangChain chat model as an rxllm chat model; made by ``from_langchain``."""
 
     def observe(
         self, input: Any, config: Config = None, **kwargs: Any
@@ -79,17 +86,8 @@ class LangChainChatModel(BaseChatModel):
                 yield chunk_from_langchain(chunk)
 
 
-class LangChainLLM(BaseLLM):
+class LangChainLLM(_Wrapping, BaseLLM):
     """A LangChain LLM as an rxllm LLM; made by ``from_langchain``."""
-
-    runnable: Any
-    _model_only: ClassVar[frozenset[str]] = frozenset({"name", "runnable"})
-
-    def get_name(self) -> str:
-        return self.name or str(self.runnable.get_name())
-
-    def _ls_params(self) -> dict[str, Any]:
-        return dict(self.runnable._get_ls_params())
 
     def observe(
         self, input: Any, config: Config = None, **kwargs: Any
