@@ -17,6 +17,7 @@ import contextlib
 import hmac
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -94,25 +95,19 @@ class _Slots:
         self.used -= 1
 
 
+@dataclass
 class _Server:
     """What the routes share: the runnable, the limits, the key, the resumable streams."""
 
-    def __init__(
-        self,
-        runnable: Runnable[Any, Any, Any],
-        api_key: SecretStr | None,
-        model_name: str,
-        max_body_bytes: int,
-        slots: _Slots,
-        resume: ResumeStore | None,
-    ) -> None:
-        self.runnable = runnable
-        self.api_key = api_key
-        self.model_name = model_name
-        self.max_body_bytes = max_body_bytes
-        self.slots = slots
-        self.resume = resume
-        target = _target(runnable)
+    runnable: Runnable[Any, Any, Any]
+    api_key: SecretStr | None
+    model_name: str
+    max_body_bytes: int
+    slots: _Slots
+    resume: ResumeStore | None
+
+    def __post_init__(self) -> None:
+        target = _target(self.runnable)
         self.takes_params = isinstance(target, BaseLanguageModel)
         self.renders_prompt = isinstance(target, BaseLLM)
         #: The shape of ``tools`` the model takes: its API's.

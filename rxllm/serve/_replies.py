@@ -81,42 +81,24 @@ class Reply:
                 }
                 for call in self.calls.values()
             ]
-        prompt, completion = self._tokens()
-        return {
-            "id": new_id("chatcmpl-"),
-            "object": "chat.completion",
-            "created": _now(),
-            "model": self.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": message,
-                    "logprobs": None,
-                    "finish_reason": self.finish_reason,
-                }
-            ],
-            "usage": _openai_usage(prompt, completion),
-        }
+        choice = {"message": message, "finish_reason": self.finish_reason}
+        return self._completion("chat.completion", "chatcmpl-", choice)
 
     def text_completion(self) -> dict[str, Any]:
         """A ``text_completion`` object."""
-        reason = self.finish_reason
-        if reason not in _COMPLETION_REASONS:
-            reason = "stop"
+        reason = self.finish_reason if self.finish_reason in _COMPLETION_REASONS else "stop"
+        choice = {"text": self.text, "finish_reason": reason}
+        return self._completion("text_completion", "cmpl-", choice)
+
+    def _completion(self, kind: str, prefix: str, choice: dict[str, Any]) -> dict[str, Any]:
+        """An OpenAI completion object of one ``choice``."""
         prompt, completion = self._tokens()
         return {
-            "id": new_id("cmpl-"),
-            "object": "text_completion",
+            "id": new_id(prefix),
+            "object": kind,
             "created": _now(),
             "model": self.model,
-            "choices": [
-                {
-                    "text": self.text,
-                    "index": 0,
-                    "logprobs": None,
-                    "finish_reason": reason,
-                }
-            ],
+            "choices": [{"index": 0, "logprobs": None, **choice}],
             "usage": _openai_usage(prompt, completion),
         }
 
