@@ -122,7 +122,7 @@ class ChunkEncoder(Encoder):
         events = [] if self.opened else self._open_stream(piece.metadata)
         if piece.metadata:
             self._note(piece.metadata)
-        return events + self._encode(piece)
+        return events + self._encode(piece) if events else self._encode(piece)
 
     def close(self) -> list[Event]:
         events = [] if self.opened else self._open_stream({})
@@ -163,12 +163,12 @@ class ChunkEncoder(Encoder):
         return events
 
     def _delta(self, kind: str, text: str) -> list[Event]:
-        part = self.part_of[kind]
-        events: list[Event] = []
-        if self.current is None or self.current[0] != part:
-            events += self._close_current()
-            self.current = (part, self._open_part(part, events))
-        return events + self._part_delta(self.current[1], kind, text)
+        part, current = self.part_of[kind], self.current
+        if current is not None and current[0] == part:
+            return self._part_delta(current[1], kind, text)
+        events = self._close_current()
+        self.current = current = (part, self._open_part(part, events))
+        return events + self._part_delta(current[1], kind, text)
 
     def _close_current(self) -> list[Event]:
         current, self.current = self.current, None
