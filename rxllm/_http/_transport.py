@@ -13,9 +13,9 @@ per attempt) and ``parse`` (an open, successful ``httpx.Response`` in, chunks ou
   while reading the body to ``StreamInterruptedError``; ``parse`` raises the in-band
   and protocol errors itself, with ``error_from_payload`` and the decoders'
   ``ProtocolError``; every error's text is scrubbed of the policy's secrets;
-- retries what ``rxllm._retrying.retryable`` says may pass, after its backoff or the
-  server's ``retry-after-ms``/``Retry-After``, but only until the first chunk has been
-  emitted, so a consumer never sees repeated text.
+- retries what the policy's ``retryable`` says may pass, after the policy's backoff or
+  the server's ``retry-after-ms``/``Retry-After``, but only until the first chunk has
+  been emitted, so a consumer never sees repeated text.
 
 The deadlines are the operators of the same names, which a model applies to the whole
 call (see ``rxllm.llms._http_model``).
@@ -33,7 +33,6 @@ from typing import TypeVar
 
 import httpx
 
-from .._retrying import backoff, retryable
 from ..errors import APIConnectionError, APITimeoutError, RxLLMError, StreamInterruptedError
 from ._errors import error_from_response, query_redacted_in_logs, read_error_body, scrub
 
@@ -72,11 +71,13 @@ def _retry_after(headers: httpx.Headers | None) -> float | None:
     return wait
 
 
-def retry_delay(attempt: int, headers: httpx.Headers | None = None) -> float:
+def retry_delay(
+    attempt: int, headers: httpx.Headers | None, backoff: Callable[[int], float]
+) -> float:
     """Seconds to wait before retry number ``attempt`` (0 for the first retry).
 
     ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date) win when present
-    and at most a minute; otherwise ``rxllm._retrying.backoff``.
+    and at most a minute; otherwise ``backoff(attempt)``.
     """
     asked = _retry_after(headers)
     return backoff(attempt) if asked is None else asked
@@ -84,13 +85,18 @@ def retry_delay(attempt: int, headers: httpx.Headers | None = None) -> float:
 
 @dataclass(frozen=True, slots=True)
 class StreamPolicy:
-    """How one call is retried.
+    """How one call is retried; the model gives the rules, as the ``retry`` operator
+    uses them (``rxllm.operators._retry``), so the transport imports no policy.
 
     Attributes:
+        retryable: whether a failure may pass if the request is sent again.
+        backoff: seconds to wait before retry number ``attempt`` (0 for the first).
         max_retries: retries after the first attempt, before the first chunk only.
         secrets: strings (API keys) scrubbed from any error text a server echoes.
     """
 
+    retryable: Callable[[BaseException], bool]
+    backoff: Callable[[int], float]
     max_retries: int = 2
     secrets: tuple[str, ...] = ()
 
@@ -158,11 +164,11 @@ async def stream_call(
                 cause = exc
             finally:
                 await response.aclose()
-        if emitted or attempt >= policy.max_retries or not retryable(failure):
+        if emitted or attempt >= policy.max_retries or not policy.retryable(failure):
             if failure is cause:
                 raise failure
             raise failure from cause
-        delay = retry_delay(attempt, headers)
+        delay = retry_delay(attempt, headers, policy.backoff)
         attempt += 1
         logger.info(
             "retrying %s %s in %.2f s after %s (retry %d of %d)",

@@ -54,6 +54,7 @@ from .._http._transport import StreamPolicy, stream_call
 from .._per_loop import PerLoop
 from ..errors import APIError, InvalidInputError, ProtocolError, StreamInterruptedError
 from ..operators._deadlines import deadlines
+from ..operators._retry import backoff, retryable
 from ..schema import AIMessageChunk, BaseMessage, GenerationChunk
 from ._base import BaseChatModel, BaseLLM
 
@@ -403,7 +404,7 @@ class HTTPModel(BaseModel):
         return tuple(s for s in secrets if len(s) >= _MIN_SCRUBBED)
 
     def _policy(self) -> StreamPolicy:
-        return StreamPolicy(max_retries=self.max_retries, secrets=self._secrets())
+        return StreamPolicy(retryable, backoff, self.max_retries, self._secrets())
 
     def _within_deadlines(self, chunks: Observable[C]) -> Observable[C]:
         """``chunks`` under the model's deadlines: the operators of the same names, so

@@ -1,19 +1,64 @@
-"""Retrying: a failed call made again, but never after its text has been shown."""
+"""Retrying: a failed call made again, but never after its text has been shown.
+
+``retryable`` and ``backoff`` are shared with the HTTP models' own retries, which the
+transport (``rxllm._http._transport``) makes inside one call, before its first chunk,
+and which also honour a server's ``Retry-After``: the models hand them to it.
+"""
 
 from __future__ import annotations
 
+import random
 import threading
 from typing import Any
 
 from reactivex import Observable, abc
 from reactivex.disposable import SerialDisposable, SingleAssignmentDisposable
 
-from .._retrying import retryable
+from ..errors import (
+    APIConnectionError,
+    APIError,
+    InternalServerError,
+    RateLimitError,
+    RxLLMError,
+    StreamInterruptedError,
+)
 from ._check import check_count, check_scheduler, check_seconds
 from ._operator import Operator, named
 from ._timing import pick_scheduler
 
-__all__ = ["retry"]
+__all__ = ["RETRY_INITIAL_DELAY", "RETRY_MAX_DELAY", "backoff", "retry", "retryable"]
+
+#: The first retry waits about this long (seconds); each further one twice as long.
+RETRY_INITIAL_DELAY = 0.5
+#: No backoff wait is longer than this.
+RETRY_MAX_DELAY = 8.0
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry number ``attempt`` (0 for the first retry).
+
+    Exponential, with up to 25% jitter so that many clients refused at once do not
+    come back at once.
+    """
+    delay: float = min(RETRY_INITIAL_DELAY * 2**attempt, RETRY_MAX_DELAY)
+    return delay * (1 - 0.25 * random.random())
+
+
+def retryable(error: BaseException) -> bool:
+    """Whether a call that failed with ``error`` may succeed if made again.
+
+    Yes for rate limits, server errors (5xx, or an in-band error of that type), 408 and
+    409, timeouts, connections refused or lost. No for the rest of rxllm's tree (a bad
+    request or key, bad input, malformed data): the same call would fail the same way.
+    An exception from outside the tree is not known to be permanent: yes.
+    """
+    if not isinstance(error, RxLLMError):
+        return True
+    if isinstance(error, RateLimitError | InternalServerError | StreamInterruptedError):
+        return True
+    if isinstance(error, APIError):
+        return error.status_code in (408, 409)
+    return isinstance(error, APIConnectionError)
 
 
 @named
@@ -30,7 +75,7 @@ def retry(
     the first item is final: it reaches the consumer with its ``.partial`` text, and
     only failures before any output (a refused connection, a 5xx, a first-token
     timeout placed upstream) are retried. So are only failures that may pass, as the
-    HTTP models' own retries decide (``rxllm._retrying.retryable``): a rate limit, a
+    HTTP models' own retries decide (``retryable``): a rate limit, a
     server error, a timeout, a lost connection, or an exception from outside rxllm's
     tree; a bad request or key, bad input or malformed data fails at once, since the
     same call would fail the same way.

@@ -8,7 +8,6 @@ import time
 import httpx
 import pytest
 
-from rxllm import _retrying
 from rxllm._http._errors import error_from_payload, error_from_response
 from rxllm._http._transport import retry_delay
 from rxllm.errors import (
@@ -20,12 +19,14 @@ from rxllm.errors import (
     PermissionDeniedError,
     RateLimitError,
 )
+from rxllm.operators import _retry
+from rxllm.operators._retry import backoff
 
 
 def test_backoff_grows_with_jitter_and_a_cap() -> None:
     for attempt in range(6):
-        full = min(_retrying.RETRY_INITIAL_DELAY * 2**attempt, _retrying.RETRY_MAX_DELAY)
-        delay = retry_delay(attempt)
+        full = min(_retry.RETRY_INITIAL_DELAY * 2**attempt, _retry.RETRY_MAX_DELAY)
+        delay = retry_delay(attempt, None, backoff)
         assert 0.75 * full <= delay <= full
 
 
@@ -40,16 +41,16 @@ def test_backoff_grows_with_jitter_and_a_cap() -> None:
     ],
 )
 def test_retry_after(headers: dict[str, str], expected: float | None) -> None:
-    delay = retry_delay(0, httpx.Headers(headers))
+    delay = retry_delay(0, httpx.Headers(headers), backoff)
     if expected is None:
-        assert delay <= _retrying.RETRY_INITIAL_DELAY
+        assert delay <= _retry.RETRY_INITIAL_DELAY
     else:
         assert delay == expected
 
 
 def test_retry_after_http_date() -> None:
     when = email.utils.formatdate(time.time() + 5, usegmt=True)
-    assert 3 < retry_delay(0, httpx.Headers({"retry-after": when})) <= 5
+    assert 3 < retry_delay(0, httpx.Headers({"retry-after": when}), backoff) <= 5
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from rxllm import _retrying
 from rxllm.llms._http_model import HTTPModel
+from rxllm.operators import _retry
 from tests.conftest import wait_until
 from tests.servers.scripted import ScriptedServer
 
@@ -30,8 +30,8 @@ def server() -> Iterator[ScriptedServer]:
 
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_retrying, "RETRY_INITIAL_DELAY", 0.01)
-    monkeypatch.setattr(_retrying, "RETRY_MAX_DELAY", 0.05)
+    monkeypatch.setattr(_retry, "RETRY_INITIAL_DELAY", 0.01)
+    monkeypatch.setattr(_retry, "RETRY_MAX_DELAY", 0.05)
 
 
 MODES = ["stream", "astream"]
