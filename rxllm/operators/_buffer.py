@@ -9,7 +9,6 @@ an idle stream schedules nothing at all. Use ``ops.buffer_with_count`` for lists
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from reactivex import abc
@@ -45,7 +44,7 @@ def _buffering(
     seconds: float | None, count: int | None, scheduler: abc.SchedulerBase | None
 ) -> Operator:
     """Buffers closed by ``count`` items, by ``seconds`` after their first item, or both."""
-    limit = math.inf if count is None else count
+    limit = count or 0  # 0: no count
 
     def start(observer: abc.ObserverBase[Any], pacer: Pacer) -> NextAndFlush:
         buffer: list[Any] = []
@@ -73,7 +72,7 @@ def _buffering(
         def on_next(item: Any) -> None:
             with lock:
                 append(item)
-                if len(buffer) >= limit:
+                if limit and len(buffer) >= limit:
                     pacer.timer.disposable = None
                     flush()
                 elif len(buffer) == 1:
