@@ -16,14 +16,13 @@ the limit is passed, not once the line ends.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .._constants import MAX_EVENT_BYTES
 from ..errors import EventTooLargeError, ProtocolError
 from ._quote import MAX_QUOTE, start_of
 
-__all__ = ["NDJSONDecoder", "iter_ndjson"]
+__all__ = ["NDJSONDecoder"]
 
 
 _loads = json.loads
@@ -148,22 +147,3 @@ def _too_large(limit: int, start: bytes) -> EventTooLargeError:
         limit=limit,
         line=start[:MAX_QUOTE].decode("utf-8", "replace"),
     )
-
-
-def iter_ndjson(chunks: Iterable[bytes], max_event_bytes: int = MAX_EVENT_BYTES) -> Iterator[Any]:
-    """Decode a whole NDJSON stream given as an iterable of reads.
-
-    Args:
-        chunks: the bytes of the stream, cut anywhere.
-        max_event_bytes: the longest line accepted, in bytes.
-
-    Yields:
-        The value of each non-blank line, as soon as the line is complete.
-
-    Raises:
-        ProtocolError: a line is not valid UTF-8 or not valid JSON, or too long.
-    """
-    decoder = NDJSONDecoder(max_event_bytes)
-    for chunk in chunks:
-        yield from decoder.feed(chunk)
-    yield from decoder.flush()

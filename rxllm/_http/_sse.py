@@ -26,7 +26,6 @@ with ``EventTooLargeError`` as soon as the limit is passed, not once the event e
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +35,7 @@ from .._constants import MAX_EVENT_BYTES
 from ..errors import EventTooLargeError, ProtocolError
 from ._quote import MAX_QUOTE, start_of
 
-__all__ = ["SSEDecoder", "ServerSentEvent", "iter_sse"]
+__all__ = ["SSEDecoder", "ServerSentEvent"]
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -343,24 +342,3 @@ def _too_large(limit: int, start: str | bytes) -> EventTooLargeError:
         limit=limit,
         line=start[:MAX_QUOTE],
     )
-
-
-def iter_sse(
-    chunks: Iterable[bytes], max_event_bytes: int = MAX_EVENT_BYTES
-) -> Iterator[ServerSentEvent]:
-    """Decode a whole stream given as an iterable of reads.
-
-    Args:
-        chunks: the bytes of the stream, cut anywhere.
-        max_event_bytes: see ``SSEDecoder``.
-
-    Yields:
-        Each event, as soon as its terminating blank line has been read.
-
-    Raises:
-        ProtocolError: the stream is not valid UTF-8, or an event is too large.
-    """
-    decoder = SSEDecoder(max_event_bytes)
-    for chunk in chunks:
-        yield from decoder.feed(chunk)
-    yield from decoder.flush()

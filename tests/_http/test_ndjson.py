@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rxllm._constants import MAX_EVENT_BYTES
-from rxllm._http._ndjson import NDJSONDecoder, iter_ndjson
+from rxllm._http._ndjson import NDJSONDecoder
 from rxllm.errors import EventTooLargeError, ProtocolError
 
 
@@ -241,20 +241,20 @@ def test_the_default_limit_is_the_constant() -> None:
     assert error.limit == MAX_EVENT_BYTES == 64 * 1024 * 1024
 
 
-def test_iter_ndjson_takes_the_limit() -> None:
+def test_decode_takes_the_limit() -> None:
     stream = [b"[", b"1" * 600, b"]\n"]
-    assert list(iter_ndjson(stream, 602)) == [[int("1" * 600)]]
+    assert decode(*stream, limit=602) == [[int("1" * 600)]]
     with pytest.raises(EventTooLargeError):
-        list(iter_ndjson(stream, 601))
+        decode(*stream, limit=601)
 
 
-def test_iter_ndjson() -> None:
-    assert list(iter_ndjson([b'{"a":', b" 1}\n\n[", b"2]"])) == [{"a": 1}, [2]]
+def test_feed_then_flush() -> None:
+    assert decode(b'{"a":', b" 1}\n\n[", b"2]") == [{"a": 1}, [2]]
 
 
-def test_iter_ndjson_raises_on_bad_json() -> None:
+def test_decode_raises_on_bad_json() -> None:
     with pytest.raises(ProtocolError):
-        list(iter_ndjson([b"[1]\n", b"oops\n"]))
+        decode(b"[1]\n", b"oops\n")
 
 
 _json = st.recursive(

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rxllm._constants import MAX_EVENT_BYTES
-from rxllm._http._sse import ServerSentEvent, SSEDecoder, iter_sse
+from rxllm._http._sse import ServerSentEvent, SSEDecoder
 from rxllm.errors import EventTooLargeError, ProtocolError
 
 E = ServerSentEvent
@@ -381,11 +381,11 @@ def test_the_default_limit_is_the_constant() -> None:
     assert error.limit == MAX_EVENT_BYTES
 
 
-def test_iter_sse_takes_the_limit() -> None:
+def test_decode_takes_the_limit() -> None:
     stream = [b"data: ", b"q" * 600, b"\n\n"]
-    assert list(iter_sse(stream, 700)) == [E(data="q" * 600)]
+    assert decode(*stream, limit=700) == [E(data="q" * 600)]
     with pytest.raises(EventTooLargeError):
-        list(iter_sse(stream, 500))
+        decode(*stream, limit=500)
 
 
 # The record
@@ -420,17 +420,17 @@ def test_malformed_json_raises_protocol_error(data: str) -> None:
     assert info.value.line == data[:500]
 
 
-# Iterator twins
+# A whole stream
 
 
-def test_iter_sse() -> None:
+def test_feed_then_flush() -> None:
     chunks = [b"data: a\r", b"\ndata: b\r\n\r\nevent: x\ndata: ", b"c\n\ndata: lost"]
-    assert list(iter_sse(chunks)) == [E(data="a\nb"), E("x", "c")]
+    assert decode(*chunks) == [E(data="a\nb"), E("x", "c")]
 
 
-def test_iter_sse_raises_on_bad_utf8() -> None:
+def test_decode_raises_on_bad_utf8() -> None:
     with pytest.raises(ProtocolError):
-        list(iter_sse([b"data: \xff\n\n"]))
+        decode(b"data: \xff\n\n")
 
 
 # Property: cutting the stream anywhere changes nothing
