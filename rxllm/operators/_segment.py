@@ -176,21 +176,21 @@ class _SentenceCutter:
 class _LiteralCutter:
     """Segments end with a literal separator, whole as soon as it has come."""
 
-    __slots__ = ("reach", "separator", "tail")
+    __slots__ = ("separator", "single", "tail")
 
     def __init__(self, separator: str) -> None:
         self.separator = separator
-        self.reach = len(separator) - 1  # how far back in the tail a separator may begin
+        # One character cannot straddle two chunks: only the new text need be searched.
+        self.single = len(separator) == 1
         self.tail = ""
 
     def push(self, text: str) -> list[str]:
-        tail, separator, reach = self.tail, self.separator, self.reach
-        # Only the new text (and the tail's last ``reach`` characters) can hold a new
-        # separator: a line's text is searched once, however many chunks it takes.
-        if separator not in (tail[-reach:] + text if reach else text):
-            self.tail = tail + text
+        separator = self.separator
+        buffer = self.tail + text
+        if separator not in (text if self.single else buffer):
+            self.tail = buffer
             return []
-        parts = (tail + text).split(separator)
+        parts = buffer.split(separator)
         self.tail = parts.pop()
         return [part + separator for part in parts]
 
