@@ -39,8 +39,8 @@ from reactivex.subject import Subject
 from ._bridge import Consumer
 from .errors import InvalidInputError
 from .operators import Metrics, Snapshot, StreamMetrics
-from .operators._text import text_of
 from .runnable import Runnable
+from .schema import text_of
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
