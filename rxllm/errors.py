@@ -1,6 +1,7 @@
 """The exceptions rxllm raises.
 
-Every error is an ``RxLLMError``; the tree below is the whole of it::
+Every error a call, its input, its stream or its server can cause is an
+``RxLLMError``; the tree below is the whole of it::
 
     RxLLMError
     ├── InvalidInputError        bad prompt, config or argument; raised before any call
@@ -23,9 +24,24 @@ Every error is an ``RxLLMError``; the tree below is the whole of it::
 Any error raised after the first chunk carries ``.partial``: the text received so far,
 so a failed stream never loses what it already had.
 
-Constructing a model with bad arguments raises pydantic's ``ValidationError`` instead, a
-``ValueError`` like ``InvalidInputError``, as LangChain's models and every pydantic model
-do; for the HTTP models it never holds the values given, which may be keys.
+Outside the tree, on purpose (each a mistake in the program, not in what it was given
+or what a server sent, or Python's own protocol):
+
+- Constructing a model with bad arguments raises pydantic's ``ValidationError``, a
+  ``ValueError`` like ``InvalidInputError``, as LangChain's models and every pydantic
+  model do; for the HTTP models it never holds the values given, which may be keys.
+- ``ImportError``: an optional extra (``rxllm[serve]``, ``[langchain]``, ``[dask]``,
+  ``[otel]``, ``[notebook]``, ``[local]``) is not installed; the message names it.
+- ``RuntimeError``: a blocking call where it would deadlock, as ``asyncio.run`` inside a
+  running loop is one: ``stream``/``invoke``/``batch`` on rxllm's own loop thread (from a
+  subscription callback), a main-thread stream iterated from another thread or from
+  inside another stream's callback, ``LiveStream.result()`` on its own loop.
+- ``TypeError``: a ``BaseLLM``/``BaseChatModel`` subclass that implements none of the
+  hooks (when the class is defined), or whose ``_call``/``_stream`` returns something
+  that is not text or a message; ``NotImplementedError`` from an abstract hook.
+- Python's protocols: adding chunks of different kinds (``GenerationChunk +
+  AIMessageChunk``) is a ``TypeError``, an unknown key of ``Usage`` a ``KeyError``.
+- ``rxllm.testing.LeakError`` is an ``AssertionError``: a failed test.
 """
 
 from __future__ import annotations
