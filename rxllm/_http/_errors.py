@@ -109,24 +109,17 @@ def scrub(error: RxLLMError, secrets: tuple[str, ...]) -> None:
         error.line = _redact(error.line, secrets)
 
 
-class _QueryRedactingFilter(logging.Filter):
+def _redact_query(record: logging.LogRecord) -> bool:
     """httpx logs every request's full URL at INFO; a query string may carry a key."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any(
-            isinstance(arg, httpx.URL) and arg.query for arg in record.args
-        ):
-            record.args = tuple(
-                arg.copy_with(query=b"[REDACTED]")
-                if isinstance(arg, httpx.URL) and arg.query
-                else arg
-                for arg in record.args
-            )
-        return True
+    if isinstance(record.args, tuple):
+        record.args = tuple(
+            arg.copy_with(query=b"[REDACTED]") if isinstance(arg, httpx.URL) and arg.query else arg
+            for arg in record.args
+        )
+    return True
 
 
 _HTTPX_LOGGER = logging.getLogger("httpx")
-_QUERY_FILTER = _QueryRedactingFilter()
 _filter_lock = threading.Lock()
 _filter_users = 0
 
@@ -146,7 +139,7 @@ def query_redacted_in_logs(url: httpx.URL) -> Iterator[None]:
         return
     with _filter_lock:
         if not _filter_users:
-            _HTTPX_LOGGER.addFilter(_QUERY_FILTER)
+            _HTTPX_LOGGER.addFilter(_redact_query)
         _filter_users += 1
     try:
         yield
@@ -154,7 +147,7 @@ def query_redacted_in_logs(url: httpx.URL) -> Iterator[None]:
         with _filter_lock:
             _filter_users -= 1
             if not _filter_users:
-                _HTTPX_LOGGER.removeFilter(_QUERY_FILTER)
+                _HTTPX_LOGGER.removeFilter(_redact_query)
 
 
 def _redact_body(body: object, secrets: tuple[str, ...]) -> object:

@@ -1,18 +1,14 @@
 """Deadlines: a stream that takes too long fails with its typed error.
 
-This is the one implementation of ``first_token_timeout``, ``stall_timeout`` and
-``total_timeout``: the operators, and the HTTP models' settings of the same names,
-which pipe ``deadlines`` onto each call (retries included, since the transport retries
-inside the call). The error (``FirstTokenTimeoutError``, ``StallTimeoutError``,
-``TotalTimeoutError``) carries the text let through so far as ``.partial``; RxPY's
-``ops.timeout`` would raise a bare ``Exception('Timeout')``. On expiry the upstream is
-disposed at once, which cancels the provider call.
+The one implementation of ``first_token_timeout``, ``stall_timeout`` and
+``total_timeout``, for the operators and the HTTP models' settings of the same names
+(which pipe ``deadlines`` over the whole call, retries included). The error carries the
+text let through so far as ``.partial`` (RxPY's ``ops.timeout`` raises a bare
+``Exception('Timeout')``); on expiry the upstream is disposed, cancelling the call.
 
-The first token is the first item that carries generated output: text, reasoning or a
-tool call. An empty placeholder (a chat model's opening role-only chunk, an empty
-string) does not stop the first-token clock; it does start the stall clock, which
-measures the gaps between items once one has come. A server's keep-alives and pings
-are no items at all, so they reset nothing.
+The first token is the first item carrying output: text, reasoning or a tool call (not
+an empty placeholder such as a role-only chunk). The stall clock measures the gaps
+between items once one has come; a server's keep-alives are no items and reset nothing.
 """
 
 from __future__ import annotations
