@@ -79,7 +79,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 from rxllm import operators as rx  # noqa: E402
 from rxllm.llms import FakeStreamingListLLM  # noqa: E402
 from rxllm.llms._fake import split_text  # noqa: E402
-from rxllm.operators._json import _PartialParser  # noqa: E402
+from rxllm.operators._jsonparse import PartialParser  # noqa: E402
 from rxllm.schema import GenerationChunk  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "operators.md"
@@ -272,7 +272,7 @@ def run_parser(chunks: list[str], copies: bool) -> float:
     With ``copies``, it also takes the value so far after each chunk that changed it, as
     the operator does for every value it emits: a copy of the containers still open.
     """
-    parser = _PartialParser()
+    parser = PartialParser()
     feed, snapshot = parser.feed, parser.snapshot
     gc.collect()
     gc.disable()
