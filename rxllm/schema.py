@@ -99,7 +99,10 @@ class Usage(BaseModel):
     total_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
+        # Provider-specific counts (``input_token_details``, ``cache_read_input_tokens``...)
+        # are extra fields: summed too, as LangChain's ``add_usage`` sums them.
         return Usage(
+            **_add_counts(self.model_extra or {}, other.model_extra or {}),
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
             total_tokens=self.total_tokens + other.total_tokens,
@@ -111,6 +114,25 @@ class Usage(BaseModel):
         except AttributeError:
             raise KeyError(key) from None
         return value
+
+
+def _add_counts(left: Mapping[str, Any], right: Mapping[str, Any]) -> dict[str, Any]:
+    """Two sets of counts as one: numbers added, nested counts added key by key, anything
+    else (a label, a ``None``) the right one's where it has one."""
+    total = dict(left)
+    for key, value in right.items():
+        mine = total.get(key)
+        if _is_count(mine) and _is_count(value):
+            total[key] = mine + value
+        elif isinstance(mine, Mapping) and isinstance(value, Mapping):
+            total[key] = _add_counts(mine, value)
+        elif value is not None or key not in total:
+            total[key] = value
+    return total
+
+
+def _is_count(value: Any) -> bool:
+    return type(value) is int or type(value) is float
 
 
 def _add_usage(left: Usage | None, right: Usage | None) -> Usage | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import reduce
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -169,3 +170,25 @@ def test_blank_messages_beside_one_with_text_are_kept() -> None:
     conversation = [("system", "  "), ("human", "hi"), ("ai", "\n")]
     assert [m.content for m in coerce_messages(conversation)] == ["  ", "hi", "\n"]
     assert coerce_prompt(conversation) == "System:   \nHuman: hi\nAI: \n"
+
+
+_DETAILS = st.dictionaries(
+    st.sampled_from(["audio", "cache_read", "cache_creation", "reasoning"]),
+    st.integers(0, 10**6),
+    max_size=3,
+)
+_USAGE = st.fixed_dictionaries(
+    {
+        "input_tokens": st.integers(0, 10**6),
+        "output_tokens": st.integers(0, 10**6),
+        "total_tokens": st.integers(0, 10**6),
+    },
+    optional={"input_token_details": _DETAILS, "output_token_details": _DETAILS},
+)
+
+
+@given(_USAGE, _USAGE)
+def test_usage_sums_as_langchain_sums_it_details_included(left: Any, right: Any) -> None:
+    from langchain_core.messages.ai import add_usage
+
+    assert (Usage(**left) + Usage(**right)).model_dump() == add_usage(left, right)
