@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
 from ._constants import CLOSE_TIMEOUT
-from ._loop import SteppedLoop, on_loop_thread
+from ._loop import SteppedLoop, on_loop_thread, running_loop
 
 __all__ = ["PerLoop"]
 
@@ -77,17 +77,13 @@ class PerLoop(Generic[T]):
             elif loop.is_running():
                 future: Future[None] = asyncio.run_coroutine_threadsafe(self._aclose(value), loop)
                 future.result(CLOSE_TIMEOUT)
-            elif not _loop_running_here():
+            elif running_loop() is None:
                 loop.run_until_complete(self._aclose(value))
             # else: a stopped loop we cannot run from inside another: nothing to do.
 
     def close_soon(self) -> None:
-        """Start closing every value on its own loop, without waiting (for finalizers).
-
-        When the owner is garbage-collected without ``close()``, its values (pooled
-        keep-alive connections) are closed this way instead of leaking until the
-        process exits.
-        """
+        """Start closing every value on its own loop, without waiting: a finalizer's way,
+        so that an owner dropped without ``close()`` leaks no pooled connections."""
         for loop, value in self._take_all():
             if isinstance(loop, SteppedLoop):
                 self._close_on_stepped(loop, value)
@@ -128,11 +124,3 @@ class PerLoop(Generic[T]):
 
 # Closing tasks started by finalizers, kept alive until they finish.
 _closing: set[asyncio.Task[None]] = set()
-
-
-def _loop_running_here() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True

@@ -14,6 +14,7 @@ between items once one has come; a server's keep-alives are no items and reset n
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from typing import Any
 
 from reactivex import Observable, abc
@@ -70,16 +71,16 @@ def deadlines(
             timer = SerialDisposable()
             upstream = SingleAssignmentDisposable()
             done = False
-            token_at: float | None = None  # when the first token came, in seconds
-            last_at: float | None = None  # when the latest item came
+            token = False  # the first token has come
+            last: datetime | None = None  # when the latest item came
 
             def next_deadline() -> tuple[float, type[APITimeoutError], float] | None:
                 """The earliest deadline still ahead of the stream, its error and limit."""
                 due: list[tuple[float, type[APITimeoutError], float]] = []
-                if first is not None and token_at is None:
+                if first is not None and not token:
                     due.append((first, FirstTokenTimeoutError, first))
-                if stall is not None and last_at is not None:
-                    due.append((last_at + stall, StallTimeoutError, stall))
+                if stall is not None and last is not None:
+                    due.append((seconds_between(start, last) + stall, StallTimeoutError, stall))
                 if total is not None:
                     due.append((total, TotalTimeoutError, total))
                 return min(due, key=lambda d: d[0]) if due else None
@@ -109,20 +110,18 @@ def deadlines(
                 observer.on_error(kind(_MESSAGES[kind].format(limit), partial="".join(texts)))
 
             def on_next(item: Any) -> None:
-                nonlocal token_at, last_at
+                nonlocal token, last
                 with lock:
                     if done:
                         return
                     texts.append(text_of(item))
-                    if stall is not None or token_at is None:
-                        now = seconds_between(start, clock.now)
-                        if token_at is None and _is_token(item):
-                            token_at = now
-                        if stall is not None:
-                            first_item = last_at is None
-                            last_at = now
-                            if first_item:  # the stall clock starts: it may be due first
-                                arm(now)
+                    if not token:
+                        token = _is_token(item)
+                    if stall is not None:
+                        first_item = last is None
+                        last = clock.now
+                        if first_item:  # the stall clock starts: it may be due first
+                            arm(seconds_between(start, last))
                     observer.on_next(item)
 
             def on_error(error: Exception) -> None:

@@ -1,8 +1,6 @@
 """Retrying: a failed call made again, but never after its text has been shown.
 
-``retryable`` and ``backoff`` are shared with the HTTP models' own retries, which the
-transport (``rxllm._http._transport``) makes inside one call, before its first chunk,
-and which also honour a server's ``Retry-After``: the models hand them to it.
+``retryable`` and ``backoff`` are also the rules the HTTP models hand their transport.
 """
 
 from __future__ import annotations
