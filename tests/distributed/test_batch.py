@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import pickle
@@ -315,10 +314,7 @@ def _scheduler_leftovers(dask_scheduler: Any) -> dict[str, Any]:
 
 
 async def _worker_leftovers(dask_worker: Any) -> dict[str, Any]:
-    sockets = 0
-    for fd in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):
-            sockets += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    # HTTP connections are counted by the server, which sees every one a worker opens.
     ours = ("rxllm", "httpx", "httpcore", "anyio")
     return {
         "tasks": [str(key) for key in dask_worker.state.tasks if "rxllm" in str(key)],
@@ -327,7 +323,6 @@ async def _worker_leftovers(dask_worker: Any) -> dict[str, Any]:
             for task in asyncio.all_tasks()
             if any(name in repr(task.get_coro()) for name in ours)
         ],
-        "sockets": sockets,
     }
 
 
@@ -345,7 +340,7 @@ def test_a_thousand_inputs_leave_nothing_open(client: Any, server: ScriptedServe
 
     rxd.batch(llm, ["warm up"] * 10, config, client=client)
     wait_until(lambda: server.open_connections == 0, timeout=30)
-    scheduler_before, workers_before, _ = leftovers()
+    scheduler_before, _, _ = leftovers()
     threads = threading.active_count()
 
     inputs = [f"call {i}" for i in range(1000)]
@@ -361,8 +356,6 @@ def test_a_thousand_inputs_leave_nothing_open(client: Any, server: ScriptedServe
         "events": [],
         "clients": scheduler_before["clients"],
     }
-    for address, worker in workers.items():
-        assert worker["tasks"] == worker["coroutines"] == []
-        assert worker["sockets"] <= workers_before[address]["sockets"]
+    assert list(workers.values()) == [{"tasks": [], "coroutines": []}] * 2
     assert on_client == []
     assert threading.active_count() <= threads
