@@ -5,7 +5,7 @@ Every call is a cold ``reactivex.Observable`` of chunks (``Runnable.observe``);
 ``pipe`` composes it with operators.
 """
 
-from ._bridge import aiterate, aiterate_batches, iterate
+from ._runtime import aiterate, aiterate_batches, iterate
 from .config import RunConfig
 from .errors import (
     APIConnectionError,

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from reactivex import Observable, Observer
 from reactivex.subject import Subject
 
-from ._bridge import Consumer
+from ._runtime import Consumer
 from .errors import InvalidInputError
 from .operators import Metrics, Snapshot, StreamMetrics
 from .runnable import Runnable

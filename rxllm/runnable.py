@@ -2,7 +2,7 @@
 
 ``observe(input)`` returns a cold Observable: nothing happens until subscription, and
 each subscription makes one call. ``invoke``, ``stream``, ``batch`` and their async
-twins are bridges over it (``_bridge``), so they all share its behaviour: cancellation,
+twins are bridges over it (``rxllm._runtime``), so they all share its behaviour: cancellation,
 errors carrying partial text, bounded buffering.
 
 ``pipe(*steps)`` composes: a step is any Observable operator (``reactivex.operators``
@@ -32,9 +32,8 @@ from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.scheduler import ImmediateScheduler
 
-from ._bridge import aiterate, iterate
 from ._runs import EventFilter, StreamEvent, current_parent, observe_events, traced
-from ._source import from_callables
+from ._runtime import aiterate, from_callables, iterate
 from ._steps import as_step, operator_name, operator_step
 from .config import RunConfig, ensure_config
 from .errors import InvalidInputError

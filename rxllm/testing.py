@@ -37,7 +37,7 @@ from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.disposable import Disposable
 
-from ._loop import library_loop, library_tasks, own_loop, pause, running_loop
+from ._runtime import library_loop, library_tasks, own_loop, pause, running_loop
 from .llms import BaseLLM
 from .llms._fake import CallLog
 from .schema import GenerationChunk

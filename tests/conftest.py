@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import pytest
 from hypothesis import settings
 
-from rxllm._loop import library_loop
+from rxllm._runtime._loop import library_loop
 
 T = TypeVar("T")
 

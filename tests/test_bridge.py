@@ -14,11 +14,11 @@ import reactivex
 from reactivex import operators as ops
 
 from rxllm import RunnableLambda
-from rxllm._bridge import Consumer, aiterate, aiterate_batches, iterate
 from rxllm._constants import BUFFER_HIGH_WATER, MAX_WORKER_THREADS
-from rxllm._flow import current_scope
-from rxllm._loop import library_loop
-from rxllm._source import from_async_iterable
+from rxllm._runtime._bridge import Consumer, aiterate, aiterate_batches, iterate
+from rxllm._runtime._flow import current_scope
+from rxllm._runtime._loop import library_loop
+from rxllm._runtime._pump import from_async_iterable
 from rxllm.llms import FakeListLLM, FakeStreamingListLLM
 
 from .conftest import Resources, SyncRunner, library_tasks

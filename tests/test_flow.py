@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from rxllm._flow import FlowScope
+from rxllm._runtime._flow import FlowScope
 
 
 class DrainingList(list[Any]):

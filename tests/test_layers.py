@@ -33,11 +33,6 @@ LAYERS = {
     "rxllm._constants": "types",
     "rxllm._internals": "types",
     "rxllm._runtime": "runtime",
-    "rxllm._loop": "runtime",
-    "rxllm._flow": "runtime",
-    "rxllm._source": "runtime",
-    "rxllm._bridge": "runtime",
-    "rxllm._per_loop": "runtime",
     "rxllm._http": "transport",
     "rxllm.runnable": "core",
     "rxllm._runs": "core",
@@ -162,7 +157,7 @@ def test_forbidden_arrows_are_caught() -> None:
     assert violations("rxllm._http._sse", [(3, "rxllm.runnable")]) == [
         "rxllm._http._sse:3: transport imports core rxllm.runnable"
     ]
-    assert violations("rxllm.schema", [(1, "rxllm._bridge")]) != []
+    assert violations("rxllm.schema", [(1, "rxllm._runtime._bridge")]) != []
     assert violations("rxllm.operators._json", [(1, "rxllm.llms._openai")]) != []
     assert violations("rxllm.runnable", [(1, "rxllm.serve")]) != []
     assert violations("rxllm.serve._app", [(1, "rxllm._runs")]) == [

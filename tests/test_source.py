@@ -7,7 +7,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
-from rxllm._source import iterate_in_thread
+from rxllm._runtime._pump import iterate_in_thread
 
 
 class Recorder:

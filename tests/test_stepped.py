@@ -11,7 +11,7 @@ import time
 import pytest
 from reactivex import operators as ops
 
-from rxllm._loop import SteppedLoop, own_loop
+from rxllm._runtime._loop import SteppedLoop, own_loop
 from rxllm.errors import StallTimeoutError
 from rxllm.llms import ChatOpenAI, FakeListLLM, FakeStreamingListLLM
 from rxllm.operators import stall_timeout

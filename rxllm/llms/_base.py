@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 from reactivex import Observable
 
-from .._source import from_callables
+from .._runtime import from_callables
 from ..config import RunConfig
 from ..errors import InvalidInputError
 from ..runnable import Runnable

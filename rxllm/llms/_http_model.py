@@ -3,8 +3,8 @@
 A provider subclasses ``HTTPLLM`` or ``HTTPChatModel`` and writes two things: the
 request (``_request``) and the translation of the response into chunks (``_parse``).
 It implements only ``_astream``, so sync consumers run the call on a loop rxllm runs for
-them (see ``rxllm._loop``) and async consumers on their own loop, from one
-implementation. Each loop gets its own ``httpx.AsyncClient`` (see ``rxllm._per_loop``),
+them (see ``rxllm._runtime``) and async consumers on their own loop, from one
+implementation. Each loop gets its own ``httpx.AsyncClient`` (see ``rxllm._runtime.PerLoop``),
 unless the user injected ``http_async_client``: then that one is used everywhere and
 never closed by rxllm.
 
@@ -51,7 +51,7 @@ from .._http._ndjson import NDJSONDecoder
 from .._http._quote import MAX_QUOTE, SHAPE_ERRORS, misshapen
 from .._http._sse import ServerSentEvent, SSEDecoder
 from .._http._transport import StreamPolicy, stream_call
-from .._per_loop import PerLoop
+from .._runtime import PerLoop
 from ..errors import APIError, InvalidInputError, ProtocolError, StreamInterruptedError
 from ..operators._deadlines import deadlines
 from ..operators._retry import backoff, retryable

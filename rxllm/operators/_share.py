@@ -8,7 +8,7 @@ from typing import Any
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable, SingleAssignmentDisposable
 
-from .._flow import FlowScope, context_with, current_scope
+from .._runtime import FlowScope, context_with, current_scope
 from ._check import refuse
 from ._operator import Operator, named
 

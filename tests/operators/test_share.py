@@ -9,7 +9,7 @@ from typing import Any
 from reactivex.testing import TestScheduler
 
 from rxllm import RunnableLambda
-from rxllm._bridge import aiterate
+from rxllm._runtime._bridge import aiterate
 from rxllm.llms import FakeStreamingListLLM
 from rxllm.operators import share_stream, text
 from rxllm.testing import MarbleLLM

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from rxllm._loop import library_loop, own_loop
+from rxllm._runtime._loop import library_loop, own_loop
 from rxllm.llms import ChatOpenAI
 from rxllm.testing import LeakError, LeakTracker, assert_no_leaks
 from tests.servers.scripted import Reply, ScriptedServer

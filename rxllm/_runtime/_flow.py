@@ -25,7 +25,7 @@ import contextlib
 import contextvars
 import threading
 
-from ._constants import BUFFER_HIGH_WATER, BUFFER_LOW_WATER, CLOSE_TIMEOUT
+from .._constants import BUFFER_HIGH_WATER, BUFFER_LOW_WATER, CLOSE_TIMEOUT
 
 __all__ = ["FlowScope", "context_with", "current_scope"]
 

@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from ._constants import MAX_WORKER_THREADS
+from .._constants import MAX_WORKER_THREADS
 
 __all__ = [
     "SteppedLoop",

@@ -23,10 +23,10 @@ from typing import Any, TypeVar
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
+from .._internals import scheduler_loop
+from ..errors import attach_partial
 from ._flow import FlowScope, current_scope
-from ._internals import scheduler_loop
 from ._loop import library_loop, on_loop_thread, worker_pool
-from .errors import attach_partial
 
 __all__ = ["from_async_iterable", "from_callables", "iterate_in_thread"]
 

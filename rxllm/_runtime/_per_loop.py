@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
-from ._constants import CLOSE_TIMEOUT
+from .._constants import CLOSE_TIMEOUT
 from ._loop import SteppedLoop, on_loop_thread, running_loop
 
 __all__ = ["PerLoop"]
