@@ -7,14 +7,22 @@ downstream; the dependency has an upper bound on its next major version in
 ``setup.cfg`` for as long as its internal is read.
 
 - pydantic (``<3``): a model's four instance slots, set directly (``unchecked``).
+- Python's ``re``: the longest text a pattern can match is known only to ``re._parser``
+  (``sre_parse``, its public alias, warns as deprecated) (``longest_match``).
 - reactivex (``<7``): an ``AsyncIOScheduler`` keeps its loop in ``_loop``, with no
   accessor (``scheduler_loop``); a curried operator's wrapped function is only in its
   closure (``curried_name``).
+
+An extension that reads its own dependency's internals keeps them in its package, in
+one place, under a test: ``rxllm.distributed`` reads two of Dask's to leave nothing
+behind a batch, and its thousand-input test fails if they change.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -22,7 +30,7 @@ from pydantic import BaseModel
 from reactivex import abc
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
-__all__ = ["curried_name", "scheduler_loop", "unchecked"]
+__all__ = ["curried_name", "longest_match", "scheduler_loop", "unchecked"]
 
 _Model = TypeVar("_Model", bound=BaseModel)
 _set_attribute = object.__setattr__
@@ -72,3 +80,11 @@ def curried_name(operator: Callable[..., Any]) -> str | None:
         if callable(wrapped) and name.endswith("_"):
             return str(name)
     return None
+
+
+def longest_match(pattern: re.Pattern[str]) -> int | None:
+    """The most characters one match of ``pattern`` can span; ``None`` if unbounded
+    (``stop_on`` holds back that much text, as a match may span chunks)."""
+    parser: Any = importlib.import_module("re._parser")
+    width: int = parser.parse(pattern.pattern, pattern.flags).getwidth()[1]
+    return None if width >= parser.MAXREPEAT else width

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import copy
 import pickle
+import re
 
+import pytest
 from reactivex import operators as ops
 from reactivex.scheduler import ImmediateScheduler
 from reactivex.scheduler.eventloop import AsyncIOScheduler, AsyncIOThreadSafeScheduler
 
-from rxllm._internals import curried_name, scheduler_loop
+from rxllm._internals import curried_name, longest_match, scheduler_loop
 from rxllm.schema import AIMessageChunk, GenerationChunk, ToolCall, _content_chunk, _text_chunk
 
 
@@ -63,3 +65,13 @@ def test_the_name_of_a_curried_reactivex_operator() -> None:
     assert curried_name(ops.take(3)) == "take_"
     assert curried_name(ops.scan(max)) == "scan_"
     assert curried_name(str.upper) is None
+
+
+@pytest.mark.parametrize(
+    ("pattern", "width"),
+    [(r"abc", 3), (r"a{2,5}", 5), (r"(?:ab|c)d?", 3), (r"\n{2,}", None), (r"x+", None)],
+)
+def test_longest_match_reads_re_s_private_parser(pattern: str, width: int | None) -> None:
+    # re._parser is private: if a Python release moves or changes it, this fails here,
+    # not as a wrong hold-back window in stop_on.
+    assert longest_match(re.compile(pattern)) == width

@@ -14,9 +14,9 @@ from typing import Any
 from reactivex import Observable, abc
 from reactivex.disposable import SingleAssignmentDisposable
 
+from .._internals import longest_match
 from ._check import check_count, refuse
 from ._operator import Operator, named
-from ._re_width import longest_match
 from ._segment import _WORD
 from ._text import EXTEND, Rechunker, text_of
 
