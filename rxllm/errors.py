@@ -14,7 +14,7 @@ Every error a call, its input, its stream or its server can cause is an
     │   └── InternalServerError      5xx
     ├── APIConnectionError       the server could not be reached
     │   └── APITimeoutError          (also a ``TimeoutError``)
-    │       ├── FirstTokenTimeoutError   no first chunk in time
+    │       ├── FirstTokenTimeoutError   no first token in time
     │       ├── StallTimeoutError        no chunk for too long mid-stream
     │       └── TotalTimeoutError        the whole call took too long
     ├── StreamInterruptedError   the stream broke off, or ended without its terminal marker
@@ -146,7 +146,7 @@ class APITimeoutError(APIConnectionError, TimeoutError):
 
 
 class FirstTokenTimeoutError(APITimeoutError):
-    """The first chunk did not arrive within ``first_token_timeout`` seconds."""
+    """No token (text, reasoning or a tool call) within ``first_token_timeout`` seconds."""
 
 
 class StallTimeoutError(APITimeoutError):

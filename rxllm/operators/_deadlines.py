@@ -23,7 +23,7 @@ from reactivex.disposable import CompositeDisposable, SerialDisposable, SingleAs
 from ..errors import APITimeoutError, FirstTokenTimeoutError, StallTimeoutError, TotalTimeoutError
 from ._check import check_scheduler, check_seconds
 from ._operator import Operator, named
-from ._text import text_of
+from ._text import is_token, text_if_any
 from ._timing import pick_scheduler, seconds_between
 
 __all__ = ["deadlines", "first_token_timeout", "stall_timeout", "total_timeout"]
@@ -33,18 +33,6 @@ _MESSAGES: dict[type[APITimeoutError], str] = {
     StallTimeoutError: "no chunk for {} s in the middle of the stream",
     TotalTimeoutError: "the stream took longer than {} s",
 }
-
-
-def _is_token(item: Any) -> bool:
-    """Whether ``item`` carries generated output: text, reasoning or a tool call."""
-    if type(item) is str:
-        return bool(item)
-    return bool(
-        text_of(item)
-        or getattr(item, "reasoning", None)
-        or getattr(item, "tool_call_chunks", None)
-        or getattr(item, "tool_calls", None)
-    )
 
 
 def deadlines(
@@ -114,9 +102,9 @@ def deadlines(
                 with lock:
                     if done:
                         return
-                    texts.append(text_of(item))
+                    texts.append(text_if_any(item))
                     if not token:
-                        token = _is_token(item)
+                        token = is_token(item)
                     if stall is not None:
                         first_item = last is None
                         last = clock.now

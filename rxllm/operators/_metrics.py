@@ -11,11 +11,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from reactivex import Observable, abc
 
-from ..errors import InvalidInputError
 from ..schema import AIMessageChunk, GenerationChunk, Usage
 from ._check import check_callable, check_scheduler
 from ._skeleton import Hooks, tapping
-from ._text import text_of
+from ._text import text_if_any
 from ._timing import pick_scheduler, seconds_between
 
 __all__ = ["Metrics", "StreamMetrics", "metrics"]
@@ -118,10 +117,7 @@ class _Meter:
         now = self.clock.now
         # Items without text (parsed objects from partial_json) count as chunks, with no
         # characters: metrics measure any stream, not only text.
-        try:
-            size = len(text_of(item))
-        except InvalidInputError:
-            size = 0
+        size = len(text_if_any(item))
         if self.last is None:
             self.first = now
             self.first_characters = size

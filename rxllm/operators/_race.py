@@ -9,21 +9,13 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, SingleAssignmentDisposable
 
 from ..config import RunConfig
-from ..errors import InvalidInputError
 from ..runnable import Runnable
 from ._check import refuse
-from ._text import text_of
+from ._text import is_token
 
 __all__ = ["Race", "race"]
 
 T = TypeVar("T")
-
-
-def _has_content(item: Any) -> bool:
-    try:
-        return bool(text_of(item))
-    except InvalidInputError:  # not text at all (a parsed object): it is the content
-        return True
 
 
 def _race(sources: list[Observable[Any]]) -> Observable[Any]:
@@ -75,7 +67,7 @@ def _race(sources: list[Observable[Any]]) -> Observable[Any]:
                 with lock:
                     if winner is not None:
                         return
-                    if not _has_content(item):
+                    if not is_token(item):
                         waiting[index].append(item)
                         return
                     held = win(index)

@@ -10,7 +10,7 @@ from reactivex import abc
 from ._check import check_callable
 from ._operator import Operator, named
 from ._skeleton import Hooks, tapping
-from ._text import text_of
+from ._text import is_token
 
 __all__ = ["on_first_token", "tap"]
 
@@ -64,10 +64,11 @@ def tap(
 
 @named
 def on_first_token(func: Callable[[Any], None]) -> Operator:
-    """Call ``func`` with the first item that has text, once per subscription.
+    """Call ``func`` with the first token, once per subscription.
 
-    A chat model's opening role-only chunk has no text and does not count. Items pass
-    through unchanged.
+    A token is an item with text, reasoning or a tool call (or a parsed object), as for
+    ``first_token_timeout``: a chat model's opening role-only chunk does not count, a
+    reasoning model's first thought does. Items pass through unchanged.
 
     .. code-block:: text
 
@@ -90,7 +91,7 @@ def on_first_token(func: Callable[[Any], None]) -> Operator:
 
         def watch(item: Any) -> None:
             nonlocal waiting
-            if waiting and text_of(item):
+            if waiting and is_token(item):
                 waiting = False
                 func(item)
 

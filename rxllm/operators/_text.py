@@ -24,7 +24,46 @@ from ..schema import (
     text_of,
 )
 
-__all__ = ["EXTEND", "GRAPHEME", "Rechunker", "merge", "text_of", "with_text"]
+__all__ = [
+    "EXTEND",
+    "GRAPHEME",
+    "Rechunker",
+    "is_token",
+    "merge",
+    "text_if_any",
+    "text_of",
+    "with_text",
+]
+
+
+def text_if_any(item: Any) -> str:
+    """The text of an item; ``""`` for an item that is not text (a parsed object from
+    ``partial_json``), which operators that measure or keep text pass through."""
+    kind = type(item)
+    if kind is str:
+        return item  # type: ignore[no-any-return]
+    if kind is GenerationChunk:
+        return item.text  # type: ignore[no-any-return]
+    if isinstance(item, BaseMessage | GenerationChunk | str):
+        return text_of(item)
+    return ""
+
+
+def is_token(item: Any) -> bool:
+    """Whether ``item`` is generated output: text, reasoning or a tool call, or an item
+    that is not text at all (a parsed object). Empty placeholders (``""``, a role-only
+    chunk, a usage-only chunk) are not: the one meaning of "first token" for
+    ``first_token_timeout``, ``on_first_token`` and ``race``."""
+    if isinstance(item, str):
+        return bool(item)
+    if isinstance(item, BaseMessage | GenerationChunk):
+        return bool(
+            text_of(item)
+            or getattr(item, "reasoning", None)
+            or getattr(item, "tool_call_chunks", None)
+            or getattr(item, "tool_calls", None)
+        )
+    return True
 
 
 def with_text(item: Any, text: str) -> Any:

@@ -127,3 +127,16 @@ def test_tap_on_dispose_through_stream_when_leaving_early(stop_after: int) -> No
     stream.close()  # type: ignore[attr-defined]
     assert disposed == [True]
     assert llm.calls.cancelled == 1
+
+
+def test_on_first_token_fires_for_reasoning_or_a_tool_call_not_for_a_placeholder() -> None:
+    role_only = AIMessageChunk(content="")
+    thinking = AIMessageChunk(content="", reasoning="hm")
+    scheduler = TestScheduler()
+    xs = scheduler.create_cold_observable(
+        on_next(10, role_only), on_next(20, thinking), on_next(30, AIMessageChunk(content="a")),
+        on_completed(40),
+    )  # fmt: skip
+    seen: list[Any] = []
+    scheduler.start(lambda: xs.pipe(on_first_token(seen.append)))
+    assert seen == [thinking]

@@ -5,8 +5,23 @@ from __future__ import annotations
 import pytest
 
 from rxllm.errors import InvalidInputError
-from rxllm.operators._text import GRAPHEME, Rechunker, merge, text_of, with_text
-from rxllm.schema import AIMessage, AIMessageChunk, GenerationChunk, ToolCallChunk, Usage
+from rxllm.operators._text import (
+    GRAPHEME,
+    Rechunker,
+    is_token,
+    merge,
+    text_if_any,
+    text_of,
+    with_text,
+)
+from rxllm.schema import (
+    AIMessage,
+    AIMessageChunk,
+    GenerationChunk,
+    ToolCall,
+    ToolCallChunk,
+    Usage,
+)
 
 
 def test_text_of_each_kind() -> None:
@@ -51,3 +66,33 @@ def test_with_text_keeps_a_generation_chunks_info_and_unknown_fields() -> None:
     changed = with_text(chunk, "b")
     assert changed == GenerationChunk(text="b", generation_info={"logprobs": [1]}, provider_field=3)
     assert chunk.text == "a"
+
+
+def test_a_token_is_text_reasoning_a_tool_call_or_a_parsed_object() -> None:
+    tokens = [
+        "a",
+        GenerationChunk(text="a"),
+        GenerationChunk(text="", reasoning="thinking"),
+        AIMessageChunk(content="a"),
+        AIMessageChunk(content="", reasoning="thinking"),
+        AIMessageChunk(content="", tool_call_chunks=[ToolCallChunk(name="f", index=0)]),
+        AIMessage(content="", tool_calls=[ToolCall(name="f")]),
+        {"parsed": True},
+        [1, 2],
+    ]
+    placeholders = [
+        "",
+        GenerationChunk(text=""),
+        AIMessageChunk(content=""),
+        AIMessageChunk(content="", usage_metadata=Usage(output_tokens=3)),
+    ]
+    assert [is_token(item) for item in tokens] == [True] * len(tokens)
+    assert [is_token(item) for item in placeholders] == [False] * len(placeholders)
+
+
+def test_text_if_any_is_empty_for_an_item_that_is_not_text() -> None:
+    assert text_if_any("a") == "a"
+    assert text_if_any(AIMessageChunk(content="b")) == "b"
+    assert text_if_any(GenerationChunk(text="c")) == "c"
+    assert text_if_any({"a": 1}) == ""
+    assert text_if_any(None) == ""
