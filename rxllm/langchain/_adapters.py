@@ -207,7 +207,7 @@ class _Adapter(BaseModel):
     ) -> Observable[Any]:
         """The rxllm model's Observable for one call; LangChain's ``stop`` only when given,
         so the model's own applies otherwise."""
-        call = _provider_tools(self._rxllm, kwargs)
+        call = dict(kwargs)  # tools in OpenAI's shape: each model sends its API's
         if stop is not None:
             call["stop"] = stop
         return self._rxllm.observe(input, **call)
@@ -421,45 +421,6 @@ def _openai_tool_choice(
             raise InvalidInputError(f"tool_choice {choice!r} is not one of the tools {names}")
         return {"type": "function", "function": {"name": choice}}
     raise InvalidInputError(f"tool_choice must be a str, a bool or a dict, not {choice!r}")
-
-
-def _provider_tools(
-    model: BaseLanguageModel[Any, Any, Any], kwargs: dict[str, Any]
-) -> dict[str, Any]:
-    """A call's keyword arguments with bound tools in the provider's format.
-
-    Tools are bound in OpenAI's format, which OpenAI-compatible servers, Ollama and
-    llama.cpp take as they are; Anthropic's Messages API names the same things
-    differently.
-    """
-    if not isinstance(model, ChatAnthropic) or not ("tools" in kwargs or "tool_choice" in kwargs):
-        return dict(kwargs)
-    call = dict(kwargs)
-    if "tools" in call:
-        call["tools"] = [_anthropic_tool(tool) for tool in call["tools"]]
-    choice = call.pop("tool_choice", None)
-    if choice is not None:
-        call["tool_choice"] = _anthropic_tool_choice(choice)
-    return call
-
-
-def _anthropic_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
-    if tool.get("type") != "function":
-        return dict(tool)  # already Anthropic's, or one of its server tools
-    function = tool["function"]
-    converted = {"name": function["name"], "input_schema": function.get("parameters", {})}
-    if function.get("description"):
-        converted["description"] = function["description"]
-    return converted
-
-
-def _anthropic_tool_choice(choice: str | Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(choice, Mapping):
-        function = choice.get("function")
-        if choice.get("type") == "function" and isinstance(function, Mapping):
-            return {"type": "tool", "name": function["name"]}
-        return dict(choice)
-    return {"type": {"required": "any"}.get(choice, choice)}
 
 
 class RxLLM(_Adapter, LCBaseLLM):

@@ -38,6 +38,7 @@ from .._http._sse import ServerSentEvent, SSEDecoder
 from ..errors import InvalidInputError, ProtocolError
 from ..schema import AIMessage, AIMessageChunk, BaseMessage, ToolCallChunk, ToolMessage, Usage
 from ._http_model import HTTPChatModel, WireTranslator, json_object
+from ._tools import ToolStyle
 
 __all__ = ["AnthropicTranslator", "ChatAnthropic"]
 
@@ -270,7 +271,8 @@ class ChatAnthropic(HTTPChatModel):
     The key comes from ``api_key`` or ``ANTHROPIC_API_KEY`` and is required for
     ``api.anthropic.com``; ``base_url`` (or ``ANTHROPIC_BASE_URL``) points elsewhere.
     ``tools``, ``tool_choice``, ``thinking``, ``top_k``, ``metadata`` and any other
-    request field go in ``model_kwargs`` or as keyword arguments of a call.
+    request field go in ``model_kwargs`` or as keyword arguments of a call; tools and
+    ``tool_choice`` in OpenAI's shapes are sent in Anthropic's.
 
     Examples:
         >>> chat = ChatAnthropic(model="claude-sonnet-4-5", api_key="sk-ant-...")
@@ -288,6 +290,9 @@ class ChatAnthropic(HTTPChatModel):
 
     #: The Messages API requires a limit.
     max_tokens: int | None = Field(default=1024, ge=1)
+
+    def _tool_style(self) -> ToolStyle:
+        return "anthropic"
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "text/event-stream", "anthropic-version": _ANTHROPIC_VERSION}

@@ -37,6 +37,7 @@ from ..schema import (
     merge_generation_chunks,
     merge_message_chunks,
 )
+from ._tools import ToolStyle, in_style
 
 __all__ = ["BaseChatModel", "BaseLLM", "BaseLanguageModel"]
 
@@ -268,6 +269,18 @@ class BaseChatModel(BaseLanguageModel[list[BaseMessage], AIMessageChunk, AIMessa
 
     _text_field = "content"
     _run_type = "chat_model"
+
+    def _tool_style(self) -> ToolStyle:
+        """The shape of ``tools``/``tool_choice`` this model takes: a call may give any
+        API's (``rxllm.llms._tools``), and gets this one's."""
+        return "chat"
+
+    def _check_call_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        checked = super()._check_call_kwargs(kwargs)
+        if "tools" in checked or "tool_choice" in checked:
+            checked = dict(checked)
+            in_style(checked, self._tool_style())
+        return checked
 
     def _coerce(self, input: Any) -> list[BaseMessage]:
         return coerce_messages(input)

@@ -57,6 +57,7 @@ from ..operators._deadlines import deadlines
 from ..operators._retry import backoff, retryable
 from ..schema import AIMessageChunk, BaseMessage, GenerationChunk
 from ._base import BaseChatModel, BaseLLM
+from ._tools import in_style
 
 __all__ = [
     "HTTPChatModel",
@@ -532,7 +533,12 @@ class HTTPLLM(HTTPModel, BaseLLM):
 
 
 class HTTPChatModel(HTTPModel, BaseChatModel):
-    """A chat model served over HTTP."""
+    """A chat model served over HTTP; ``model_kwargs``' tools are converted to its API's
+    shape when it is made, as a call's are when the call is."""
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        in_style(self.model_kwargs, self._tool_style())
 
     def _observe_prepared(
         self, prepared: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]

@@ -45,6 +45,7 @@ from ..schema import (
 )
 from ._http_model import HTTPLLM, HTTPChatModel, WireTranslator, json_object
 from ._responses import RESPONSES_PATH, ResponsesTranslator, check_no_stop, responses_payload
+from ._tools import ToolStyle
 
 __all__ = ["ChatCompletionTranslator", "ChatOpenAI", "CompletionTranslator", "OpenAI"]
 
@@ -430,6 +431,9 @@ class ChatOpenAI(_OpenAIBase, HTTPChatModel):
             made = (chat, chat.copy_with(path=path))
             self._responses_url = made
         return made[1]
+
+    def _tool_style(self) -> ToolStyle:
+        return "responses" if self.use_responses_api else "chat"
 
     def _headers(self) -> dict[str, str]:
         return _openai_headers(self.api_key)

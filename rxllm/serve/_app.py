@@ -31,12 +31,12 @@ from starlette.routing import Route
 
 from .. import aiterate
 from ..errors import InvalidInputError, RxLLMError
-from ..llms import BaseLanguageModel, BaseLLM, ChatAnthropic, ChatOpenAI
+from ..llms import BaseLanguageModel, BaseLLM
 from ..runnable import Pipeline, Runnable
 from ..schema import coerce_prompt
 from ._errors import ClientError, client_error
 from ._replies import Reply, reply_json
-from ._requests import Call, convert_tools, parse
+from ._requests import Call, parse
 from ._response import SSEResponse, error_response, unless_disconnected
 from ._resume import DEFAULT_MAX_EVENTS, ResumeStore, parse_last_event_id
 from ._stream import encoded, encoder_for
@@ -110,12 +110,6 @@ class _Server:
         target = _target(self.runnable)
         self.takes_params = isinstance(target, BaseLanguageModel)
         self.renders_prompt = isinstance(target, BaseLLM)
-        #: The shape of ``tools`` the model takes: its API's.
-        self.tool_style = "chat"
-        if isinstance(target, ChatAnthropic):
-            self.tool_style = "anthropic"
-        elif isinstance(target, ChatOpenAI) and target.use_responses_api:
-            self.tool_style = "responses"
 
     # -- checks ------------------------------------------------------------------
 
@@ -169,11 +163,8 @@ class _Server:
                 f"the served runnable ({self.runnable.get_name()}) takes no call parameters; "
                 f"remove {', '.join(sorted(call.params))}"
             )
-        params = call.params
-        if "tools" in params:
-            tools = convert_tools(params["tools"], call.tool_style, self.tool_style)
-            params = {**params, "tools": tools}
-        return self.runnable.observe(input, **params)
+        # Tools come in the request's API's shape; the model sends its own API's.
+        return self.runnable.observe(input, **call.params)
 
     def options(self, format: str, call: Call) -> dict[str, Any]:
         return {"include_usage": call.include_usage} if format in _OPENAI_FORMATS else {}

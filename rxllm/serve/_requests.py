@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..errors import InvalidInputError
 from ..schema import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolCall, ToolMessage
 
-__all__ = ["Call", "convert_tools", "parse"]
+__all__ = ["Call", "parse"]
 
 
 class _Loose(BaseModel):
@@ -164,8 +164,6 @@ class Call:
     include_usage: bool = False
     #: The AI SDK chat's id, under which its stream can be resumed.
     chat_id: str | None = None
-    #: The shape of the request's ``tools``: ``"chat"``, ``"responses"`` or ``"anthropic"``.
-    tool_style: str = "chat"
 
 
 def _text(content: str | list[_Part] | None, where: str) -> str:
@@ -285,7 +283,7 @@ def _responses(body: ResponsesRequest) -> Call:
     params = _params(
         temperature=body.temperature, max_tokens=body.max_output_tokens, tools=body.tools
     )
-    return Call(messages, None, params, body.stream, body.model, tool_style="responses")
+    return Call(messages, None, params, body.stream, body.model)
 
 
 def _anthropic(body: MessagesRequest) -> Call:
@@ -320,7 +318,7 @@ def _anthropic(body: MessagesRequest) -> Call:
         stop=body.stop_sequences,
         tools=body.tools,
     )
-    return Call(messages, None, params, body.stream, body.model, tool_style="anthropic")
+    return Call(messages, None, params, body.stream, body.model)
 
 
 #: UI message parts that say how a message was made, not what it says: left out.
@@ -381,57 +379,3 @@ def parse(format: str, body: bytes) -> Call:
     except ValidationError as exc:
         raise InvalidInputError(f"invalid request: {_problem(exc)}") from None
     return convert(request)
-
-
-# -- tools, from one API's shape to another's ------------------------------------------
-
-
-def _function(tool: dict[str, Any]) -> dict[str, Any] | None:
-    """A function tool as (name, description, parameters), from any of the three shapes;
-    ``None`` for a provider's own tool (web search...)."""
-    nested = tool.get("function")
-    if isinstance(nested, dict) and isinstance(nested.get("name"), str):  # chat
-        parameters, source = nested.get("parameters"), nested
-    elif tool.get("type") == "function" and isinstance(tool.get("name"), str):  # responses
-        parameters, source = tool.get("parameters"), tool
-    elif isinstance(tool.get("name"), str) and "input_schema" in tool:  # anthropic
-        parameters, source = tool.get("input_schema"), tool
-    else:
-        return None
-    return {"name": source["name"], "description": source.get("description"),
-            "parameters": parameters}  # fmt: skip
-
-
-def _render(function: dict[str, Any], style: str) -> dict[str, Any]:
-    described = {k: function[k] for k in ("description",) if function[k] is not None}
-    parameters = function["parameters"] or {"type": "object", "properties": {}}
-    if style == "anthropic":
-        return {"name": function["name"], **described, "input_schema": parameters}
-    body = {"name": function["name"], **described, "parameters": parameters}
-    return {"type": "function", **body} if style == "responses" else {
-        "type": "function", "function": body}  # fmt: skip
-
-
-def convert_tools(tools: list[dict[str, Any]], source: str, target: str) -> list[dict[str, Any]]:
-    """``tools`` in the ``source`` API's shape, given in the ``target`` API's shape.
-
-    Function tools convert between OpenAI chat's (``{"type": "function", "function":
-    {...}}``), the Responses API's (flat) and Anthropic's (``input_schema``) shapes; a
-    provider's own tools go only to that provider.
-
-    Raises:
-        InvalidInputError: for a tool that is neither a function in one of the shapes
-            nor one the target's API takes as it is.
-    """
-    if source == target:
-        return tools
-    converted = []
-    for i, tool in enumerate(tools):
-        function = _function(tool)
-        if function is None:
-            raise InvalidInputError(
-                f"tools[{i}]: a {tool.get('type', 'tool')!r} tool is not a function, and the "
-                "served model speaks another API; only function tools are converted"
-            )
-        converted.append(_render(function, target))
-    return converted

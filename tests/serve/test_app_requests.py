@@ -158,25 +158,6 @@ def test_whole_replies_are_what_the_sdks_models_read() -> None:
     assert message.content[2].input == {"a": 1}  # type: ignore[union-attr]
 
 
-def test_function_tools_convert_between_the_three_shapes() -> None:
-    from rxllm.serve._requests import convert_tools
-
-    schema = {"type": "object", "properties": {"q": {"type": "string"}}}
-    shapes = {
-        "chat": {"type": "function",
-                 "function": {"name": "f", "description": "d", "parameters": schema}},
-        "responses": {"type": "function", "name": "f", "description": "d", "parameters": schema},
-        "anthropic": {"name": "f", "description": "d", "input_schema": schema},
-    }  # fmt: skip
-    for source, tool in shapes.items():
-        for target, expected in shapes.items():
-            assert convert_tools([tool], source, target) == [expected]
-    search = {"type": "web_search_20250305", "name": "web_search"}
-    assert convert_tools([search], "anthropic", "anthropic") == [search]
-    with pytest.raises(InvalidInputError, match="only function tools are converted"):
-        convert_tools([search], "anthropic", "chat")
-
-
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
     lambda inner: (
