@@ -38,8 +38,7 @@ from reactivex import operators as ops
 from reactivex.disposable import Disposable
 
 from ._runtime import library_loop, library_tasks, own_loop, pause, running_loop
-from .llms import BaseLLM
-from .llms._fake import CallLog
+from .llms import BaseLLM, CallLog
 from .schema import GenerationChunk
 
 __all__ = [

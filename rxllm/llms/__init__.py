@@ -2,7 +2,7 @@
 
 from ._anthropic import ChatAnthropic
 from ._base import BaseChatModel, BaseLanguageModel, BaseLLM
-from ._fake import FakeListChatModel, FakeListLLM, FakeStreamingListLLM
+from ._fake import CallLog, FakeListChatModel, FakeListLLM, FakeStreamingListLLM
 from ._llamacpp import ChatLlamaCpp, LlamaCpp
 from ._ollama import ChatOllama, Ollama
 from ._openai import ChatOpenAI, OpenAI
@@ -11,6 +11,7 @@ __all__ = [
     "BaseChatModel",
     "BaseLLM",
     "BaseLanguageModel",
+    "CallLog",
     "ChatAnthropic",
     "ChatLlamaCpp",
     "ChatOllama",

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeAlias
+from typing import Any, ParamSpec
 
 from reactivex import Observable
 
-__all__ = ["NamedOperator", "Operator", "named"]
+from ..runnable import Operator
 
-Operator: TypeAlias = Callable[[Observable[Any]], Observable[Any]]
-"""A function from Observable to Observable: what ``pipe`` takes."""
+__all__ = ["NamedOperator", "Operator", "named"]
 
 P = ParamSpec("P")
 
