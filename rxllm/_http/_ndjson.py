@@ -20,7 +20,7 @@ from typing import Any
 
 from .._constants import MAX_EVENT_BYTES
 from ..errors import EventTooLargeError, ProtocolError
-from ._quote import MAX_QUOTE, start_of
+from ._quote import MAX_QUOTE, decode_lines, start_of
 
 __all__ = ["NDJSONDecoder"]
 
@@ -90,7 +90,7 @@ class NDJSONDecoder:
             raise _too_large(self._max, rest)
         # One decode for all the complete lines of the read: LF never occurs inside
         # a UTF-8 multi-byte sequence, so this is the same as decoding line by line.
-        return _values(_decode(block).split("\n"))
+        return _values(decode_lines(block, "NDJSON stream").split("\n"))
 
     def flush(self) -> list[Any]:
         """End the stream, decoding a last line that has no newline.
@@ -105,7 +105,7 @@ class NDJSONDecoder:
         """
         pieces, self._partial = self._partial, []
         self._partial_size = 0
-        return _values([_decode(b"".join(pieces))]) if pieces else []
+        return _values([decode_lines(b"".join(pieces), "NDJSON stream")]) if pieces else []
 
 
 def _values(lines: list[str]) -> list[Any]:
@@ -125,20 +125,6 @@ def _values(lines: list[str]) -> list[Any]:
                 "malformed JSON line", line=line.removesuffix("\r")[:MAX_QUOTE]
             ) from exc
     return values
-
-
-def _decode(block: bytes) -> str:
-    """Decode complete lines as UTF-8, naming the bad line on failure."""
-    try:
-        return block.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        start = block.rfind(b"\n", 0, exc.start) + 1
-        stop = block.find(b"\n", exc.start)
-        line = block[start : stop if stop >= 0 else len(block)]
-        raise ProtocolError(
-            "invalid UTF-8 in NDJSON stream",
-            line=line.decode("utf-8", "replace")[:MAX_QUOTE],
-        ) from None
 
 
 def _too_large(limit: int, start: bytes) -> EventTooLargeError:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..errors import ProtocolError
 
-__all__ = ["MAX_QUOTE", "SHAPE_ERRORS", "misshapen", "start_of"]
+__all__ = ["MAX_QUOTE", "SHAPE_ERRORS", "decode_lines", "misshapen", "start_of"]
 
 #: The most characters (or bytes) of an offending line or body an error message quotes.
 MAX_QUOTE = 500
@@ -36,3 +36,17 @@ def misshapen(data: str) -> ProtocolError:
         "an event's JSON is not shaped as the provider's API documents it",
         line=data[:MAX_QUOTE],
     )
+
+
+def decode_lines(block: bytes, stream: str) -> str:
+    """Complete lines of a ``stream`` (``"event stream"``, ``"NDJSON stream"``) decoded
+    as UTF-8; invalid UTF-8 is a ``ProtocolError`` quoting the line that holds it."""
+    try:
+        return block.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        start = block.rfind(b"\n", 0, exc.start) + 1
+        stop = block.find(b"\n", exc.start)
+        line = block[start : stop if stop >= 0 else len(block)]
+        raise ProtocolError(
+            f"invalid UTF-8 in {stream}", line=line.decode("utf-8", "replace")[:MAX_QUOTE]
+        ) from None

@@ -33,7 +33,7 @@ from pydantic_core import from_json as _from_json
 
 from .._constants import MAX_EVENT_BYTES
 from ..errors import EventTooLargeError, ProtocolError
-from ._quote import MAX_QUOTE, start_of
+from ._quote import MAX_QUOTE, decode_lines, start_of
 
 __all__ = ["SSEDecoder", "ServerSentEvent"]
 
@@ -227,7 +227,7 @@ class SSEDecoder:
         self._partial_size = len(rest)
         # One decode for all the complete lines of the read: LF never occurs inside
         # a UTF-8 multi-byte sequence, so this is the same as decoding line by line.
-        return self._lines(_decode(block).split("\n"))
+        return self._lines(decode_lines(block, "event stream").split("\n"))
 
     def flush(self) -> list[ServerSentEvent]:
         """End the stream.
@@ -254,7 +254,7 @@ class SSEDecoder:
         self._partial = []
         self._partial_size = 0
         try:
-            events = self._lines([_decode(b"".join(pieces))]) if pieces else []
+            events = self._lines([decode_lines(b"".join(pieces), "event stream")]) if pieces else []
         finally:
             self._data = []
             self._size = 0
@@ -318,20 +318,6 @@ class SSEDecoder:
                 return
             self._retry = self._reconnect = retry
         # Any other field name is ignored, as the spec says.
-
-
-def _decode(block: bytes) -> str:
-    """Decode complete lines as UTF-8, naming the bad line on failure."""
-    try:
-        return block.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        start = block.rfind(b"\n", 0, exc.start) + 1
-        stop = block.find(b"\n", exc.start)
-        line = block[start : stop if stop >= 0 else len(block)]
-        raise ProtocolError(
-            "invalid UTF-8 in event stream",
-            line=line.decode("utf-8", "replace")[:MAX_QUOTE],
-        ) from None
 
 
 def _too_large(limit: int, start: str | bytes) -> EventTooLargeError:
