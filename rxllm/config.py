@@ -8,14 +8,14 @@ fails loudly instead of being ignored.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import InvalidInputError
 
-__all__ = ["RunConfig", "ensure_config"]
+__all__ = ["RunConfig", "ensure_config", "ensure_configs"]
 
 
 class RunConfig(BaseModel):
@@ -63,3 +63,21 @@ def ensure_config(config: RunConfig | Mapping[str, Any] | None) -> RunConfig:
             for err in exc.errors()
         )
         raise InvalidInputError(f"invalid config: {problems}") from None
+
+
+def ensure_configs(
+    config: RunConfig | Mapping[str, Any] | Sequence[RunConfig | Mapping[str, Any] | None] | None,
+    count: int,
+) -> list[RunConfig]:
+    """The configs of a batch of ``count`` inputs: one for all, or a list of one each.
+
+    Raises:
+        InvalidInputError: for a list of another length, or a config that is not one.
+    """
+    if isinstance(config, list | tuple):
+        if len(config) != count:
+            raise InvalidInputError(
+                f"got {len(config)} configs for {count} inputs; pass one config or one each"
+            )
+        return [ensure_config(c) for c in config]
+    return [ensure_config(config)] * count  # type: ignore[arg-type]

@@ -35,7 +35,7 @@ from reactivex.scheduler import ImmediateScheduler
 from ._runs import EventFilter, StreamEvent, current_parent, observe_events, traced
 from ._runtime import aiterate, from_callables, iterate
 from ._steps import as_step, operator_name, operator_step
-from .config import RunConfig, ensure_config
+from .config import RunConfig, ensure_config, ensure_configs
 from .errors import InvalidInputError
 from .schema import GenerationChunk, _Aggregate
 
@@ -244,7 +244,7 @@ class Runnable(ABC, Generic[In, Chunk, Out]):
                 input's error takes its place and the others run.
         """
         inputs = list(inputs)
-        configs = _configs_for(config, len(inputs))
+        configs = ensure_configs(config, len(inputs))
         sources = [
             self._observe_one(item, cfg, return_exceptions, kwargs)
             for item, cfg in zip(inputs, configs, strict=True)
@@ -350,16 +350,6 @@ class Runnable(ABC, Generic[In, Chunk, Out]):
 
     def __or__(self, other: Operator | Runnable[Any, Any, Any]) -> Pipeline:
         return self.pipe(other)
-
-
-def _configs_for(config: Config | Sequence[Config], count: int) -> list[RunConfig]:
-    if isinstance(config, list | tuple):
-        if len(config) != count:
-            raise InvalidInputError(
-                f"got {len(config)} configs for {count} inputs; pass one config or one each"
-            )
-        return [ensure_config(c) for c in config]
-    return [ensure_config(cast(Config, config))] * count
 
 
 def _in_order(pairs: Iterable[tuple[int, T]]) -> list[T]:

@@ -37,7 +37,7 @@ import pickle
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import distributed
 import reactivex
@@ -46,7 +46,7 @@ from reactivex import operators as ops
 
 import rxllm
 from rxllm._constants import CLOSE_TIMEOUT
-from rxllm.config import RunConfig, ensure_config
+from rxllm.config import RunConfig, ensure_configs
 from rxllm.errors import APIConnectionError, InvalidInputError
 from rxllm.runnable import Config, Runnable
 
@@ -156,16 +156,6 @@ def _chunks(runnable: Runnable[Any, Any, Any], shard: _Shard) -> Observable[tupl
 
 
 # -- the client's side --------------------------------------------------------------
-
-
-def _configs(config: Config | Sequence[Config], count: int) -> list[RunConfig]:
-    if isinstance(config, list | tuple):
-        if len(config) != count:
-            raise InvalidInputError(
-                f"got {len(config)} configs for {count} inputs; pass one config or one each"
-            )
-        return [ensure_config(c) for c in config]
-    return [ensure_config(cast(Config, config))] * count
 
 
 def _shares(count: int, workers: int, limit: int | None) -> list[tuple[list[int], int | None]]:
@@ -381,7 +371,7 @@ def _observe(
     return_exceptions: bool,
 ) -> Observable[tuple[int, Any]]:
     items = list(inputs)
-    configs = _configs(config, len(items))
+    configs = ensure_configs(config, len(items))
     if not isinstance(client, distributed.Client | str):
         raise InvalidInputError(
             f"client must be a distributed.Client or a scheduler address, not "
