@@ -25,7 +25,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import aclosing
-from typing import Any, ClassVar, Generic, ParamSpec, TypeAlias, TypeVar, cast
+from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, TypeAlias, TypeVar, cast
 
 import reactivex
 from reactivex import Observable, abc
@@ -47,6 +47,7 @@ Out = TypeVar("Out", covariant=True)
 T = TypeVar("T")
 R = TypeVar("R")
 _P = ParamSpec("_P")
+_S = TypeVar("_S")
 
 _IMMEDIATE = ImmediateScheduler()
 _CHILD_CONFIG = RunConfig()
@@ -59,16 +60,19 @@ Operator: TypeAlias = Callable[[Observable[Any]], Observable[Any]]
 
 
 def _over(
-    observe: Callable[_P, Observable[StreamEvent]],
+    observe: Callable[Concatenate[_S, _P], Observable[StreamEvent]],
     bridge: Callable[[Observable[StreamEvent]], R],
     name: str,
     doc: str,
-) -> Callable[_P, R]:
+) -> Callable[Concatenate[_S, _P], R]:
     """A method named ``name`` taking ``observe``'s arguments and handing its Observable
-    to ``bridge``: the iterator twins of ``observe_events``, parameters spelled once."""
+    to ``bridge``: the iterator twins of ``observe_events``, parameters spelled once.
+    It calls the instance's own ``observe`` method, so a subclass that overrides it is
+    what its twins iterate."""
+    own = observe.__name__
 
-    def method(*args: _P.args, **kwargs: _P.kwargs) -> R:
-        return bridge(observe(*args, **kwargs))
+    def method(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> R:
+        return bridge(getattr(self, own)(*args, **kwargs))
 
     method.__name__ = name
     method.__qualname__ = f"Runnable.{name}"
@@ -175,6 +179,7 @@ class Runnable(ABC, Generic[In, Chunk, Out]):
 
     def observe_events(
         self,
+        /,
         input: In,
         config: Config = None,
         *,

@@ -429,3 +429,11 @@ def test_the_iterator_twins_take_the_filters_of_observe_events() -> None:
         assert inspect.signature(twin).parameters == expected
     with pytest.raises(InvalidInputError, match="include_tags must be a list of strings"):
         llm.stream_events("x", include_tags="tag")
+
+
+def test_the_iterator_twins_follow_an_overridden_observe_events() -> None:
+    class Quiet(FakeListLLM):
+        def observe_events(self, /, input: Any, config: Any = None, **kwargs: Any) -> Any:
+            return super().observe_events(input, config, include_types=["nothing"], **kwargs)
+
+    assert list(Quiet(responses=["a"]).stream_events("x")) == []
