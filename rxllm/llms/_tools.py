@@ -37,27 +37,26 @@ def in_style(payload: dict[str, Any], style: ToolStyle) -> None:
         payload["tool_choice"] = _choice(choice, style)
 
 
-def _function(tool: Mapping[str, Any]) -> tuple[str, Any, Any] | None:
-    """A function tool's name, description and parameters; ``None`` for another tool."""
+def _function(tool: Mapping[str, Any]) -> tuple[ToolStyle, str, Any, Any] | None:
+    """A function tool's shape, name, description and parameters; ``None`` for another
+    tool."""
     nested = tool.get("function")
     if isinstance(nested, Mapping) and isinstance(nested.get("name"), str):
-        source, parameters = nested, nested.get("parameters")
-    elif tool.get("type") == "function" and isinstance(tool.get("name"), str):
-        source, parameters = tool, tool.get("parameters")
-    elif isinstance(tool.get("name"), str) and "input_schema" in tool:
-        source, parameters = tool, tool["input_schema"]
-    else:
-        return None
-    return source["name"], source.get("description"), parameters
+        return "chat", nested["name"], nested.get("description"), nested.get("parameters")
+    if tool.get("type") == "function" and isinstance(tool.get("name"), str):
+        return "responses", tool["name"], tool.get("description"), tool.get("parameters")
+    if isinstance(tool.get("name"), str) and "input_schema" in tool:
+        return "anthropic", tool["name"], tool.get("description"), tool["input_schema"]
+    return None
 
 
 def _tool(tool: Any, style: ToolStyle, index: int) -> Any:
     if not isinstance(tool, Mapping):
         raise InvalidInputError(f"tools[{index}] must be a dict, not {type(tool).__name__}")
     function = _function(tool)
-    if function is None:
-        return tool  # a provider's own tool: its API takes it as it is, or says why not
-    name, description, parameters = function
+    if function is None or function[0] == style:
+        return tool  # the API's own shape, or a provider's own tool: as it is
+    _, name, description, parameters = function
     # Anthropic requires an object schema; a tool without parameters takes none.
     body: dict[str, Any] = {"name": name}
     if description:

@@ -73,6 +73,14 @@ def test_a_tool_without_parameters_takes_an_empty_object() -> None:
     ]
 
 
+def test_a_tool_in_the_apis_own_shape_goes_as_it_is() -> None:
+    for style, tool in SHAPES.items():
+        given_ = {**tool, "strict": True} if style != "chat" else {**tool, "extra": 1}
+        payload: dict[str, Any] = {"tools": [given_]}
+        in_style(payload, style)
+        assert payload["tools"][0] is given_
+
+
 @given(st.sampled_from(list(SHAPES)), st.sampled_from(list(SHAPES)))
 def test_converting_twice_changes_nothing(source: Any, target: Any) -> None:
     once = {"tools": [SHAPES[source]], "tool_choice": CHOICES[source]}
