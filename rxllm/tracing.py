@@ -167,8 +167,8 @@ class _Instruments:
 
 def _request_attributes(runnable: Runnable[Any, Any, Any]) -> tuple[str, dict[str, Any]]:
     """A model run's span name and request attributes, from its ``ls_*`` settings."""
-    params = runnable._ls_params()  # noqa: SLF001
-    operation = _OPERATIONS[runnable._run_type]  # noqa: SLF001
+    params = runnable._ls_params()
+    operation = _OPERATIONS[runnable._run_type]
     model = params.get("ls_model_name")
     attributes: dict[str, Any] = {
         "gen_ai.operation.name": operation,
@@ -238,7 +238,7 @@ class _SpanRun:
         config: RunConfig,
     ) -> _SpanRun:
         """The span of a run of ``runnable``: CLIENT for a model call, else INTERNAL."""
-        run_type = runnable._run_type  # noqa: SLF001
+        run_type = runnable._run_type
         if run_type in _OPERATIONS:
             name, attributes = _request_attributes(runnable)
             return cls(instruments, name, SpanKind.CLIENT, attributes, run_type, input)
