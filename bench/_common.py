@@ -1,10 +1,14 @@
-"""Helpers the benchmarks in bench/ share: the watchdog and the markdown table."""
+"""Helpers the benchmarks in bench/ share: the watchdog, the markdown table, the
+packages' versions and writing the report."""
 
 from __future__ import annotations
 
 import faulthandler
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 
 @contextmanager
@@ -35,3 +39,22 @@ def markdown_table(header: list[str], body: list[list[str]]) -> str:
 
     rule = "|" + "|".join("-" * (width + 2) for width in widths) + "|"
     return "\n".join([line(header), rule, *(line(cells) for cells in body)])
+
+
+def versions(names: list[str]) -> str:
+    """``"name 1.2.3, other (not installed)"`` for each package of ``names``."""
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            found.append(f"{name} (not installed)")
+    return ", ".join(found)
+
+
+def publish(text: str, output: Path) -> None:
+    """Print the report and write it to ``output``."""
+    print(text)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    print(f"written to {output}", file=sys.stderr)

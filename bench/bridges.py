@@ -67,7 +67,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from _common import fmt, markdown_table, watchdog
+from _common import fmt, markdown_table, publish, watchdog
 from langchain_core.language_models import fake as lc_fake
 from langchain_core.language_models import fake_chat_models as lc_fake_chat
 from langchain_core.language_models.llms import LLM as LangChainLLM
@@ -526,10 +526,7 @@ def main(argv: list[str] | None = None) -> None:
         ],
         args,
     )
-    print(text)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text, encoding="utf-8")
-    print(f"written to {args.output}", file=sys.stderr)
+    publish(text, args.output)
 
 
 if __name__ == "__main__":

@@ -42,12 +42,11 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import langchain_openai
-from _common import fmt, markdown_table, watchdog
+from _common import fmt, markdown_table, versions, watchdog
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from providers import KEY, MODEL, local_server
@@ -173,14 +172,7 @@ def report(found: list[Candidate], n: int) -> str:
     return markdown_table(["workload", "model / consumer", "µs/chunk", "vs reference"], body)
 
 
-def versions() -> str:
-    found = []
-    for name in ("rxllm", "langchain-core", "langchain-openai", "openai", "httpx", "reactivex"):
-        try:
-            found.append(f"{name} {version(name)}")
-        except PackageNotFoundError:
-            found.append(f"{name} (not installed)")
-    return ", ".join(found)
+_PACKAGES = ["rxllm", "langchain-core", "langchain-openai", "openai", "httpx", "reactivex"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -211,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(
         f"# rxllm and LangChain, {n:,}-chunk streams, {rounds} rounds\n\n{table}\n\n"
-        f"{datetime.now():%Y-%m-%d %H:%M}, Python {platform.python_version()}, {versions()}.\n"
+        f"{datetime.now():%Y-%m-%d %H:%M}, Python {platform.python_version()}, {versions(_PACKAGES)}.\n"
         f"Command: `{command}`\n",
         encoding="utf-8",
     )

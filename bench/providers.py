@@ -57,7 +57,6 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterat
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
 
@@ -68,7 +67,7 @@ import httpx  # noqa: E402
 import httpx_sse  # noqa: E402
 import langchain_openai  # noqa: E402
 import openai  # noqa: E402
-from _common import fmt, markdown_table, watchdog  # noqa: E402
+from _common import fmt, markdown_table, publish, versions, watchdog  # noqa: E402
 from reactivex import operators as ops  # noqa: E402
 
 import rxllm  # noqa: E402
@@ -741,16 +740,8 @@ def peak_memory(run: Callable[[], Any]) -> float:
         tracemalloc.stop()
 
 
-def versions() -> str:
-    names = ["rxllm", "httpx", "httpx-sse", "openai", "langchain-openai", "langchain-core"]
-    names += ["litellm", "reactivex", "pydantic"]
-    found = []
-    for name in names:
-        try:
-            found.append(f"{name} {version(name)}")
-        except PackageNotFoundError:
-            found.append(f"{name} (not installed)")
-    return ", ".join(found)
+_PACKAGES = ["rxllm", "httpx", "httpx-sse", "openai", "langchain-openai", "langchain-core",
+             "litellm", "reactivex", "pydantic"]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -796,10 +787,7 @@ def main(argv: list[str] | None = None) -> None:
             )
 
     text = report(chosen, workloads, found, memory, args)
-    print(text)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text, encoding="utf-8")
-    print(f"written to {args.output}", file=sys.stderr)
+    publish(text, args.output)
 
 
 def report(
@@ -863,7 +851,7 @@ def report(
         "",
         f"- date: {datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"- Python {platform.python_version()} on {platform.platform()}, {os.cpu_count()} CPUs",
-        f"- {versions()}",
+        f"- {versions(_PACKAGES)}",
         f"- command: `{command}`",
         f"- server: bench/_server.py in its own process; {args.calls} calls per 1-chunk run, "
         "20 streams per 100-token run, 2 per 2,000-token run, 200 concurrent streams of 200 "

@@ -59,11 +59,10 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import httpx
-from _common import fmt, markdown_table, watchdog
+from _common import fmt, markdown_table, publish, versions, watchdog
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "serve.md"
@@ -298,16 +297,6 @@ def measure(targets: list[Target], workloads: list[Workload], rounds: int, limit
                     target.run(workload)
 
 
-def versions() -> str:
-    found = []
-    for name in ["rxllm", "starlette", "uvicorn", "uvloop", "httptools", "httpx", "litellm"]:
-        try:
-            found.append(f"{name} {version(name)}")
-        except PackageNotFoundError:
-            found.append(f"{name} (not installed)")
-    return ", ".join(found)
-
-
 def load() -> str:
     return "/".join(f"{value:.2f}" for value in os.getloadavg())
 
@@ -343,7 +332,7 @@ def report(
         f"- date: {args.started}; load average (1/5/15 min) {args.load_before} before, "
         f"{load()} after",
         f"- Python {platform.python_version()} on {platform.platform()}, {os.cpu_count()} CPUs",
-        f"- {versions()}",
+        f"- {versions(_PACKAGES)}",
         f"- command: `{command}`",
         f"- upstream: bench/_server.py in its own process; each proxy in its own process; "
         f"{', '.join(f'{w.streams} streams of {w.tokens:,} token(s)' for w in workloads)} "
@@ -387,6 +376,9 @@ def encoders(rounds: int, items: int) -> None:
     ]
     print(f"CPU µs per item, the best of {rounds} rounds of {items:,} items\n")
     print(markdown_table(header, body))
+
+
+_PACKAGES = ["rxllm", "starlette", "uvicorn", "uvloop", "httptools", "httpx", "litellm"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -444,10 +436,7 @@ def main(argv: list[str] | None = None) -> None:
         ]
         measure(targets, workloads, args.rounds, args.timeout)
     text = report(targets, workloads, args, notes)
-    print(text)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text, encoding="utf-8")
-    print(f"written to {args.output}", file=sys.stderr)
+    publish(text, args.output)
 
 
 if __name__ == "__main__":
