@@ -34,6 +34,7 @@ from ..errors import (
 from ._quote import MAX_QUOTE
 
 __all__ = [
+    "aread_error_body",
     "error_from_payload",
     "error_from_response",
     "query_redacted_in_logs",
@@ -236,17 +237,40 @@ def error_from_response(
     )
 
 
-async def read_error_body(response: httpx.Response) -> bytes:
+class _ErrorBody:
+    """An error response's body as its reads arrive, up to ``MAX_ERROR_BODY_BYTES``."""
+
+    def __init__(self) -> None:
+        self._pieces: list[bytes] = []
+        self._size = 0
+
+    def full_after(self, read: bytes) -> bool:
+        """Keep ``read``; whether the body has reached the cap (read no more)."""
+        self._pieces.append(read)
+        self._size += len(read)
+        return self._size >= MAX_ERROR_BODY_BYTES
+
+    def content(self) -> bytes:
+        return b"".join(self._pieces)[:MAX_ERROR_BODY_BYTES]
+
+
+def read_error_body(response: httpx.Response) -> bytes:
     """An error response's body, up to ``MAX_ERROR_BODY_BYTES`` (the rest is not read)."""
-    pieces: list[bytes] = []
-    size = 0
+    body = _ErrorBody()
+    for read in response.iter_bytes():
+        if body.full_after(read):
+            break
+    return body.content()
+
+
+async def aread_error_body(response: httpx.Response) -> bytes:
+    """``read_error_body`` of a response from an ``httpx.AsyncClient``."""
+    body = _ErrorBody()
     # httpx declares an AsyncIterator; it is a generator, closed here rather than by
     # the garbage collector (which would start a task on the loop to do it).
     reads = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
     async with contextlib.aclosing(reads):
         async for read in reads:
-            pieces.append(read)
-            size += len(read)
-            if size >= MAX_ERROR_BODY_BYTES:
+            if body.full_after(read):
                 break
-    return b"".join(pieces)[:MAX_ERROR_BODY_BYTES]
+    return body.content()

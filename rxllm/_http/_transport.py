@@ -2,11 +2,12 @@
 
 A provider describes one call with two functions, ``build`` (a fresh ``httpx.Request``
 per attempt) and ``parse`` (an open, successful ``httpx.Response`` in, chunks out), and
-``stream_call`` does the rest:
+``astream_call`` (an ``httpx.AsyncClient``, async consumers) or its blocking twin
+``stream_call`` (an ``httpx.Client``, sync consumers) does the rest:
 
 - sends the request with ``stream=True`` and closes the response on every path: normal
-  end, error, and ``aclose()``/cancellation by the consumer (the server sees the
-  disconnect);
+  end, error, and ``close()``/``aclose()``/cancellation by the consumer (the server sees
+  the disconnect);
 - maps every failure to the tree in ``rxllm.errors``: an HTTP status with
   ``error_from_response`` (``rxllm._http._errors``), an ``httpx.ConnectError`` to
   ``APIConnectionError``, an httpx timeout to ``APITimeoutError``, a connection lost
@@ -16,6 +17,9 @@ per attempt) and ``parse`` (an open, successful ``httpx.Response`` in, chunks ou
 - retries what the policy's ``retryable`` says may pass, after the policy's backoff or
   the server's ``retry-after-ms``/``Retry-After``, but only until the first chunk has
   been emitted, so a consumer never sees repeated text.
+
+The twins are only their I/O (send, read, close, sleep): what a failure means, whether
+and when to retry, and the log line are functions both call.
 
 The deadlines are the operators of the same names, which a model applies to the whole
 call (see ``rxllm.llms._http_model``).
@@ -27,16 +31,22 @@ import asyncio
 import email.utils
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
 import httpx
 
 from ..errors import APIConnectionError, APITimeoutError, RxLLMError, StreamInterruptedError
-from ._errors import error_from_response, query_redacted_in_logs, read_error_body, scrub
+from ._errors import (
+    aread_error_body,
+    error_from_response,
+    query_redacted_in_logs,
+    read_error_body,
+    scrub,
+)
 
-__all__ = ["StreamPolicy", "retry_delay", "stream_call"]
+__all__ = ["StreamPolicy", "retry_delay", "stream_call", "sync_stream_call"]
 
 T = TypeVar("T")
 
@@ -101,6 +111,123 @@ class StreamPolicy:
     secrets: tuple[str, ...] = ()
 
 
+def _send_failure(exc: httpx.TransportError, request: httpx.Request) -> RxLLMError:
+    """The typed error for a request that got no response."""
+    url = request.url.copy_with(query=None)
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(f"{type(exc).__name__} on {request.method} {url}")
+    return APIConnectionError(f"cannot reach {url}: {type(exc).__name__}: {exc}")
+
+
+def _read_failure(exc: RxLLMError | httpx.TransportError, secrets: tuple[str, ...]) -> RxLLMError:
+    """The typed error for a response that failed: its status, its data, or the
+    connection under it."""
+    if isinstance(exc, RxLLMError):
+        scrub(exc, secrets)
+        return exc
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(f"{type(exc).__name__} while reading the response")
+    return StreamInterruptedError(
+        f"the connection was lost mid-stream: {type(exc).__name__}: {exc}"
+    )
+
+
+def _delay_before_retry(
+    failure: RxLLMError,
+    cause: BaseException,
+    *,
+    emitted: bool,
+    attempt: int,
+    policy: StreamPolicy,
+    request: httpx.Request,
+    headers: httpx.Headers | None,
+) -> float:
+    """Seconds to wait before sending ``request`` again, or ``failure`` raised if it
+    may not be: a chunk is out, the retries are spent, or the policy says no.
+
+    ``attempt`` counts the retries made so far; the retry is logged at INFO.
+    """
+    if emitted or attempt >= policy.max_retries or not policy.retryable(failure):
+        if failure is cause:
+            raise failure
+        raise failure from cause
+    delay = retry_delay(attempt, headers, policy.backoff)
+    logger.info(
+        "retrying %s %s in %.2f s after %s (retry %d of %d)",
+        request.method,
+        request.url.copy_with(query=None),
+        delay,
+        type(failure).__name__,
+        attempt + 1,
+        policy.max_retries,
+    )
+    return delay
+
+
+def sync_stream_call(
+    client: httpx.Client,
+    build: Callable[[], httpx.Request],
+    parse: Callable[[httpx.Response], Iterator[T]],
+    policy: StreamPolicy,
+) -> Generator[T, None, None]:
+    """Make one streamed call under ``policy``, yielding what ``parse`` yields.
+
+    The blocking twin of ``astream_call``, for sync consumers: the same policy, errors
+    and retries, with ``time.sleep`` between attempts.
+
+    Args:
+        client: the client to send with (an ``httpx.Client`` may be shared by threads).
+        build: a fresh request for each attempt.
+        parse: turns a successful response (status < 400) into chunks; it raises
+            ``StreamInterruptedError`` if the stream ends without its terminal marker,
+            an ``APIError`` for an in-band error, ``ProtocolError`` for bad data.
+
+    Returns:
+        A generator; nothing is sent before it is iterated. Closing it (a ``break`` out
+        of a ``for`` loop) closes the response at once. Retries happen until a chunk
+        has been emitted, never after.
+
+    Raises:
+        RxLLMError: the typed error of the last attempt.
+    """
+    attempt = 0
+    emitted = False
+    while True:
+        request = build()
+        headers: httpx.Headers | None = None
+        try:
+            with query_redacted_in_logs(request.url):
+                response = client.send(request, stream=True)
+        except httpx.TransportError as exc:
+            failure = _send_failure(exc, request)
+            cause: BaseException = exc
+        else:
+            try:
+                if response.status_code >= 400:
+                    headers = response.headers
+                    content = read_error_body(response)
+                    raise error_from_response(response, content, secrets=policy.secrets)
+                for item in parse(response):
+                    emitted = True
+                    yield item
+                return
+            except (RxLLMError, httpx.TransportError) as exc:
+                failure, cause = _read_failure(exc, policy.secrets), exc
+            finally:
+                response.close()
+        delay = _delay_before_retry(
+            failure,
+            cause,
+            emitted=emitted,
+            attempt=attempt,
+            policy=policy,
+            request=request,
+            headers=headers,
+        )
+        attempt += 1
+        time.sleep(delay)
+
+
 async def stream_call(
     client: httpx.AsyncClient,
     build: Callable[[], httpx.Request],
@@ -117,8 +244,9 @@ async def stream_call(
             an ``APIError`` for an in-band error, ``ProtocolError`` for bad data.
 
     Returns:
-        An async generator; nothing is sent before it is iterated. Retries happen
-        until a chunk has been emitted, never after.
+        An async generator; nothing is sent before it is iterated. Closing it, or
+        cancelling the task iterating it, closes the response. Retries happen until a
+        chunk has been emitted, never after.
 
     Raises:
         RxLLMError: the typed error of the last attempt.
@@ -131,52 +259,31 @@ async def stream_call(
         try:
             with query_redacted_in_logs(request.url):
                 response = await client.send(request, stream=True)
-        except httpx.TimeoutException as exc:
-            failure: RxLLMError = APITimeoutError(
-                f"{type(exc).__name__} on {request.method} {request.url.copy_with(query=None)}"
-            )
-            cause: BaseException = exc
         except httpx.TransportError as exc:
-            failure = APIConnectionError(
-                f"cannot reach {request.url.copy_with(query=None)}: {type(exc).__name__}: {exc}"
-            )
-            cause = exc
+            failure = _send_failure(exc, request)
+            cause: BaseException = exc
         else:
             try:
                 if response.status_code >= 400:
                     headers = response.headers
-                    content = await read_error_body(response)
+                    content = await aread_error_body(response)
                     raise error_from_response(response, content, secrets=policy.secrets)
                 async for item in parse(response):
                     emitted = True
                     yield item
                 return
-            except RxLLMError as exc:
-                scrub(exc, policy.secrets)
-                failure, cause = exc, exc
-            except httpx.TimeoutException as exc:
-                failure = APITimeoutError(f"{type(exc).__name__} while reading the response")
-                cause = exc
-            except httpx.TransportError as exc:
-                failure = StreamInterruptedError(
-                    f"the connection was lost mid-stream: {type(exc).__name__}: {exc}"
-                )
-                cause = exc
+            except (RxLLMError, httpx.TransportError) as exc:
+                failure, cause = _read_failure(exc, policy.secrets), exc
             finally:
                 await response.aclose()
-        if emitted or attempt >= policy.max_retries or not policy.retryable(failure):
-            if failure is cause:
-                raise failure
-            raise failure from cause
-        delay = retry_delay(attempt, headers, policy.backoff)
-        attempt += 1
-        logger.info(
-            "retrying %s %s in %.2f s after %s (retry %d of %d)",
-            request.method,
-            request.url.copy_with(query=None),
-            delay,
-            type(failure).__name__,
-            attempt,
-            policy.max_retries,
+        delay = _delay_before_retry(
+            failure,
+            cause,
+            emitted=emitted,
+            attempt=attempt,
+            policy=policy,
+            request=request,
+            headers=headers,
         )
+        attempt += 1
         await asyncio.sleep(delay)
