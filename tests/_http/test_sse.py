@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 
 import pytest
@@ -394,9 +393,11 @@ def test_decode_takes_the_limit() -> None:
 def test_record_defaults_and_immutability() -> None:
     event = E(data="x")
     assert (event.event, event.data, event.id, event.retry) == ("message", "x", None, None)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         event.data = "y"  # type: ignore[misc]
     assert not hasattr(event, "__dict__")
+    assert E("e", "d", "i", 3) == E(event="e", data="d", id="i", retry=3)
+    assert E(data="x") != E(data="y")
 
 
 def test_decoded_record_equals_constructed_one() -> None:
@@ -497,3 +498,105 @@ def test_json_agrees_with_the_json_module_in_the_corners(data: str) -> None:
     decoded = ServerSentEvent(data=data).json()
     expected = json.loads(data)
     assert decoded == expected or (math.isnan(decoded) and math.isnan(expected))
+
+
+# The direct route for plain events (SSEDecoder._blocks) against the line-by-line one
+
+
+class LineByLine(SSEDecoder):
+    """The decoder with every complete line interpreted by ``_lines``, as the spec
+    reads: the reference the direct route for plain events must agree with."""
+
+    __slots__ = ()
+
+    def _blocks(self, text: str) -> list[ServerSentEvent]:
+        return self._lines(text[:-1].split("\n"))
+
+
+class Counting(SSEDecoder):
+    """The decoder, counting the lines that take the line-by-line route."""
+
+    __slots__ = ("general",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.general = 0
+
+    def _lines(self, lines: list[str]) -> list[ServerSentEvent]:
+        self.general += len(lines)
+        return super()._lines(lines)
+
+
+def outcome(decoder: SSEDecoder, reads: list[bytes]) -> list[object]:
+    """Every read's events, or the error that ended the stream, then the decoder's state."""
+    seen: list[object] = []
+    try:
+        for read in [*reads, None]:
+            seen.append(decoder.flush() if read is None else decoder.feed(read))
+    except ProtocolError as error:
+        seen.append((type(error), str(error), error.line, getattr(error, "limit", None)))
+    seen.append((decoder.last_event_id, decoder.retry))
+    return seen
+
+
+_PIECES = [
+    b'data: {"a": 1}\n\n',
+    b"data: [DONE]\n\n",
+    b"data: x\n",
+    b"data: y\n\n",
+    b"data:nospace\n\n",
+    b"data\n\n",
+    b"data: \n\n",
+    b"data:  two spaces\n\n",
+    b": comment\n",
+    b": comment\n\n",
+    b"event: error\n",
+    b"event: delta\ndata: e\n\n",
+    b"id: 7\n",
+    b"id\n",
+    b"retry: 10\n",
+    b"retry: 1x\n",
+    b"foo: bar\n",
+    b"\n",
+    b"\r",
+    b"\r\n",
+    b"data: cr\r\n\r\n",
+    b"data: cr\r\r",
+    b"data: \xc3\xa9\xe2\x80\xa8\xf0\x9f\x98\x80\n\n",
+    b"data: bad \xff\n\n",
+    b"data: " + b"z" * 40 + b"\n\n",
+    b"\xef\xbb\xbf",
+]
+
+
+@settings(database=None, max_examples=1000)
+@given(
+    pieces=st.lists(st.one_of(st.sampled_from(_PIECES), st.binary(max_size=6)), max_size=14),
+    bom=st.booleans(),
+    limit=st.sampled_from([5, 8, 12, 30, 46, MAX_EVENT_BYTES]),
+    data=st.data(),
+)
+def test_plain_events_decode_as_line_by_line(
+    pieces: list[bytes], bom: bool, limit: int, data: st.DataObject
+) -> None:
+    stream = b"\xef\xbb\xbf" * bom + b"".join(pieces)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8), label="cuts"))
+    reads = cut(stream, cuts)
+    assert outcome(SSEDecoder(limit), reads) == outcome(LineByLine(limit), reads)
+
+
+def test_plain_events_take_the_direct_route() -> None:
+    stream = [b'data: {"i": %d}\n\n' % i for i in range(100)] + [b"data: [DONE]\n\n"]
+    # Whole events, and events cut in the middle of their line, as the network cuts them.
+    reads = [
+        stream[0] + stream[1],
+        *stream[2:50],
+        *(half for event in stream[50:] for half in (event[:9], event[9:])),
+    ]
+    decoder = Counting()
+    events = [event for read in reads for event in decoder.feed(read)]
+    assert events == [E(data=f'{{"i": {i}}}') for i in range(100)] + [E(data="[DONE]")]
+    assert decoder.general == 0
+    # Anything else in a block sends that block, and only it, line by line.
+    assert decoder.feed(b"event: e\ndata: a\n\ndata: b\n\n") == [E("e", "a"), E(data="b")]
+    assert decoder.general == 3
