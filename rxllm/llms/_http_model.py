@@ -192,7 +192,10 @@ async def wire_chunks(
 ) -> AsyncIterator[C]:
     """The chunks of a streamed response: its bytes, decoded into frames, translated.
 
-    The one loop every provider's stream goes through.
+    The one loop every provider's stream goes through. Its frames are whatever the
+    decoder makes, a ``ServerSentEvent`` or an NDJSON value, whatever the event: the
+    cheap case of plain ``data:`` events is the SSE decoder's own (``SSEDecoder._blocks``),
+    so nothing here tells frames apart.
 
     Raises:
         StreamInterruptedError: the stream ended before its terminal frame.
