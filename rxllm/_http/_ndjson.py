@@ -18,14 +18,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic_core import from_json as _from_json
+
 from .._constants import MAX_EVENT_BYTES
 from ..errors import EventTooLargeError, ProtocolError
 from ._quote import MAX_QUOTE, decode_lines, start_of
 
 __all__ = ["NDJSONDecoder"]
-
-
-_loads = json.loads
 
 
 class NDJSONDecoder:
@@ -77,17 +76,20 @@ class NDJSONDecoder:
         if self._partial:
             self._partial.append(chunk[:end])
             block = b"".join(self._partial)
+            self._partial = []
+            self._partial_size = 0
         else:
             block = chunk[:end]
-        rest = chunk[end + 1 :]
-        self._partial = [rest] if rest else []
-        self._partial_size = len(rest)
         if len(block) > self._max:  # one of these lines may be too long
             longest = max(block.split(b"\n"), key=len)
             if len(longest.removesuffix(b"\r")) > self._max:
                 raise _too_large(self._max, longest)
-        if len(rest) - rest.endswith(b"\r") > self._max:
-            raise _too_large(self._max, rest)
+        if end + 1 < len(chunk):
+            rest = chunk[end + 1 :]
+            self._partial = [rest]
+            self._partial_size = len(rest)
+            if len(rest) - rest.endswith(b"\r") > self._max:
+                raise _too_large(self._max, rest)
         # One decode for all the complete lines of the read: LF never occurs inside
         # a UTF-8 multi-byte sequence, so this is the same as decoding line by line.
         return _values(decode_lines(block, "NDJSON stream").split("\n"))
@@ -113,17 +115,24 @@ def _values(lines: list[str]) -> list[Any]:
     values: list[Any] = []
     for line in lines:
         try:
-            values.append(_loads(line))
-        except (ValueError, RecursionError) as exc:
-            # ValueError covers JSONDecodeError and an int past the digit limit;
-            # RecursionError, a hostile nesting depth.
-            # Blank lines are rare, so they are only looked for once the fast path
-            # has failed (json.loads already skips the CR of a CRLF as whitespace).
-            if not line.strip(" \t\r"):
-                continue
-            raise ProtocolError(
-                "malformed JSON line", line=line.removesuffix("\r")[:MAX_QUOTE]
-            ) from exc
+            # jiter, as ServerSentEvent.json: 0.53 µs for a typical Ollama chat line where
+            # json.loads takes 1.69 (min of 10 timeit runs), and decoding a line went from
+            # 1.83 to 0.76 µs on 64 KiB reads, 2.57 to 1.26 on one-line reads (min of 100
+            # runs of 2,000 lines). json decides what jiter refuses, blank lines included.
+            values.append(_from_json(line))
+        except ValueError:
+            try:
+                values.append(json.loads(line))
+            except (ValueError, RecursionError) as exc:
+                # ValueError covers JSONDecodeError and an int past the digit limit;
+                # RecursionError, a hostile nesting depth.
+                # Blank lines are rare, so they are only looked for once the fast path
+                # has failed (json.loads already skips the CR of a CRLF as whitespace).
+                if not line.strip(" \t\r"):
+                    continue
+                raise ProtocolError(
+                    "malformed JSON line", line=line.removesuffix("\r")[:MAX_QUOTE]
+                ) from exc
     return values
 
 

@@ -290,3 +290,51 @@ def test_split_anywhere_gives_the_same_values(
     chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
     assert decode(stream) == values
     assert decode(*chunks) == values
+
+
+_CORNERS = [
+    '"\\ud800"',  # a lone surrogate: jiter refuses it, json takes it
+    "[" * 300 + "]" * 300,  # deeper than jiter goes
+    "[" * 100_000,
+    "1" * 4300,
+    "1" * 4301,  # past the digit limit of both
+    "NaN",
+    "-Infinity",
+    "-0.0",
+    "1e400",
+    '{"a": 1, "a": 2}',
+    '"\\u0000"',
+    "\ufeff{}",
+    " 1 ",
+    "1 2",
+    "",
+    " \t\r",
+    "\u00a0",
+]
+
+
+@settings(database=None, max_examples=300)
+@given(
+    lines=st.lists(
+        st.one_of(
+            st.sampled_from(_CORNERS),
+            _json.map(json.dumps),
+            st.text(st.characters(codec="utf-8", exclude_characters="\n"), max_size=8),
+        ),
+        max_size=6,
+    )
+)
+def test_values_are_what_json_loads_makes_of_each_line(lines: list[str]) -> None:
+    # The decoder parses with jiter and lets json decide what jiter refuses: the result
+    # is json's, line for line, errors included.
+    stream = "".join(line + "\n" for line in lines).encode()
+    expected: list[Any] = []
+    for line in lines:
+        try:
+            expected.append(json.loads(line))
+        except (ValueError, RecursionError):
+            if line.strip(" \t\r"):
+                with pytest.raises(ProtocolError, match="malformed JSON line"):
+                    decode(stream)
+                return
+    assert repr(decode(stream)) == repr(expected)  # repr: NaN, -0.0 and 1 vs 1.0 told apart
