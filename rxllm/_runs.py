@@ -25,6 +25,7 @@ from reactivex import Observable, abc
 
 from ._internals import scheduler_loop
 from ._payloads import Payloads, payloads_for
+from ._runtime import Source, direct_of
 from .errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -329,7 +330,22 @@ def traced(
         )
         return subscribe_run(run, payloads_for(run, input), source, observer, scheduler, True)
 
-    return Observable(subscribe)
+    return _Run(subscribe, unhooked)
+
+
+class _Run(Observable[Any]):
+    """A run of a runnable, which is its source's call when nobody would see the run."""
+
+    def __init__(self, subscribe: Any, source: Observable[Any]) -> None:
+        super().__init__(subscribe)
+        self.source = source
+
+    def direct(self) -> Source[Any] | None:
+        """The source's call, for a bridge to iterate (``rxllm._runtime.Source``), while
+        there is no hook and no listener: then the run would report nothing."""
+        if run_hook is None and parent_run.get() is None:
+            return direct_of(self.source)
+        return None
 
 
 def subscribe_run(

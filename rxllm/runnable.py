@@ -443,9 +443,10 @@ def _describe(step: Operator | Runnable[Any, Any, Any]) -> str:
 class RunnableLambda(Runnable[Any, Any, Any]):
     """A Python function as a Runnable, so it can be a step of a pipeline.
 
-    ``func`` may be a plain function (run on the worker pool, so it may block), a
-    coroutine function (run on the loop), or a sync or async generator function,
-    which then streams one chunk per value it yields.
+    ``func`` may be a plain function (run on the worker pool, so it may block; on the
+    calling thread when a blocking consumer calls it alone), a coroutine function (run
+    on the loop), or a sync or async generator function, which then streams one chunk
+    per value it yields.
 
     Examples:
         >>> RunnableLambda(lambda topic: f"Tell me about {topic}").invoke("bees")

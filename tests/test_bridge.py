@@ -256,15 +256,21 @@ async def test_aiterate_an_observable_emitting_from_another_thread() -> None:
     assert [item async for item in aiterate(source)] == [0, 1, 2, 3, 4]
 
 
-def test_sync_function_steps_run_on_the_worker_pool() -> None:
+def test_sync_function_steps_run_on_the_worker_pool_unless_a_sync_consumer_calls_them() -> None:
     names: list[str] = []
 
     def step(text: str) -> str:
         names.append(threading.current_thread().name)
         return text.upper()
 
-    assert RunnableLambda(step).invoke("x") == "X"
+    # From async code, and as a step of a pipeline, off the loop: the function may block.
+    assert asyncio.run(RunnableLambda(step).ainvoke("x")) == "X"
+    assert (RunnableLambda(str.strip) | RunnableLambda(step)).invoke(" y ") == "Y"
+    # Called alone by a blocking consumer, on its own thread: nothing else waits for it.
+    assert RunnableLambda(step).invoke("z") == "Z"
     assert names[0].startswith("rxllm-worker")
+    assert names[1].startswith("rxllm-worker")
+    assert names[2] == threading.current_thread().name
 
 
 def test_a_sync_consumer_gets_the_first_item_before_the_source_goes_on(

@@ -143,8 +143,9 @@ def test_a_stream_begun_on_the_main_thread_is_refused_elsewhere() -> None:
     with pytest.raises(RuntimeError, match="iterated on it to the end"):
         on_worker_thread(next, stream)
     # The error ended the generator there; its call is cancelled when the loop it runs
-    # on, which only the main thread runs, next runs: here, at the next blocking call.
-    assert FakeListLLM(responses=["next"]).invoke("x") == "next"
+    # on, which only the main thread runs, next runs: here, at the next blocking call
+    # that runs on it (an async provider's; a sync one is called on this thread alone).
+    assert FakeStreamingListLLM(responses=["next"]).invoke("x") == "next"
     assert llm.calls.in_flight == 0
     assert llm.calls.cancelled == 1
 

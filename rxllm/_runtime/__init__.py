@@ -17,16 +17,18 @@ from ._bridge import Consumer, aiterate, aiterate_batches, iterate
 from ._flow import FlowScope, context_with, current_scope
 from ._loop import library_loop, library_tasks, own_loop, pause, running_loop
 from ._per_loop import PerLoop
-from ._pump import from_callables
+from ._pump import Source, direct_of, from_callables
 
 __all__ = [
     "Consumer",
     "FlowScope",
     "PerLoop",
+    "Source",
     "aiterate",
     "aiterate_batches",
     "context_with",
     "current_scope",
+    "direct_of",
     "from_callables",
     "iterate",
     "library_loop",

@@ -37,6 +37,7 @@ __all__ = [
     "SteppedLoop",
     "library_loop",
     "library_tasks",
+    "on_library_thread",
     "on_loop_thread",
     "own_loop",
     "pause",
@@ -249,6 +250,12 @@ def running_loop() -> asyncio.AbstractEventLoop | None:
 def on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
     """Whether the calling thread is the one running ``loop``."""
     return running_loop() is loop
+
+
+def on_library_thread() -> bool:
+    """Whether the calling thread is rxllm's loop thread (without starting it)."""
+    loop = _loop
+    return loop is not None and running_loop() is loop
 
 
 def _forget_after_fork() -> None:

@@ -10,6 +10,9 @@ Where the task runs: on the loop of an ``AsyncIOScheduler`` given at subscribe t
 bridge's: the caller's running loop, or the one a sync consumer steps), else on the
 library's own loop thread. Blocking iterators and functions run on the worker pool, one
 step at a time, so disposal stops them within one step.
+
+The Observable is a ``Source``: it keeps the ways it was made from, so that a bridge
+whose consumer is the call's only observer iterates the call itself (see ``Source``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import asyncio
 import contextvars
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
@@ -28,7 +31,7 @@ from ..errors import attach_partial
 from ._flow import FlowScope, current_scope
 from ._loop import library_loop, on_loop_thread, worker_pool
 
-__all__ = ["from_async_iterable", "from_callables", "iterate_in_thread"]
+__all__ = ["Source", "direct_of", "from_async_iterable", "from_callables", "iterate_in_thread"]
 
 T = TypeVar("T")
 
@@ -40,28 +43,75 @@ T = TypeVar("T")
 ITEMS_PER_TURN = 64
 
 
+class Source(Observable[T]):
+    """A cold Observable of one provider call, which a bridge may also iterate as the call.
+
+    Subscribing pumps ``amake()`` into the observer from a task. But when a bridge's
+    consumer is the only one who would see the items (no operator between, no run
+    listener: see ``direct_of``), the task, the observers and the bridge's inbox carry
+    each item from one iterator to another and add nothing, so the bridge iterates the
+    call's own iterator instead: ``amake()``'s on the consuming task, or ``make()``'s on
+    the consuming thread with no event loop at all. Measured on a 2,000-chunk stream from
+    a local server (bench/providers.py): about 1 µs per chunk, and for a sync call the
+    loop's per-request cost (async httpx alone is ~1.5x sync httpx's CPU per request).
+    Either way one call is made, it stops when the consumer stops, and an error carries
+    the text so far on ``.partial``.
+
+    Args:
+        amake: creates the call's async iterator; called on subscription, in the task.
+        make: creates a blocking iterator of the same items, for a consumer that blocks
+            anyway; ``None``: sync consumers subscribe.
+        text_of: the text of an item, kept so that an error can carry ``.partial``.
+    """
+
+    def __init__(
+        self,
+        amake: Callable[[], AsyncIterator[T]],
+        make: Callable[[], Iterator[T]] | None = None,
+        text_of: Callable[[T], str] | None = None,
+    ) -> None:
+        super().__init__(self._pump)
+        self.amake = amake
+        self.make = make
+        self.text_of = text_of
+
+    def _pump(
+        self, observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        # Without an asyncio scheduler, not the caller's running loop even if there is
+        # one: a blocking wait for the result (``Observable.run()`` in a notebook cell)
+        # would deadlock it.
+        loop = scheduler_loop(scheduler) or library_loop()
+        return _Pump(self.amake, observer, current_scope(), self.text_of, loop).start()
+
+    def direct(self) -> Source[T]:
+        return self
+
+
+def direct_of(observable: Observable[T]) -> Source[T] | None:
+    """The ``Source`` a bridge may iterate instead of subscribing ``observable``.
+
+    An Observable offers one by a ``direct()`` method, asked when the consumer starts:
+    a ``Source`` is its own; a run of a runnable (``rxllm._runs.traced``) is its
+    source's while nobody listens to the run. Anything else (an operator's Observable)
+    has none and is subscribed.
+    """
+    direct = getattr(observable, "direct", None)
+    return None if direct is None else cast("Source[T] | None", direct())
+
+
 def from_async_iterable(
     make: Callable[[], AsyncIterator[T]],
     *,
     text_of: Callable[[T], str] | None = None,
-) -> Observable[T]:
+) -> Source[T]:
     """A cold Observable that iterates ``make()`` once per subscription.
 
     Args:
         make: creates the async iterator; called inside the pump task, on subscription.
         text_of: the text of an item, kept so that an error can carry ``.partial``.
     """
-
-    def subscribe(
-        observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        # Without an asyncio scheduler, not the caller's running loop even if there is
-        # one: a blocking wait for the result (``Observable.run()`` in a notebook cell)
-        # would deadlock it.
-        loop = scheduler_loop(scheduler) or library_loop()
-        return _Pump(make, observer, current_scope(), text_of, loop).start()
-
-    return Observable(subscribe)
+    return Source(make, None, text_of)
 
 
 class _Pump:
@@ -224,6 +274,10 @@ async def _once(make: Callable[[], Awaitable[T]]) -> AsyncGenerator[T, None]:
     yield await make()
 
 
+def _once_sync(make: Callable[[], T]) -> Iterator[T]:
+    yield make()
+
+
 def _in_thread(func: Callable[[], T]) -> Callable[[], Awaitable[T]]:
     def run() -> Awaitable[T]:
         context = contextvars.copy_context()
@@ -239,12 +293,14 @@ def from_callables(
     acall: Callable[[], Awaitable[T]] | None = None,
     call: Callable[[], T] | None = None,
     text_of: Callable[[T], str] | None = None,
-) -> Observable[T]:
+) -> Source[T]:
     """A cold Observable from whichever ways of producing output are available.
 
     Token streaming wins over a single result, and async over blocking. With only
     ``acall`` or ``call`` the Observable emits exactly one item, the final output:
-    the default streaming implementation.
+    the default streaming implementation. A sync consumer iterating the call directly
+    (``Source``) uses ``stream``, or ``call`` when nothing streams: never a single
+    result where the async way would stream.
     """
     make: Callable[[], AsyncIterator[T]]
     if astream is not None:
@@ -257,4 +313,7 @@ def from_callables(
         make = lambda: _once(_in_thread(call))  # noqa: E731
     else:
         raise TypeError("from_callables needs at least one way to produce output")
-    return from_async_iterable(make, text_of=text_of)
+    blocking: Callable[[], Iterator[T]] | None = stream
+    if blocking is None and call is not None and astream is None:
+        blocking = lambda: _once_sync(call)  # noqa: E731
+    return Source(make, blocking, text_of)

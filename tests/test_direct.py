@@ -1,0 +1,237 @@
+"""A call nobody else sees is iterated by the bridge itself (``rxllm._runtime.Source``).
+
+Each test pins one half of the rule: the direct way is taken exactly when subscribing
+would add nothing (no operator, no run hook, no listener), and it behaves as the
+Observable does: same items, one call, the call closed when the consumer stops, an
+error carrying the text so far.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reactivex import operators as ops
+
+from rxllm import RunnableLambda, _runs, iterate
+from rxllm._runtime import Source, direct_of, library_loop
+from rxllm.events import observe_events
+from rxllm.llms import BaseLLM, FakeListLLM
+from rxllm.operators import tap_events
+from rxllm.schema import GenerationChunk
+
+Outcome = tuple[list[str], str | None, str | None]
+
+
+class Twins(BaseLLM):
+    """Streams the words of its prompt, both ways, noting where each call ran."""
+
+    fail_after: int | None = None
+    where: list[tuple[str, Any]] = []
+    closed: list[str] = []
+
+    def _words(self, prompt: str) -> Iterator[str]:
+        for index, word in enumerate(prompt.split()):
+            if index == self.fail_after:
+                raise ValueError("broke mid-stream")
+            yield word + " "
+
+    def _stream(self, prompt: str, stop: list[str] | None = None, **kwargs: Any) -> Iterator[Any]:
+        self.where.append(("sync", threading.current_thread().name))
+        try:
+            for word in self._words(prompt):
+                yield GenerationChunk(text=word)
+        finally:
+            self.closed.append("sync")
+
+    async def _astream(
+        self, prompt: str, stop: list[str] | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        self.where.append(("async", asyncio.current_task()))
+        try:
+            for word in self._words(prompt):
+                await asyncio.sleep(0)
+                yield GenerationChunk(text=word)
+        finally:
+            self.closed.append("async")
+
+
+def twins(**fields: Any) -> Twins:
+    return Twins(where=[], closed=[], **fields)
+
+
+def test_a_sync_consumer_runs_the_blocking_twin_on_its_own_thread() -> None:
+    model = twins()
+    assert list(model.stream("a b c")) == ["a ", "b ", "c "]
+    assert model.invoke("d e") == "d e "
+    here = threading.current_thread().name
+    assert model.where == [("sync", here), ("sync", here)]
+    assert model.closed == ["sync", "sync"]
+
+
+async def test_an_async_consumer_runs_the_call_on_its_own_task() -> None:
+    model = twins()
+    assert [chunk async for chunk in model.astream("a b")] == ["a ", "b "]
+    assert await model.ainvoke("c") == "c "
+    task = asyncio.current_task()
+    assert model.where == [("async", task), ("async", task)]
+
+
+async def test_anyone_else_seeing_the_call_means_it_is_subscribed() -> None:
+    model = twins()
+    # A listener, an operator, a run the call is part of: the call runs as a task.
+    events = [e["event"] async for e in model.astream_events("a", version="v2")]
+    assert events == ["on_llm_start", "on_llm_stream", "on_llm_end"]
+    seen: list[str] = []
+    listened = model.pipe(tap_events(lambda e: seen.append(e["event"])))
+    assert [c async for c in listened.astream("b")] == ["b "]
+    assert seen == ["on_llm_start", "on_llm_stream", "on_llm_end"]
+    assert await (RunnableLambda(str.upper) | model).ainvoke("c") == "C "
+    task = asyncio.current_task()
+    assert [kind for kind, _ in model.where] == ["async"] * 3
+    assert all(where is not task for _, where in model.where)
+
+
+@pytest.mark.parametrize("way", ["sync", "async"])
+async def test_a_call_made_inside_a_listened_run_is_subscribed_and_reports(way: str) -> None:
+    model = twins()
+
+    def inner(text: str) -> str:
+        return model.invoke(text)
+
+    async def ainner(text: str) -> str:
+        return await model.ainvoke(text)
+
+    outer = RunnableLambda(inner if way == "sync" else ainner, name="outer")
+    events = [(e["event"], e["name"]) async for e in outer.astream_events("a", version="v2")]
+    assert ("on_llm_start", "Twins") in events
+    assert ("on_llm_end", "Twins") in events
+
+
+def test_a_run_hook_sees_the_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+
+    class Hook:
+        def run(self, runnable: Any, input: Any, config: Any, source: Any) -> Any:
+            seen.append(runnable.get_name())
+            return source
+
+        def step(self, operator: Any, name: str) -> Any:
+            return operator
+
+    monkeypatch.setattr(_runs, "run_hook", Hook())
+    model = twins()
+    assert model.invoke("a") == "a "
+    assert seen == ["Twins"]
+    assert model.where[0][0] == "async"
+
+
+def test_an_operator_between_means_the_observable_is_subscribed() -> None:
+    model = twins()
+    upper: Callable[[GenerationChunk], str] = lambda c: c.text.upper()  # noqa: E731
+    piped = model.observe("a b").pipe(ops.map(upper))
+    assert direct_of(piped) is None
+    assert list(iterate(piped)) == ["A ", "B "]
+    assert model.where[0][0] == "async"  # the Observable's way, from a task
+    observed = model.observe("c")
+    assert isinstance(direct_of(observed), Source)
+    assert direct_of(observe_events(observed)) is None
+
+
+def test_without_a_blocking_twin_a_sync_consumer_subscribes() -> None:
+    class AsyncOnly(Twins):
+        _stream = BaseLLM._stream  # not implemented: the hook counts as absent
+
+    model = AsyncOnly(where=[], closed=[])
+    assert list(model.stream("a b")) == ["a ", "b "]  # still token by token
+    assert model.where[0][0] == "async"
+
+
+def test_a_whole_result_call_is_the_blocking_way_only_when_nothing_streams() -> None:
+    class StreamsAsyncCallsSync(Twins):
+        _stream = BaseLLM._stream
+
+        def _call(self, prompt: str, stop: list[str] | None = None, **kwargs: Any) -> str:
+            raise AssertionError("a sync consumer must get the tokens, not one result")
+
+    model = StreamsAsyncCallsSync(where=[], closed=[])
+    assert list(model.stream("a b")) == ["a ", "b "]
+    assert FakeListLLM(responses=["whole"]).invoke("x") == "whole"
+
+
+@pytest.mark.parametrize("way", ["sync", "async"])
+def test_leaving_early_closes_the_call_at_once(way: str) -> None:
+    model = twins()
+    if way == "sync":
+        stream = model.stream("a b c d")
+        assert next(stream) == "a "
+        stream.close()  # type: ignore[attr-defined]
+    else:
+
+        async def first() -> None:
+            stream = model.astream("a b c d")
+            assert await anext(stream) == "a "
+            await stream.aclose()  # type: ignore[attr-defined]
+
+        asyncio.run(first())
+    assert model.closed == [way]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(["a", "bc", "d", "éf"]), min_size=1, max_size=8),
+    fail_after=st.none() | st.integers(0, 8),
+)
+def test_both_ways_give_the_subscribed_observable_s_items_and_error(
+    words: list[str], fail_after: int | None
+) -> None:
+    model = twins(fail_after=fail_after)
+    prompt = " ".join(words)
+
+    def outcome(items: Iterator[Any]) -> Outcome:
+        got: list[str] = []
+        try:
+            for item in items:
+                got.append(item if isinstance(item, str) else item.text)
+        except ValueError as exc:
+            return got, str(exc), getattr(exc, "partial", None)
+        return got, None, None
+
+    async def aoutcome(items: AsyncIterator[str]) -> Outcome:
+        got: list[str] = []
+        try:
+            async for item in items:
+                got.append(item)
+        except ValueError as exc:
+            return got, str(exc), getattr(exc, "partial", None)
+        return got, None, None
+
+    subscribed = outcome(iterate(model.observe(prompt).pipe(ops.map(lambda c: c))))
+    assert outcome(model.stream(prompt)) == subscribed
+    assert asyncio.run(aoutcome(model.astream(prompt))) == subscribed
+    if fail_after is not None and fail_after < len(words):
+        assert subscribed[1] == "broke mid-stream"
+        assert subscribed[2] == ("".join(w + " " for w in words[:fail_after]) or None)
+    else:
+        assert subscribed == ([w + " " for w in words], None, None)
+
+
+def test_a_blocking_call_on_rxllm_s_loop_thread_is_refused_either_way() -> None:
+    model = twins()
+
+    async def on_the_loop() -> str:
+        try:
+            model.invoke("a")
+        except RuntimeError as exc:
+            return str(exc)
+        return "no error"
+
+    loop = library_loop()
+    message = asyncio.run_coroutine_threadsafe(on_the_loop(), loop).result(5)
+    assert "would deadlock" in message
+    assert model.where == []
