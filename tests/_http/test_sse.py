@@ -557,6 +557,8 @@ _PIECES = [
     b"retry: 10\n",
     b"retry: 1x\n",
     b"foo: bar\n",
+    b"d\n",
+    b":\n",
     b"\n",
     b"\r",
     b"\r\n",
