@@ -46,7 +46,7 @@ from ._errors import (
     scrub,
 )
 
-__all__ = ["StreamPolicy", "retry_delay", "stream_call", "sync_stream_call"]
+__all__ = ["StreamPolicy", "astream_call", "retry_delay", "stream_call"]
 
 T = TypeVar("T")
 
@@ -164,7 +164,7 @@ def _delay_before_retry(
     return delay
 
 
-def sync_stream_call(
+def stream_call(
     client: httpx.Client,
     build: Callable[[], httpx.Request],
     parse: Callable[[httpx.Response], Iterator[T]],
@@ -228,7 +228,7 @@ def sync_stream_call(
         time.sleep(delay)
 
 
-async def stream_call(
+async def astream_call(
     client: httpx.AsyncClient,
     build: Callable[[], httpx.Request],
     parse: Callable[[httpx.Response], AsyncIterator[T]],

@@ -19,9 +19,7 @@ import pytest
 
 from rxllm._constants import MAX_ERROR_BODY_BYTES
 from rxllm._http import _transport
-from rxllm._http._transport import StreamPolicy
-from rxllm._http._transport import stream_call as astream_call
-from rxllm._http._transport import sync_stream_call as stream_call
+from rxllm._http._transport import StreamPolicy, astream_call, stream_call
 from rxllm.errors import (
     APIConnectionError,
     APIError,
