@@ -84,17 +84,29 @@ async def test_an_async_consumer_runs_the_call_on_its_own_task() -> None:
 
 async def test_anyone_else_seeing_the_call_means_it_is_subscribed() -> None:
     model = twins()
-    # A listener, an operator, a run the call is part of: the call runs as a task.
-    events = [e["event"] async for e in model.astream_events("a", version="v2")]
-    assert events == ["on_llm_start", "on_llm_stream", "on_llm_end"]
+    # An operator listening, a run the call is a step of: the call runs as a task.
     seen: list[str] = []
     listened = model.pipe(tap_events(lambda e: seen.append(e["event"])))
     assert [c async for c in listened.astream("b")] == ["b "]
     assert seen == ["on_llm_start", "on_llm_stream", "on_llm_end"]
     assert await (RunnableLambda(str.upper) | model).ainvoke("c") == "C "
     task = asyncio.current_task()
-    assert [kind for kind, _ in model.where] == ["async"] * 3
+    assert [kind for kind, _ in model.where] == ["async"] * 2
     assert all(where is not task for _, where in model.where)
+
+
+async def test_the_events_of_a_lone_call_are_made_by_the_bridge_as_it_iterates() -> None:
+    model = twins()
+    events = [e["event"] async for e in model.astream_events("a", version="v2")]
+    assert events == ["on_llm_start", "on_llm_stream", "on_llm_end"]
+    assert model.where == [("async", asyncio.current_task())]
+    assert [e["event"] for e in model.stream_events("b c", version="v1")] == [
+        "on_llm_start",
+        "on_llm_stream",
+        "on_llm_stream",
+        "on_llm_end",
+    ]
+    assert model.where[1] == ("sync", threading.current_thread().name)
 
 
 @pytest.mark.parametrize("way", ["sync", "async"])
@@ -140,7 +152,8 @@ def test_an_operator_between_means_the_observable_is_subscribed() -> None:
     assert model.where[0][0] == "async"  # the Observable's way, from a task
     observed = model.observe("c")
     assert isinstance(direct_of(observed), Source)
-    assert direct_of(observe_events(observed)) is None
+    assert isinstance(direct_of(observe_events(observed)), Source)
+    assert direct_of(observe_events(observed.pipe(ops.take(1)))) is None
 
 
 def test_without_a_blocking_twin_a_sync_consumer_subscribes() -> None:
@@ -235,3 +248,60 @@ def test_a_blocking_call_on_rxllm_s_loop_thread_is_refused_either_way() -> None:
     message = asyncio.run_coroutine_threadsafe(on_the_loop(), loop).result(5)
     assert "would deadlock" in message
     assert model.where == []
+
+
+def comparable(events: list[Any]) -> list[Any]:
+    """Events without what differs between two calls: run ids and times."""
+    ids: dict[str, int] = {}
+    out = []
+    for event in events:
+        event = dict(event)
+        event.pop("time")
+        event["run_id"] = ids.setdefault(event["run_id"], len(ids))
+        event["parent_ids"] = [ids.setdefault(i, len(ids)) for i in event["parent_ids"]]
+        out.append(event)
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(["a", "bc", "éf"]), min_size=1, max_size=5),
+    fail_after=st.none() | st.integers(0, 5),
+    version=st.sampled_from(["v1", "v2"]),
+    tags=st.lists(st.sampled_from(["t1", "t2"]), max_size=2),
+    exclude=st.booleans(),
+)
+def test_a_lone_call_s_events_are_the_subscribed_observable_s(
+    words: list[str], fail_after: int | None, version: str, tags: list[str], exclude: bool
+) -> None:
+    model = twins(fail_after=fail_after)
+    prompt = " ".join(words)
+    config: Any = {"tags": tags, "metadata": {"k": 1}, "run_name": "named"}
+    excluded = {"exclude_tags": ["t1"]} if exclude else {}
+
+    def outcome(events: Iterator[Any]) -> tuple[list[Any], str | None, str | None]:
+        got: list[Any] = []
+        try:
+            for event in events:
+                got.append(event)
+        except ValueError as exc:
+            return comparable(got), str(exc), getattr(exc, "partial", None)
+        return comparable(got), None, None
+
+    async def aoutcome() -> tuple[list[Any], str | None, str | None]:
+        got: list[Any] = []
+        events = model.astream_events(prompt, config, version=version, **excluded)
+        try:
+            async for event in events:
+                got.append(event)
+        except ValueError as exc:
+            return comparable(got), str(exc), getattr(exc, "partial", None)
+        return comparable(got), None, None
+
+    observed = model.observe_events(prompt, config, version=version, **excluded)
+    assert isinstance(direct_of(observed), Source)
+    subscribed = outcome(iterate(observed.pipe(ops.map(lambda e: e))))
+    assert outcome(model.stream_events(prompt, config, version=version, **excluded)) == subscribed
+    assert asyncio.run(aoutcome()) == subscribed
+    if not exclude or "t1" not in tags:
+        assert subscribed[0][0]["event"] == "on_llm_start"
