@@ -137,8 +137,8 @@ def _new_client(kind: type[AnyClient], timeout: float | None, max_connections: i
 class _OwnClient:
     """The model's own ``httpx.Client``: made on first use, made again after ``close()``.
 
-    One for every thread: httpx documents ``Client`` as shareable between threads, and
-    httpcore's sync pool changes its state under a lock only.
+    One, shared by every thread: httpx documents ``Client`` as shareable between
+    threads, and httpcore's sync pool changes its state under a lock only.
     """
 
     def __init__(self, factory: Callable[[], httpx.Client]) -> None:

@@ -51,14 +51,20 @@ class Outcome:
         return "".join(i if isinstance(i, str) else i.content for i in self.items)
 
 
-def pool_connections(client: httpx.AsyncClient) -> list[Any]:
+def pool_connections(client: httpx.AsyncClient | httpx.Client) -> list[Any]:
     transport = client._transport
-    assert isinstance(transport, httpx.AsyncHTTPTransport)
+    assert isinstance(transport, httpx.AsyncHTTPTransport | httpx.HTTPTransport)
     return list(transport._pool.connections)
 
 
 def busy_connections(model: HTTPModel) -> int:
-    clients = [model.http_async_client] if model.http_async_client else model._clients.values()
+    """Connections of the model's clients, async and blocking, still carrying a response."""
+    clients: list[httpx.AsyncClient | httpx.Client] = (
+        [model.http_async_client] if model.http_async_client else [*model._clients.values()]
+    )
+    blocking = model.http_client or model._sync_clients._client
+    if blocking is not None:
+        clients.append(blocking)
     return sum(
         1
         for client in clients

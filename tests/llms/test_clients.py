@@ -8,6 +8,7 @@ import threading
 
 import httpx
 import pytest
+from reactivex import operators as ops
 
 from rxllm.llms import ChatOpenAI
 from tests.conftest import SyncRunner, await_until, wait_until
@@ -50,16 +51,27 @@ def test_calls_follow_base_url_when_it_changes(server: ScriptedServer) -> None:
 
 
 def test_one_client_per_loop_and_close_closes_all(server: ScriptedServer) -> None:
-    server.script(Reply(body=openai_chat(["sync"])), Reply(body=openai_chat(["async"])))
+    server.script(
+        Reply(body=openai_chat(["blocking"])),
+        Reply(body=openai_chat(["library loop"])),
+        Reply(body=openai_chat(["this loop"])),
+    )
     chat = chat_for(server)
-    assert chat.invoke("x").content == "sync"
+    # A sync consumer alone takes the blocking client; an Observable subscribed from
+    # sync code runs on rxllm's loop, and async code on its own: one client per loop.
+    assert chat.invoke("x").content == "blocking"
+    chunks = chat.observe("x").pipe(ops.to_list()).run()
+    assert "".join(str(c.content) for c in chunks) == "library loop"
     loop = asyncio.new_event_loop()
     try:
-        assert loop.run_until_complete(chat.ainvoke("x")).content == "async"
+        assert loop.run_until_complete(chat.ainvoke("x")).content == "this loop"
         clients = chat._clients.values()
         assert len(clients) == 2  # the library loop's and this loop's
+        blocking = chat._sync_clients._client
+        assert blocking is not None
         chat.close()  # from sync code, each on its own loop
         assert all(client.is_closed for client in clients)
+        assert blocking.is_closed
         wait_until(lambda: server.open_connections == 0)
     finally:
         loop.close()

@@ -114,9 +114,9 @@ def test_breaking_out_closes_the_connection(llama_base_url: str, mode: str) -> N
                 break
         stream.close()
         # By the time close() returns the response is closed: no connection left.
-        clients = llm._clients.values()
-        assert clients
-        assert all(c.is_closed() for client in clients for c in pool_connections(client))
+        client = llm._sync_clients._client  # a sync consumer's calls take the blocking client
+        assert client is not None
+        assert all(c.is_closed() for c in pool_connections(client))
         llm.close()
         return
 
@@ -175,7 +175,7 @@ def test_one_model_serves_sync_and_async_callers(llm: OpenAI) -> None:
     async def run() -> str:
         return await llm.ainvoke(PROMPT)
 
-    # Two loops, two clients: the library's and asyncio.run's (closed with its loop).
+    # Two clients: the blocking one of sync calls, and asyncio.run's loop's (closed with it).
     async def run_and_close() -> str:
         try:
             return await run()

@@ -317,7 +317,8 @@ def test_no_canary_in_any_notebook_output(monkeypatch: pytest.MonkeyPatch) -> No
         "ValidationError",
         "InvalidInputError",
     ]
-    last = json.loads(outputs[-1][0]["text"])
+    # The cell's printed line (log lines of httpcore, on stderr, may come before it).
+    last = json.loads(next(o["text"] for o in outputs[-1] if o.get("name") == "stdout"))
     assert last["sent"] is True
     displayed = [o for o in outputs[7] if o["output_type"] == "execute_result"]
     assert displayed[0]["data"]["text/plain"] == "'all good'"  # display_stream's text
