@@ -70,7 +70,7 @@ __all__ = [
     "HTTPLLM",
     "HTTPModel",
     "WireTranslator",
-    "iter_wire_chunks",
+    "awire_chunks",
     "json_object",
     "wire_chunks",
 ]
@@ -181,7 +181,7 @@ class WireTranslator(Generic[F, C]):
     """Turns one provider's decoded frames into chunks, one at a time, without HTTP.
 
     A provider writes ``frame`` (and ``end`` if its stream needs a last word);
-    ``wire_chunks`` drives it, the same loop for every provider.
+    ``wire_chunks``/``awire_chunks`` drive it, the same loop for every provider.
 
     Args:
         secrets: strings to scrub from in-band error text.
@@ -247,7 +247,7 @@ def _last_chunk(translator: WireTranslator[Any, C]) -> C | None:
     return translator.end()
 
 
-async def wire_chunks(
+async def awire_chunks(
     response: httpx.Response, decoder: _Decoder[F], translator: WireTranslator[F, C]
 ) -> AsyncIterator[C]:
     """The chunks of a streamed response: its bytes, decoded into frames, translated.
@@ -257,7 +257,7 @@ async def wire_chunks(
     cheap case of plain ``data:`` events is the SSE decoder's own (``SSEDecoder._blocks``),
     so nothing here tells frames apart.
 
-    ``iter_wire_chunks`` is its twin for a response of an ``httpx.Client``. The twins
+    ``wire_chunks`` is its twin for a response of an ``httpx.Client``. The twins
     share all but their reads and their loop: the decoder, the translator, and the
     functions for a misshapen frame and for the end. A helper called per read (a list of
     a read's chunks) would cost 0.25-0.4 µs a chunk when a read holds hundreds of events
@@ -290,10 +290,10 @@ async def wire_chunks(
         yield last
 
 
-def iter_wire_chunks(
+def wire_chunks(
     response: httpx.Response, decoder: _Decoder[F], translator: WireTranslator[F, C]
 ) -> Iterator[C]:
-    """``wire_chunks`` of a response from an ``httpx.Client``: the same loop."""
+    """``awire_chunks`` of a response from an ``httpx.Client``: the same loop."""
     reads = response.iter_bytes()
     more = True
     while more:
@@ -585,12 +585,12 @@ class HTTPModel(BaseModel):
     def _parse(self, response: httpx.Response) -> Iterator[Any]:
         """The chunks of a successful streamed response from an ``httpx.Client``."""
         decoder: _Decoder[Any] = self._decoder(self.max_event_bytes)
-        return iter_wire_chunks(response, decoder, self._translator(request_id_of(response)))
+        return wire_chunks(response, decoder, self._translator(request_id_of(response)))
 
     def _aparse(self, response: httpx.Response) -> AsyncIterator[Any]:
         """The chunks of a successful streamed response from an ``httpx.AsyncClient``."""
         decoder: _Decoder[Any] = self._decoder(self.max_event_bytes)
-        return wire_chunks(response, decoder, self._translator(request_id_of(response)))
+        return awire_chunks(response, decoder, self._translator(request_id_of(response)))
 
     def _headers(self) -> dict[str, str]:
         """The provider's headers for one request, built from the secret each time."""

@@ -7,8 +7,8 @@ one no ``Authorization`` header is sent.
 
 Wire format: one ``data:`` line of JSON per event, ending with ``data: [DONE]``; an
 ``{"error": {...}}`` object in a data line is an in-band error. The translators below
-turn one decoded event into at most one chunk (``rxllm.llms._http_model.wire_chunks``
-drives them); they know nothing of HTTP, so they are tested on their own.
+turn one decoded event into at most one chunk (``rxllm.llms._http_model.wire_chunks`` and
+its async twin drive them); they know nothing of HTTP, so they are tested on their own.
 
 What each delta becomes, as LangChain and the official SDK assemble it: ``content`` is
 the content; ``refusal`` pieces and the chunk's ``logprobs`` go in

@@ -13,7 +13,7 @@ from rxllm import AIMessage, AIMessageChunk, InvalidInputError
 from rxllm._http._sse import SSEDecoder
 from rxllm.errors import InternalServerError, ProtocolError
 from rxllm.llms import ChatOpenAI, OpenAI
-from rxllm.llms._http_model import wire_chunks
+from rxllm.llms._http_model import awire_chunks
 from rxllm.llms._openai import ChatCompletionTranslator, CompletionTranslator
 from rxllm.schema import ToolCall, ToolMessage
 from tests.servers.scripted import Reply, ScriptedServer
@@ -373,7 +373,7 @@ def test_a_delta_of_the_wrong_type_is_a_protocol_error_quoting_the_event() -> No
 
     async def run() -> list[AIMessageChunk]:
         response = httpx.Response(200, content=body)
-        chunks = wire_chunks(response, SSEDecoder(), ChatCompletionTranslator())
+        chunks = awire_chunks(response, SSEDecoder(), ChatCompletionTranslator())
         return [chunk async for chunk in chunks]
 
     with pytest.raises(ProtocolError, match="not shaped as") as caught:

@@ -32,7 +32,7 @@ from rxllm.errors import (
     StreamInterruptedError,
 )
 from rxllm.llms import ChatOpenAI
-from rxllm.llms._http_model import wire_chunks
+from rxllm.llms._http_model import awire_chunks
 from rxllm.llms._responses import ResponsesTranslator
 from rxllm.schema import BaseMessage, ToolCall, ToolMessage
 from tests.servers.scripted import Reply, ScriptedServer
@@ -624,7 +624,7 @@ def parse_in_reads(body: bytes, cuts: list[int]) -> list[AIMessageChunk]:
         response = httpx.Response(200, content=reads())
         return [
             chunk
-            async for chunk in wire_chunks(
+            async for chunk in awire_chunks(
                 response, SSEDecoder(MAX_EVENT_BYTES), ResponsesTranslator()
             )
         ]
