@@ -7,6 +7,7 @@ picks the shapes of a run's type.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .schema import (
@@ -32,18 +33,17 @@ class Payloads:
     rather than keeping them all until the end.
     """
 
-    __slots__ = ("run", "input", "total")
+    __slots__ = ("run", "input", "total", "add")
 
     def __init__(self, run: Run, input: Any) -> None:
         self.run = run
         self.input = input
         self.total = self._new_total()
+        #: Adds one chunk to the total: the total's own method, one call per chunk.
+        self.add: Callable[[Any], None] = self.total.add
 
     def _new_total(self) -> Any:
         return _Aggregate()
-
-    def add(self, item: Any) -> None:
-        self.total.add(item)
 
     def start(self) -> dict[str, Any]:
         # A step's input streams in, so LangChain reports it at the end only.

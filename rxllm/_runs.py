@@ -140,7 +140,7 @@ class EventFilter:
 class _Listener:
     """Where the events of one ``observe_events`` (or ``tap_events``) subscription go."""
 
-    __slots__ = ("emit_to", "version", "filter", "thread", "loop")
+    __slots__ = ("emit_to", "version", "filter", "thread", "loop", "deliver")
 
     def __init__(
         self,
@@ -154,10 +154,14 @@ class _Listener:
         self.filter = filter
         self.thread = threading.get_ident()
         self.loop = scheduler_loop(scheduler)
+        #: Hands an event over. Events from a worker thread (a custom event in a sync
+        #: lambda) go through the listener's loop, so the observer is never called from
+        #: two threads at once; without a loop, straight to ``emit_to``.
+        self.deliver: Callable[[StreamEvent], None] = (
+            emit_to if self.loop is None else self._deliver_on_loop
+        )
 
-    def deliver(self, event: StreamEvent) -> None:
-        # Events from a worker thread (a custom event in a sync lambda) are handed to
-        # the listener's loop, so the observer is never called from two threads at once.
+    def _deliver_on_loop(self, event: StreamEvent) -> None:
         if self.loop is not None and threading.get_ident() != self.thread:
             self.loop.call_soon_threadsafe(self.emit_to, event)
         else:
@@ -366,12 +370,15 @@ class _Run(Observable[Any]):
 class Report:
     """What a run says as its items pass: its start (once), an event per item, its end."""
 
-    __slots__ = ("run", "formatter", "started")
+    __slots__ = ("run", "formatter", "started", "add", "stream_event")
 
     def __init__(self, run: Run, formatter: Payloads, start_now: bool) -> None:
         self.run = run
         self.formatter = formatter
         self.started = start_now
+        self.add = formatter.add
+        # Looked up once, not per item: a run nobody keeps reports nothing.
+        self.stream_event = run.event_names["stream"] if run.kept else None
         if start_now:
             run.emit("start", formatter.start())
 
@@ -379,8 +386,9 @@ class Report:
         if not self.started:
             self.started = True
             self.run.emit("start", self.formatter.start())
-        self.formatter.add(item)
-        self.run.emit("stream", {"chunk": self.formatter.chunk(item)})
+        self.add(item)
+        if self.stream_event is not None:
+            self.run.emit_event(self.stream_event, {"chunk": self.formatter.chunk(item)})
 
     def completed(self) -> None:
         if not self.started:
@@ -529,7 +537,7 @@ class _Lone:
     events queue in ``pending`` as its items pass; its call's code runs under ``parent``
     (so what it starts, and its custom events, belong to the run)."""
 
-    __slots__ = ("pending", "parent", "report", "texts", "text_of", "call")
+    __slots__ = ("pending", "parent", "report", "texts", "call")
 
     def __init__(self, events: _Events, run: _Run, call: Source[Any]) -> None:
         self.pending: deque[StreamEvent] = deque()
@@ -538,13 +546,7 @@ class _Lone:
         self.parent = Parent(listener, child)
         self.report = Report(child, payloads_for(child, run.input), True)
         self.texts: list[str] = []
-        self.text_of = call.text_of
         self.call = call
-
-    def add(self, item: Any) -> None:
-        if self.text_of is not None:
-            self.texts.append(self.text_of(item))
-        self.report.item(item)
 
     def failed(self, error: Exception) -> None:
         if self.texts:
@@ -553,7 +555,9 @@ class _Lone:
 
 async def _alone_run(lone: _Lone) -> AsyncGenerator[StreamEvent, None]:
     """The events of ``lone``, its call's async iterator stepped on this task."""
-    pending, parent = lone.pending, lone.parent
+    pending, parent, report, texts, text_of = (
+        lone.pending, lone.parent, lone.report.item, lone.texts, lone.call.text_of
+    )  # fmt: skip
     items: AsyncIterator[Any] | None = None
     try:
         token = parent_run.set(parent)
@@ -561,17 +565,20 @@ async def _alone_run(lone: _Lone) -> AsyncGenerator[StreamEvent, None]:
             items = lone.call.amake()
         finally:
             parent_run.reset(token)
+        step = items.__anext__
         while True:
             while pending:
                 yield pending.popleft()
             token = parent_run.set(parent)
             try:
-                item = await anext(items, _END)
+                item = await step()
+            except StopAsyncIteration:
+                break
             finally:
                 parent_run.reset(token)
-            if item is _END:
-                break
-            lone.add(item)
+            if text_of is not None:
+                texts.append(text_of(item))
+            report(item)
         lone.report.completed()
     except Exception as exc:
         lone.failed(exc)
@@ -588,7 +595,9 @@ async def _alone_run(lone: _Lone) -> AsyncGenerator[StreamEvent, None]:
 
 def _lone_run(lone: _Lone, make: Callable[[], Iterator[Any]]) -> Iterator[StreamEvent]:
     """The events of ``lone``, its call's blocking iterator stepped on this thread."""
-    pending, parent = lone.pending, lone.parent
+    pending, parent, report, texts, text_of = (
+        lone.pending, lone.parent, lone.report.item, lone.texts, lone.call.text_of
+    )  # fmt: skip
     items: Iterator[Any] | None = None
     try:
         token = parent_run.set(parent)
@@ -596,17 +605,20 @@ def _lone_run(lone: _Lone, make: Callable[[], Iterator[Any]]) -> Iterator[Stream
             items = make()
         finally:
             parent_run.reset(token)
+        step = items.__next__
         while True:
             while pending:
                 yield pending.popleft()
             token = parent_run.set(parent)
             try:
-                item = next(items, _END)
+                item = step()
+            except StopIteration:
+                break
             finally:
                 parent_run.reset(token)
-            if item is _END:
-                break
-            lone.add(item)
+            if text_of is not None:
+                texts.append(text_of(item))
+            report(item)
         lone.report.completed()
     except Exception as exc:
         lone.failed(exc)
@@ -619,9 +631,6 @@ def _lone_run(lone: _Lone, make: Callable[[], Iterator[Any]]) -> Iterator[Stream
             close()
     while pending:
         yield pending.popleft()
-
-
-_END = object()
 
 
 def tap_events(
