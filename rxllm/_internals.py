@@ -33,7 +33,14 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 __all__ = ["curried_name", "longest_match", "scheduler_loop", "unchecked"]
 
 _Model = TypeVar("_Model", bound=BaseModel)
-_set_attribute = object.__setattr__
+# The setters of pydantic's four instance slots, taken once: calling a slot's own setter
+# costs half what ``object.__setattr__(model, name, value)`` does, which looks the name
+# up on the type each time (0.40 against 0.82 µs for the four and the instance, timeit).
+_new = object.__new__
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def unchecked(cls: type[_Model], values: dict[str, Any], fields_set: set[str]) -> _Model:
@@ -45,11 +52,11 @@ def unchecked(cls: type[_Model], values: dict[str, Any], fields_set: set[str]) -
     field, in declaration order (the order ``repr`` shows), with fresh mutable defaults;
     ``cls`` must allow extra fields or have none.
     """
-    model = object.__new__(cls)
-    _set_attribute(model, "__dict__", values)
-    _set_attribute(model, "__pydantic_fields_set__", fields_set)
-    _set_attribute(model, "__pydantic_extra__", {})
-    _set_attribute(model, "__pydantic_private__", None)
+    model = _new(cls)
+    _set_dict(model, values)
+    _set_fields_set(model, fields_set)
+    _set_extra(model, {})
+    _set_private(model, None)
     return model
 
 
