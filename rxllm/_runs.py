@@ -513,8 +513,8 @@ class _Events(Observable[StreamEvent]):
         (no operator, no hook, no enclosing run), the call iterated by the bridge, the
         run's events made as its items pass (``_events_of_lone``), rather than a task,
         two observers and an inbox between them. On a fake chat model (min of alternating
-        runs) the events cost 1.6 µs a chunk over the call's own
-        iterator this way, 2.5 subscribed."""
+        runs) the events cost 1.6 µs a chunk over the call's own iterator this way, 2.5
+        subscribed."""
         run = self.source
         if (
             not isinstance(run, _Run)
