@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import InvalidInputError
 from ..schema import AIMessage, AIMessageChunk, GenerationChunk, ToolCallChunk, Usage
 
-__all__ = ["Piece", "finish_reason", "read"]
+__all__ = ["Piece", "finish_reason", "plain_text", "read"]
 
 _NO_METADATA: Mapping[str, Any] = {}
 
@@ -58,6 +58,32 @@ def read(item: Any) -> Piece:
         f"a served stream must emit text or chunks, not {kind.__name__}: serve "
         "format='events', or map the items to text first"
     )
+
+
+def plain_text(item: Any) -> str:
+    """The text of an item that is text and nothing else, else ``""``: a string, or a
+    chunk with no reasoning, tool calls, usage or metadata (what ``read`` would make a
+    ``Piece`` of text alone). Most items of a stream are; an encoder writes them on a
+    direct route, with no ``Piece``."""
+    kind = type(item)
+    if kind is str:
+        text: str = item
+        return text
+    if kind is AIMessageChunk:
+        chunk: AIMessageChunk = item
+        if (
+            chunk.reasoning
+            or chunk.tool_call_chunks
+            or chunk.tool_calls
+            or chunk.response_metadata
+            or chunk.usage_metadata is not None
+        ):
+            return ""
+        return chunk.content
+    if kind is GenerationChunk:
+        generation: GenerationChunk = item
+        return "" if generation.reasoning or generation.generation_info else generation.text
+    return ""
 
 
 #: Each provider's stop reasons in the OpenAI chat API's words.

@@ -13,20 +13,23 @@ import json
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from ..schema import ToolCallChunk, Usage
-from ._chunks import Piece, finish_reason, read
+from ._chunks import Piece, finish_reason, plain_text, read
 from ._errors import ClientError
-from ._sse import Event
+from ._sse import Event, Outgoing
 
 __all__ = ["ChunkEncoder", "Encoder", "dumps", "new_id"]
 
 
-def dumps(value: Any) -> str:
-    """Compact JSON, non-ASCII kept as it is (the stream is UTF-8), as the APIs send it."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+#: Compact JSON, non-ASCII kept as it is (the stream is UTF-8), as the APIs send it.
+#: ``json.dumps`` with these options builds this same encoder on every call; one made
+#: once writes the same text and saved 1.0 µs of the 3.0 an item cost (a chat chunk of
+#: text in openai-chat, encoded and framed; CPU time of 20,000, best of 15 rounds
+#: alternating with the old code). ``test_dumps_writes_what_json_dumps_writes`` pins it.
+dumps: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def new_id(prefix: str) -> str:
@@ -58,7 +61,7 @@ class Encoder(ABC):
         return self.model or "rxllm"
 
     @abstractmethod
-    def feed(self, item: Any) -> list[Event]:
+    def feed(self, item: Any) -> Sequence[Outgoing]:
         """The events one item of the stream becomes (the first also opens the stream)."""
 
     @abstractmethod
@@ -82,9 +85,11 @@ class ChunkEncoder(Encoder):
     still written whole. A format says how with the hooks, ``_open`` to ``_end``; the
     OpenAI formats, which write no parts, replace ``_encode``.
 
-    Most items are a piece of plain text while a text part is open. For those a format
-    sets ``_text_head`` and ``_text_tail``, the JSON around the text, and such an item
-    costs one ``dumps`` (``_plain``).
+    Most items are a piece of plain text (``plain_text``) while a text part is open. For
+    those a format sets ``_text_head`` and ``_text_tail``, the JSON around the text, and
+    such an item takes a direct route to the bytes of its event (``_plain``): one
+    ``dumps``, no ``Piece``, ``Event`` or ``frame``. The JSON text holds no raw CR or LF,
+    so the event is one ``data:`` line, as ``frame`` would write it.
     """
 
     #: The part each of a piece's texts (``reasoning``, ``refusal``, ``text``) goes in.
@@ -105,18 +110,14 @@ class ChunkEncoder(Encoder):
         # While set, the JSON before and after a plain text delta's text.
         self._text_head = ""
         self._text_tail = ""
+        self._event_line = "" if self.text_event is None else f"event: {self.text_event}\n"
 
-    def feed(self, item: Any) -> list[Event]:
+    def feed(self, item: Any) -> Sequence[Outgoing]:
+        if self._text_head:
+            text = plain_text(item)
+            if text:
+                return [self._plain(text)]
         piece = read(item)
-        if (
-            self._text_head
-            and piece.text
-            and not piece.reasoning
-            and not piece.tool_calls
-            and not piece.metadata
-            and piece.usage is None
-        ):
-            return [self._plain(piece.text)]
         if piece.usage is not None:  # before the stream opens: Anthropic's start shows it
             self.usage = piece.usage if self.usage is None else self.usage + piece.usage
         events = [] if self.opened else self._open_stream(piece.metadata)
@@ -133,9 +134,19 @@ class ChunkEncoder(Encoder):
         self.model_from(metadata)
         return self._open()
 
-    def _plain(self, text: str) -> Event:
-        """A plain text delta in the open text part."""
-        return Event(self._text_head + dumps(text) + self._text_tail, self.text_event)
+    def _plain(self, text: str) -> bytes:
+        """The framed event of a plain text delta in the open text part.
+
+        Straight to bytes, a chat chunk of text costs 1.0 µs, ``plain_text`` and
+        ``frames`` included, where the general route (``read``'s ``Piece``, an
+        ``Event``, ``frame``) cost 2.0 with the same ``dumps`` (openai-chat; 0.8 for 2.3
+        in openai-completions, 1.0 for 2.3 in anthropic, 0.9 for 2.1 in vercel-ui, 1.5
+        for 2.7 in openai-responses; CPU time of 20,000, best of 15 alternating rounds).
+        ``tests/serve/test_direct_route.py`` pins its bytes to the general route's.
+        """
+        return (
+            f"{self._event_line}data: {self._text_head}{dumps(text)}{self._text_tail}\n\n".encode()
+        )
 
     def _note(self, metadata: Mapping[str, Any]) -> None:
         """Keep what an item's metadata says about the reply's end."""

@@ -69,7 +69,8 @@ class _OpenAIEncoder(ChunkEncoder):
     def _open(self) -> list[Event]:
         """Nothing yet; every text delta from here on is a plain one (the model is known)."""
         envelope = self._envelope([self._text_choice("\0")])
-        self._text_head, _, self._text_tail = envelope.partition(dumps("\0"))
+        # The last: the text comes after the model, whose name may be "\0" too.
+        self._text_head, _, self._text_tail = envelope.rpartition(dumps("\0"))
         return []
 
     def _text_choice(self, text: str) -> dict[str, Any]:
@@ -154,4 +155,4 @@ class OpenAICompletionsEncoder(_OpenAIEncoder):
         return {"text": "", "index": 0, "logprobs": None, "finish_reason": reason}
 
     def _encode(self, piece: Piece) -> list[Event]:
-        return [self._plain(piece.text)] if piece.text else []
+        return [Event(self._envelope([self._text_choice(piece.text)]))] if piece.text else []

@@ -124,6 +124,7 @@ class OpenAIResponsesEncoder(ChunkEncoder):
     """``openai-responses``: what ``POST /v1/responses`` streams."""
 
     part_of = {"reasoning": "reasoning", "refusal": "message", "text": "message"}
+    text_event = "response.output_text.delta"
 
     def __init__(self, model: str | None = None) -> None:
         super().__init__(model)
@@ -163,12 +164,14 @@ class OpenAIResponsesEncoder(ChunkEncoder):
             self._event("response.in_progress", response=response),
         ]
 
-    def _plain(self, text: str) -> Event:
+    def _plain(self, text: str) -> bytes:
         assert self.current is not None
         self.current[1].parts[-1][1].append(text)
-        data = f"{self._text_head}{self.sequence}{self._text_mid}{dumps(text)}{self._text_tail}"
-        self.sequence += 1
-        return Event(data, "response.output_text.delta")
+        sequence, self.sequence = self.sequence, self.sequence + 1
+        return (
+            f"{self._event_line}data: {self._text_head}{sequence}"
+            f"{self._text_mid}{dumps(text)}{self._text_tail}\n\n"
+        ).encode()
 
     def _open_part(self, part: str, events: list[Event]) -> _Item:
         item = self._add(part, "rs_" if part == "reasoning" else "msg_")

@@ -22,11 +22,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 
 from ._encoder import Encoder
 from ._errors import ClientError
-from ._sse import Event, frame
+from ._sse import Outgoing, frame, frames
 
 __all__ = ["DEFAULT_MAX_EVENTS", "ResumeStore", "Stream", "parse_last_event_id"]
 
@@ -65,7 +65,7 @@ class Stream:
         """The id of the oldest event still kept."""
         return self.events[0][0] if self.events else self.next_id
 
-    def _add(self, events: list[Event]) -> None:
+    def _add(self, events: Sequence[Outgoing]) -> None:
         for event in events:
             self.events.append((self.next_id, frame(event, str(self.next_id))))
             self.next_id += 1
@@ -83,7 +83,7 @@ class Stream:
         oldest_after = min(self.next_id, self.next_id + count - self.max_events)
         return min(self.positions.values()) < oldest_after
 
-    async def produce(self, events: AsyncGenerator[list[Event], None]) -> None:
+    async def produce(self, events: AsyncGenerator[Sequence[Outgoing], None]) -> None:
         """Run the call: every batch of events into the buffer."""
         try:
             async with contextlib.aclosing(events):
@@ -117,7 +117,7 @@ class Stream:
             while True:
                 if position < self.first_kept:  # dropped before this reader came
                     gone = ClientError(410, "invalid_request_error", _GONE)
-                    yield b"".join(frame(event) for event in self.encoder.fail(gone))
+                    yield frames(self.encoder.fail(gone))
                     return
                 start = position - self.first_kept
                 if start < len(self.events):
@@ -154,7 +154,7 @@ class ResumeStore:
         self,
         key: str,
         format: str,
-        events: AsyncGenerator[list[Event], None],
+        events: AsyncGenerator[Sequence[Outgoing], None],
         encoder: Encoder,
         on_end: Callable[[], None] = lambda: None,
     ) -> Stream:

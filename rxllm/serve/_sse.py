@@ -1,14 +1,17 @@
 """Server-sent events on the way out: one event's frame, as the SSE spec writes it.
 
-The mirror of ``rxllm._http._sse``, which reads them: ``event:``, ``id:`` and one
-``data:`` line per line of the data, then a blank line.
+The mirror of ``rxllm._http._sse``, which reads them: ``id:``, ``event:`` and one
+``data:`` line per line of the data, then a blank line. An encoder gives each event as
+an ``Event``, or, on its direct route for the commonest item, as the bytes of its frame
+already written (``Outgoing``); ``frame`` adds the ``id:`` to those as to the others.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Event", "frame"]
+__all__ = ["Event", "Outgoing", "frame", "frames"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,13 +23,20 @@ class Event:
     event: str | None = None
 
 
-def frame(event: Event, id: str | None = None) -> bytes:
-    """The bytes of one event, with ``id`` if given (for ``Last-Event-ID``)."""
-    head = ""
+#: An event as an encoder gives it: an ``Event``, or its frame with no ``id:`` line.
+Outgoing = Event | bytes
+
+
+def frame(event: Outgoing, id: str | None = None) -> bytes:
+    """The bytes of one event, with ``id`` if given (for ``Last-Event-ID``).
+
+    The ``id:`` line comes first, so an event framed already takes it by a prefix.
+    """
+    head = "" if id is None else f"id: {id}\n"
+    if isinstance(event, bytes):
+        return head.encode() + event if head else event
     if event.event is not None:
         head += f"event: {event.event}\n"
-    if id is not None:
-        head += f"id: {id}\n"
     data = event.data
     if "\n" in data or "\r" in data:
         lines = data.replace("\r\n", "\n").replace("\r", "\n").split("\n")
@@ -34,3 +44,8 @@ def frame(event: Event, id: str | None = None) -> bytes:
     else:
         body = f"data: {data}\n"
     return f"{head}{body}\n".encode()
+
+
+def frames(events: Iterable[Outgoing]) -> bytes:
+    """The bytes of ``events`` one after another, with no ids."""
+    return b"".join([event if isinstance(event, bytes) else frame(event) for event in events])

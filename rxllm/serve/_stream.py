@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Sequence
 from typing import Any
 
 from reactivex import Observable
@@ -24,7 +24,7 @@ from ._errors import client_error
 from ._events import EventsEncoder
 from ._openai import OpenAIChatEncoder, OpenAICompletionsEncoder
 from ._responses import OpenAIResponsesEncoder
-from ._sse import Event, frame
+from ._sse import Outgoing, frames
 from ._vercel import VercelUIEncoder
 
 __all__ = ["FORMATS", "check_source", "encoded", "encoder_for", "to_sse"]
@@ -80,7 +80,7 @@ def _batches(source: Observable[Any] | AsyncIterable[Any]) -> AsyncGenerator[lis
 
 async def encoded(
     source: Observable[Any] | AsyncIterable[Any], encoder: Encoder
-) -> AsyncGenerator[list[Event], None]:
+) -> AsyncGenerator[Sequence[Outgoing], None]:
     """The events of ``source`` in ``encoder``'s format, a list per batch of items that
     were ready together (one item, for an async iterable).
 
@@ -91,7 +91,7 @@ async def encoded(
     async with contextlib.aclosing(_batches(source)) as batches:
         try:
             async for batch in batches:
-                events: list[Event] = []
+                events: list[Outgoing] = []
                 failure: Exception | None = None
                 for item in batch:
                     try:
@@ -176,4 +176,4 @@ async def _bytes(
 ) -> AsyncIterator[bytes]:
     async with contextlib.aclosing(encoded(source, encoder)) as events:
         async for batch in events:
-            yield b"".join(frame(event) for event in batch)
+            yield frames(batch)
