@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from ..schema import ToolCallChunk, Usage
 from ._chunks import Piece, finish_reason, plain_text, read
 from ._errors import ClientError
-from ._sse import Event, Outgoing
+from ._sse import Event, Outgoing, utf8
 
 __all__ = ["ChunkEncoder", "Encoder", "dumps", "new_id"]
 
@@ -139,14 +139,13 @@ class ChunkEncoder(Encoder):
 
         Straight to bytes, a chat chunk of text costs 1.0 µs, ``plain_text`` and
         ``frames`` included, where the general route (``read``'s ``Piece``, an
-        ``Event``, ``frame``) cost 2.0 with the same ``dumps`` (openai-chat; 0.8 for 2.3
-        in openai-completions, 1.0 for 2.3 in anthropic, 0.9 for 2.1 in vercel-ui, 1.5
-        for 2.7 in openai-responses; CPU time of 20,000, best of 15 alternating rounds).
+        ``Event``, ``frame``) cost 2.0-2.2 with the same ``dumps`` (openai-chat; 0.8 for
+        2.3-2.6 in openai-completions, 1.0 for 2.2 in anthropic, 0.9-1.0 for 2.1 in
+        vercel-ui, 1.2-1.5 for 2.7 in openai-responses; CPU time of 20,000, best of 15
+        rounds alternating with the old code, two runs).
         ``tests/serve/test_direct_route.py`` pins its bytes to the general route's.
         """
-        return (
-            f"{self._event_line}data: {self._text_head}{dumps(text)}{self._text_tail}\n\n".encode()
-        )
+        return utf8(f"{self._event_line}data: {self._text_head}{dumps(text)}{self._text_tail}\n\n")
 
     def _note(self, metadata: Mapping[str, Any]) -> None:
         """Keep what an item's metadata says about the reply's end."""

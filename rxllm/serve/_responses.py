@@ -32,7 +32,7 @@ from typing import Any
 from ..schema import ToolCallChunk
 from ._encoder import ChunkEncoder, dumps, new_id
 from ._errors import ClientError
-from ._sse import Event
+from ._sse import Event, utf8
 
 __all__ = ["OpenAIResponsesEncoder"]
 
@@ -168,10 +168,10 @@ class OpenAIResponsesEncoder(ChunkEncoder):
         assert self.current is not None
         self.current[1].parts[-1][1].append(text)
         sequence, self.sequence = self.sequence, self.sequence + 1
-        return (
+        return utf8(
             f"{self._event_line}data: {self._text_head}{sequence}"
             f"{self._text_mid}{dumps(text)}{self._text_tail}\n\n"
-        ).encode()
+        )
 
     def _open_part(self, part: str, events: list[Event]) -> _Item:
         item = self._add(part, "rs_" if part == "reasoning" else "msg_")

@@ -8,10 +8,13 @@ already written (``Outgoing``); ``frame`` adds the ``id:`` to those as to the ot
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Event", "Outgoing", "frame", "frames"]
+__all__ = ["Event", "Outgoing", "frame", "frames", "utf8"]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +46,22 @@ def frame(event: Outgoing, id: str | None = None) -> bytes:
         body = "".join(f"data: {line}\n" for line in lines)
     else:
         body = f"data: {data}\n"
-    return f"{head}{body}\n".encode()
+    return utf8(f"{head}{body}\n")
 
 
 def frames(events: Iterable[Outgoing]) -> bytes:
     """The bytes of ``events`` one after another, with no ids."""
     return b"".join([event if isinstance(event, bytes) else frame(event) for event in events])
+
+
+def utf8(text: str) -> bytes:
+    """The UTF-8 of the text of events, each lone surrogate written as its JSON escape.
+
+    A provider's JSON may hold one (``"\\ud800"``; Python's ``json`` reads it as it
+    is) and ``dumps`` writes it back as it is, in a JSON string, but UTF-8 has no bytes
+    for it: escaped, a client's JSON reader gets the same string back.
+    """
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return _SURROGATE.sub(lambda found: f"\\u{ord(found[0]):04x}", text).encode()

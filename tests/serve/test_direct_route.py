@@ -13,6 +13,7 @@ from contextlib import ExitStack
 from typing import Any
 from unittest.mock import patch
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -22,14 +23,16 @@ from rxllm.serve._encoder import ChunkEncoder, dumps
 from rxllm.serve._sse import Outgoing, frame
 from rxllm.serve._stream import encoder_for
 
-from .conftest import Expected, replies
+from .conftest import Expected, encode, objects, replies
 
 CHUNK_FORMATS = sorted(set(FORMATS) - {"events"})
 
-#: Text with what JSON escapes (quotes, backslashes, control characters, CR and LF) and
-#: what it keeps (non-ASCII, U+2028, NEL), drawn often.
+#: Text with what JSON escapes (quotes, backslashes, control characters, CR and LF), what
+#: it keeps (non-ASCII, U+2028, NEL) and a lone surrogate, drawn often.
 _TEXT = st.text(
-    st.sampled_from(['"', "\\", "\n", "\r", "\0", "\x1f", "\x7f", "\u2028", "\x85", "é", "😀"])
+    st.sampled_from(
+        ['"', "\\", "\n", "\r", "\0", "\x1f", "\x7f", "\u2028", "\x85", "é", "😀", "\ud800"]
+    )
     | st.characters(),
     max_size=8,
 )
@@ -122,3 +125,19 @@ _JSON = st.recursive(
 @given(_JSON)
 def test_dumps_writes_what_json_dumps_writes(value: Any) -> None:
     assert dumps(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("format", CHUNK_FORMATS)
+def test_a_lone_surrogate_is_written_as_its_json_escape(format: str) -> None:
+    """UTF-8 has no bytes for it (``json.loads('"\\ud800"')`` makes one): a client's
+    JSON reader gets it back from the escape, on either route."""
+    items = [
+        "a\ud800",  # opens the stream, or the text part: the general route
+        AIMessageChunk(content="\udfffb"),  # the direct route
+        AIMessageChunk(content="c", reasoning="\udbff"),  # the general route
+    ]
+    body = encode(items, format)
+    text = json.dumps(objects(body), ensure_ascii=False)
+    assert "a\ud800" in text
+    assert "\udfffb" in text
+    assert ("\udbff" in text) is (format != "openai-completions")  # which writes no reasoning
