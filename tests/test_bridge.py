@@ -18,7 +18,7 @@ from rxllm._constants import BUFFER_HIGH_WATER, MAX_WORKER_THREADS
 from rxllm._runtime._bridge import Consumer, aiterate, aiterate_batches, iterate
 from rxllm._runtime._flow import current_scope
 from rxllm._runtime._loop import library_loop
-from rxllm._runtime._pump import from_async_iterable
+from rxllm._runtime._pump import Source
 from rxllm.llms import FakeListLLM, FakeStreamingListLLM
 
 from .conftest import Resources, SyncRunner, library_tasks
@@ -241,7 +241,7 @@ async def test_closing_a_consumer_waits_for_its_sources_cleanup(where: str) -> N
 
     consumer = Consumer(None if where == "running loop" else library_loop())
     observer: reactivex.Observer[int] = reactivex.Observer(lambda _: first.set())
-    consumer.subscribe(from_async_iterable(forever), observer)
+    consumer.subscribe(Source(forever), observer)
     await asyncio.to_thread(first.wait, 5)
     assert consumer.scope.tasks  # the source runs under the consumer's scope
     if where == "running loop":
@@ -288,7 +288,7 @@ def test_a_sync_consumer_gets_the_first_item_before_the_source_goes_on(
                 taken_when_asked_for_the_second.append(scope.consumed)
             yield i
 
-    assert sync_thread(lambda: list(iterate(from_async_iterable(burst)))) == list(range(500))
+    assert sync_thread(lambda: list(iterate(Source(burst)))) == list(range(500))
     assert taken_when_asked_for_the_second == [1]
 
 

@@ -250,7 +250,8 @@ class _Blocking(_Bridge):
 def iterate(observable: Observable[Any], present: Callable[[Any], T] | None = None) -> Iterator[T]:
     """Iterate an Observable from synchronous code.
 
-    On the main thread outside a running loop the source runs on that thread, while the
+    A lone call with a blocking twin is iterated on this thread (see ``Source``). Else,
+    on the main thread outside a running loop the source runs on that thread, while the
     consumer waits for items; anywhere else, on rxllm's loop thread (see the module).
 
     Args:

@@ -1,7 +1,7 @@
 """Cold Observables made from provider calls: the one place a call is started and stopped.
 
 Every way a provider can produce output (an async iterator, a sync iterator, a coroutine,
-a blocking function) is reduced to an async iterator, and ``from_async_iterable`` pumps
+a blocking function) is reduced to an async iterator, and a ``Source`` pumps
 that iterator into an observer from a task. Subscribing starts the task; disposing
 cancels it, which closes the iterator (and with it the HTTP response). Nothing runs
 before subscription: the iterator is created inside the task.
@@ -31,7 +31,7 @@ from ..errors import attach_partial
 from ._flow import FlowScope, current_scope
 from ._loop import library_loop, on_loop_thread, worker_pool
 
-__all__ = ["Source", "direct_of", "from_async_iterable", "from_callables", "iterate_in_thread"]
+__all__ = ["Source", "direct_of", "from_callables", "iterate_in_thread"]
 
 T = TypeVar("T")
 
@@ -93,26 +93,12 @@ def direct_of(observable: Observable[T]) -> Source[T] | None:
     """The ``Source`` a bridge may iterate instead of subscribing ``observable``.
 
     An Observable offers one by a ``direct()`` method, asked when the consumer starts:
-    a ``Source`` is its own; a run of a runnable (``rxllm._runs.traced``) is its
-    source's while nobody listens to the run. Anything else (an operator's Observable)
-    has none and is subscribed.
+    a ``Source`` is its own; a run of a runnable is its source's while nobody listens to
+    the run, and the events of a lone run are a ``Source`` of their own (``rxllm._runs``).
+    Anything else (an operator's Observable) has none and is subscribed.
     """
     direct = getattr(observable, "direct", None)
     return None if direct is None else cast("Source[T] | None", direct())
-
-
-def from_async_iterable(
-    make: Callable[[], AsyncIterator[T]],
-    *,
-    text_of: Callable[[T], str] | None = None,
-) -> Source[T]:
-    """A cold Observable that iterates ``make()`` once per subscription.
-
-    Args:
-        make: creates the async iterator; called inside the pump task, on subscription.
-        text_of: the text of an item, kept so that an error can carry ``.partial``.
-    """
-    return Source(make, None, text_of)
 
 
 class _Pump:
