@@ -13,6 +13,7 @@ import pytest
 from hypothesis import settings
 
 from rxllm._runtime._loop import library_loop
+from tests.servers.scripted import ScriptedServer
 
 T = TypeVar("T")
 
@@ -60,6 +61,13 @@ class Resources:
 
     def new_threads(self) -> set[str]:
         return {t.name for t in threading.enumerate() if t.ident not in self.threads}
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    """A scripted HTTP server on 127.0.0.1 (``tests.servers.scripted``), for one test."""
+    with ScriptedServer() as scripted:
+        yield scripted
 
 
 @pytest.fixture

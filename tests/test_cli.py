@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SONG = "Write me a 1 verse song about sparkling water."
 GREEDY = ["--temperature", "0", "--seed", "7"]
 EVENT_KEYS = {"event", "name", "run_id", "tags", "metadata", "data", "parent_ids"}
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as scripted:
-        yield scripted
 
 
 def _env() -> dict[str, str]:

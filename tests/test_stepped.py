@@ -16,13 +16,10 @@ from rxllm.errors import StallTimeoutError
 from rxllm.llms import ChatOpenAI, FakeListLLM, FakeStreamingListLLM
 from rxllm.operators import stall_timeout
 from rxllm.schema import GenerationChunk
-from tests.llms.conftest import server
 from tests.servers.scripted import Pause, Reply, ScriptedServer
 from tests.servers.wire import openai_chat
 
 from .conftest import SyncRunner, on_worker_thread
-
-__all__ = ["server"]  # the scripted-server fixture, shared with the provider tests
 
 
 def test_only_the_main_thread_outside_a_running_loop_has_one() -> None:

@@ -97,12 +97,6 @@ def never_left_on() -> Iterator[None]:
     assert _runs.run_hook is None
 
 
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as scripted:
-        yield scripted
-
-
 # -- attributes per provider ------------------------------------------------------------
 
 

@@ -34,26 +34,16 @@ from rxllm.errors import (
     RxLLMError,
     StreamInterruptedError,
 )
-from rxllm.operators import _retry
 from rxllm.operators._retry import backoff, retryable
 from tests.conftest import wait_until
+from tests.llms.conftest import fast_retries
 from tests.servers.scripted import Pause, Reply, ScriptedServer, Until, free_port
+
+__all__ = ["fast_retries"]  # the provider tests' autouse fixture: retries in milliseconds
 
 TWINS = ["sync", "async"]
 CANARY = "sk-canary-0123456789abcdef0123456789abcdef"
 MIB = 1024 * 1024
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as scripted:
-        yield scripted
-
-
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_retry, "RETRY_INITIAL_DELAY", 0.01)
-    monkeypatch.setattr(_retry, "RETRY_MAX_DELAY", 0.05)
 
 
 @pytest.fixture(params=TWINS)

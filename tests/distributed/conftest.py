@@ -7,8 +7,6 @@ from typing import Any
 
 import pytest
 
-from tests.servers.scripted import ScriptedServer
-
 distributed = pytest.importorskip("distributed")
 
 
@@ -28,9 +26,3 @@ def cluster() -> Iterator[Any]:
 def client(cluster: Any) -> Iterator[Any]:
     with distributed.Client(cluster, set_as_default=False) as dask:
         yield dask
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as scripted:
-        yield scripted

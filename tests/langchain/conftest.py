@@ -2,15 +2,3 @@
 is the session's one, shared with tests/llms, from tests/conftest.py)."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-
-import pytest
-
-from tests.servers.scripted import ScriptedServer
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as scripted:
-        yield scripted

@@ -9,7 +9,6 @@ when the call returned.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,12 +19,6 @@ from rxllm.llms._http_model import HTTPModel
 from rxllm.operators import _retry
 from tests.conftest import wait_until
 from tests.servers.scripted import ScriptedServer
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as scripted:
-        yield scripted
 
 
 @pytest.fixture(autouse=True)

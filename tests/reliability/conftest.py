@@ -1,7 +1,8 @@
 """Fixtures for the reliability suite: the scripted server, fast retries, a leak check.
 
-``server`` and ``fast_retries`` are the provider tests' own (``tests/llms/conftest.py``);
-``leaks`` is ``rxllm.testing.LeakTracker``, started before the test body runs.
+``server`` is every suite's (``tests/conftest.py``), ``fast_retries`` the provider
+tests' own (``tests/llms/conftest.py``); ``leaks`` is ``rxllm.testing.LeakTracker``,
+started before the test body runs.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from __future__ import annotations
 import pytest
 
 from rxllm.testing import LeakTracker
-from tests.llms.conftest import fast_retries, server
+from tests.llms.conftest import fast_retries
 
-__all__ = ["fast_retries", "leaks", "server"]
+__all__ = ["fast_retries", "leaks"]
 
 
 @pytest.fixture
