@@ -313,7 +313,14 @@ def build_model(args: argparse.Namespace) -> Runnable[Any, Any, Any]:
                 raise UsageError(f"{option} is for HTTP providers, not the local model")
         from .llms import ChatLlamaCpp
 
-        return ChatLlamaCpp(model_path=spec.name, seed=args.seed, **common)
+        local = ChatLlamaCpp(model_path=spec.name, seed=args.seed, **common)
+        # Loaded now, before anything else runs: llama.cpp keeps its loading logs quiet
+        # by pointing the whole process's stdout and stderr at /dev/null while it loads,
+        # so a load on a worker thread would swallow what is printed meanwhile (a
+        # --timeout error that fired during it, serve's log lines). --timeout bounds the
+        # call, not the load.
+        local.load()
+        return local
 
     if args.base_url is not None:
         common["base_url"] = args.base_url
