@@ -15,7 +15,6 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import (
-    AsyncGenerator,
     AsyncIterator,
     Awaitable,
     Callable,
@@ -154,7 +153,7 @@ class Runnable(ABC, Generic[In, Chunk, Out]):
 
     async def ainvoke(self, input: In, config: Config = None, **kwargs: Any) -> Out:
         """Run once on the running loop and return the final output."""
-        chunks: AsyncGenerator[Any, None] = aiterate(self.observe(input, config, **kwargs))
+        chunks = aiterate(self.observe(input, config, **kwargs))
         async with aclosing(chunks):
             return self._aggregate([chunk async for chunk in chunks])
 
@@ -306,7 +305,7 @@ class Runnable(ABC, Generic[In, Chunk, Out]):
         **kwargs: Any,
     ) -> list[Out | Exception]:
         """Run on many inputs concurrently on the running loop; outputs keep input order."""
-        pairs: AsyncGenerator[tuple[int, Out | Exception], None] = aiterate(
+        pairs = aiterate(
             self.observe_batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
         )
         async with aclosing(pairs):

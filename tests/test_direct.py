@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reactivex import operators as ops
 
-from rxllm import RunnableLambda, _runs, iterate
+from rxllm import RunnableLambda, _runs, aiterate, iterate
 from rxllm._runtime import Source, direct_of, library_loop
 from rxllm.events import observe_events
 from rxllm.llms import BaseLLM, FakeListLLM
@@ -305,3 +305,95 @@ def test_a_lone_call_s_events_are_the_subscribed_observable_s(
     assert asyncio.run(aoutcome()) == subscribed
     if not exclude or "t1" not in tags:
         assert subscribed[0][0]["event"] == "on_llm_start"
+
+
+class Made:
+    """A call with no text to keep (``text_of=None``): its iterators, as they are made,
+    and which were closed."""
+
+    def __init__(self, items: list[str]) -> None:
+        self.items = items
+        self.made: list[Any] = []
+        self.closed: list[str] = []
+
+    def make(self) -> Iterator[str]:
+        def call() -> Iterator[str]:
+            try:
+                yield from self.items
+            finally:
+                self.closed.append("sync")
+
+        made = call()
+        self.made.append(made)
+        return made
+
+    def amake(self) -> AsyncIterator[str]:
+        async def call() -> AsyncIterator[str]:
+            try:
+                for item in self.items:
+                    yield item
+            finally:
+                self.closed.append("async")
+
+        made = call()
+        self.made.append(made)
+        return made
+
+    def source(self) -> Source[str]:
+        return Source(self.amake, self.make)
+
+
+def test_a_call_that_needs_nothing_from_the_bridge_is_the_for_loop_s_own_iterator() -> None:
+    call = Made(["a", "b"])
+    iteration = iterate(call.source())
+    assert iter(iteration) is call.made[0]  # the call's generator, no layer between
+    assert list(iteration) == ["a", "b"]
+    presented = iter(iterate(call.source(), str.upper))  # presenting is the bridge's
+    assert list(presented) == ["A", "B"]
+    assert presented is not call.made[1]
+    kept = iter(iterate(Source(call.amake, call.make, text_of=str)))  # and keeping text
+    assert list(kept) == ["a", "b"]
+    assert kept is not call.made[2]
+
+    async def consume() -> list[str]:
+        iteration = aiterate(call.source())
+        assert aiter(iteration) is call.made[3]  # the call's async generator itself
+        return [item async for item in iteration]
+
+    assert asyncio.run(consume()) == ["a", "b"]
+    assert call.closed == ["sync", "sync", "sync", "async"]
+
+
+def test_an_iteration_stepped_by_hand_starts_at_the_first_item_and_closes() -> None:
+    call = Made(["a", "b", "c"])
+    iteration = iterate(call.source())
+    assert call.made == []  # nothing is made before the first item is asked for
+    assert next(iteration) == "a"
+    iteration.close()
+    assert call.closed == ["sync"]
+    assert list(iteration) == []
+
+    async def by_hand() -> None:
+        iteration = aiterate(call.source())
+        assert len(call.made) == 1
+        assert await anext(iteration) == "a"
+        await iteration.aclose()
+        assert call.closed == ["sync", "async"]
+        assert [item async for item in iteration] == []
+
+    asyncio.run(by_hand())
+
+
+def test_an_iteration_closed_before_it_starts_never_makes_the_call() -> None:
+    call = Made(["a"])
+    iteration = iterate(call.source())
+    iteration.close()
+    assert list(iteration) == []
+
+    async def closed_first() -> list[str]:
+        iteration = aiterate(call.source())
+        await iteration.aclose()
+        return [item async for item in iteration]
+
+    assert asyncio.run(closed_first()) == []
+    assert call.made == []

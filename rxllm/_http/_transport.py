@@ -37,7 +37,13 @@ from typing import TypeVar
 
 import httpx
 
-from ..errors import APIConnectionError, APITimeoutError, RxLLMError, StreamInterruptedError
+from ..errors import (
+    APIConnectionError,
+    APITimeoutError,
+    RxLLMError,
+    StreamInterruptedError,
+    attach_partial,
+)
 from ._errors import (
     aread_error_body,
     error_from_response,
@@ -169,6 +175,7 @@ def stream_call(
     build: Callable[[], httpx.Request],
     parse: Callable[[httpx.Response], Iterator[T]],
     policy: StreamPolicy,
+    text_of: Callable[[T], str] | None = None,
 ) -> Generator[T, None, None]:
     """Make one streamed call under ``policy``, yielding what ``parse`` yields.
 
@@ -181,6 +188,10 @@ def stream_call(
         parse: turns a successful response (status < 400) into chunks; it raises
             ``StreamInterruptedError`` if the stream ends without its terminal marker,
             an ``APIError`` for an in-band error, ``ProtocolError`` for bad data.
+        policy: the retry rules and the secrets to scrub.
+        text_of: the text of a chunk; given, an error after the first chunk carries the
+            text so far on ``.partial``, so the consumer can iterate this generator
+            itself (``rxllm._runtime.Iteration``).
 
     Returns:
         A generator; nothing is sent before it is iterated. Closing it (a ``break`` out
@@ -192,40 +203,48 @@ def stream_call(
     """
     attempt = 0
     emitted = False
-    while True:
-        request = build()
-        headers: httpx.Headers | None = None
-        try:
-            with query_redacted_in_logs(request.url):
-                response = client.send(request, stream=True)
-        except httpx.TransportError as exc:
-            failure = _send_failure(exc, request)
-            cause: BaseException = exc
-        else:
+    texts: list[str] = []  # for ``.partial``, with ``text_of``
+    try:
+        while True:
+            request = build()
+            headers: httpx.Headers | None = None
             try:
-                if response.status_code >= 400:
-                    headers = response.headers
-                    content = read_error_body(response)
-                    raise error_from_response(response, content, secrets=policy.secrets)
-                for item in parse(response):
-                    emitted = True
-                    yield item
-                return
-            except (RxLLMError, httpx.TransportError) as exc:
-                failure, cause = _read_failure(exc, policy.secrets), exc
-            finally:
-                response.close()
-        delay = _delay_before_retry(
-            failure,
-            cause,
-            emitted=emitted,
-            attempt=attempt,
-            policy=policy,
-            request=request,
-            headers=headers,
-        )
-        attempt += 1
-        time.sleep(delay)
+                with query_redacted_in_logs(request.url):
+                    response = client.send(request, stream=True)
+            except httpx.TransportError as exc:
+                failure = _send_failure(exc, request)
+                cause: BaseException = exc
+            else:
+                try:
+                    if response.status_code >= 400:
+                        headers = response.headers
+                        content = read_error_body(response)
+                        raise error_from_response(response, content, secrets=policy.secrets)
+                    for item in parse(response):
+                        emitted = True
+                        if text_of is not None:
+                            texts.append(text_of(item))
+                        yield item
+                    return
+                except (RxLLMError, httpx.TransportError) as exc:
+                    failure, cause = _read_failure(exc, policy.secrets), exc
+                finally:
+                    response.close()
+            delay = _delay_before_retry(
+                failure,
+                cause,
+                emitted=emitted,
+                attempt=attempt,
+                policy=policy,
+                request=request,
+                headers=headers,
+            )
+            attempt += 1
+            time.sleep(delay)
+    except Exception as exc:
+        if texts:
+            attach_partial(exc, "".join(texts))
+        raise
 
 
 async def astream_call(
@@ -233,6 +252,7 @@ async def astream_call(
     build: Callable[[], httpx.Request],
     parse: Callable[[httpx.Response], AsyncIterator[T]],
     policy: StreamPolicy,
+    text_of: Callable[[T], str] | None = None,
 ) -> AsyncGenerator[T, None]:
     """Make one streamed call under ``policy``, yielding what ``parse`` yields.
 
@@ -242,6 +262,8 @@ async def astream_call(
         parse: turns a successful response (status < 400) into chunks; it raises
             ``StreamInterruptedError`` if the stream ends without its terminal marker,
             an ``APIError`` for an in-band error, ``ProtocolError`` for bad data.
+        policy: the retry rules and the secrets to scrub.
+        text_of: as for ``stream_call``.
 
     Returns:
         An async generator; nothing is sent before it is iterated. Closing it, or
@@ -253,37 +275,45 @@ async def astream_call(
     """
     attempt = 0
     emitted = False
-    while True:
-        request = build()
-        headers: httpx.Headers | None = None
-        try:
-            with query_redacted_in_logs(request.url):
-                response = await client.send(request, stream=True)
-        except httpx.TransportError as exc:
-            failure = _send_failure(exc, request)
-            cause: BaseException = exc
-        else:
+    texts: list[str] = []  # for ``.partial``, with ``text_of``
+    try:
+        while True:
+            request = build()
+            headers: httpx.Headers | None = None
             try:
-                if response.status_code >= 400:
-                    headers = response.headers
-                    content = await aread_error_body(response)
-                    raise error_from_response(response, content, secrets=policy.secrets)
-                async for item in parse(response):
-                    emitted = True
-                    yield item
-                return
-            except (RxLLMError, httpx.TransportError) as exc:
-                failure, cause = _read_failure(exc, policy.secrets), exc
-            finally:
-                await response.aclose()
-        delay = _delay_before_retry(
-            failure,
-            cause,
-            emitted=emitted,
-            attempt=attempt,
-            policy=policy,
-            request=request,
-            headers=headers,
-        )
-        attempt += 1
-        await asyncio.sleep(delay)
+                with query_redacted_in_logs(request.url):
+                    response = await client.send(request, stream=True)
+            except httpx.TransportError as exc:
+                failure = _send_failure(exc, request)
+                cause: BaseException = exc
+            else:
+                try:
+                    if response.status_code >= 400:
+                        headers = response.headers
+                        content = await aread_error_body(response)
+                        raise error_from_response(response, content, secrets=policy.secrets)
+                    async for item in parse(response):
+                        emitted = True
+                        if text_of is not None:
+                            texts.append(text_of(item))
+                        yield item
+                    return
+                except (RxLLMError, httpx.TransportError) as exc:
+                    failure, cause = _read_failure(exc, policy.secrets), exc
+                finally:
+                    await response.aclose()
+            delay = _delay_before_retry(
+                failure,
+                cause,
+                emitted=emitted,
+                attempt=attempt,
+                policy=policy,
+                request=request,
+                headers=headers,
+            )
+            attempt += 1
+            await asyncio.sleep(delay)
+    except Exception as exc:
+        if texts:
+            attach_partial(exc, "".join(texts))
+        raise

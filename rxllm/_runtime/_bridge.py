@@ -17,9 +17,11 @@ queue its items in an inbox and differ only in how they wait for the next one:
 
 When the Observable is a provider call that nobody else would see (``_pump.Source``),
 the bridges iterate the call itself instead of subscribing: on the consuming task, or,
-for ``iterate`` when the call has a blocking twin, on the consuming thread with no loop.
+for ``iterate`` when the call has a blocking twin, on the consuming thread with no loop;
+when the call's iterator needs nothing from the bridge, the consumer's loop is handed
+that iterator itself (``Iteration``, ``AsyncIteration``).
 
-All are generators: nothing is subscribed until the first item is asked for, and leaving
+Nothing is subscribed or called until iteration starts, and leaving
 the loop early (``break``, ``close()``/``aclose()``, an exception, cancellation of the
 consuming task, ``KeyboardInterrupt``) closes the consumer, so the HTTP response is
 closed by the time control returns. The scheduler given to the source is the loop's, so
@@ -32,10 +34,10 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from queue import SimpleQueue
-from typing import Any, NamedTuple, Self, TypeVar
+from typing import Any, NamedTuple, Self, TypeVar, overload
 
 from reactivex import Observable, abc
 from reactivex.scheduler.eventloop import AsyncIOThreadSafeScheduler
@@ -52,9 +54,10 @@ from ._loop import (
 )
 from ._pump import Source, direct_of
 
-__all__ = ["Consumer", "aiterate", "aiterate_batches", "iterate"]
+__all__ = ["AsyncIteration", "Consumer", "Iteration", "aiterate", "aiterate_batches", "iterate"]
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 class Consumer:
@@ -247,7 +250,13 @@ class _Blocking(_Bridge):
         asyncio.run_coroutine_threadsafe(self.close(), self.loop).result()
 
 
-def iterate(observable: Observable[Any], present: Callable[[Any], T] | None = None) -> Iterator[T]:
+@overload
+def iterate(observable: Observable[T], present: None = None) -> Iteration[T]: ...
+@overload
+def iterate(observable: Observable[Any], present: Callable[[Any], T] | None) -> Iteration[T]: ...
+def iterate(
+    observable: Observable[Any], present: Callable[[Any], Any] | None = None
+) -> Iteration[Any]:
     """Iterate an Observable from synchronous code.
 
     A lone call with a blocking twin is iterated on this thread (see ``Source``). Else,
@@ -258,22 +267,82 @@ def iterate(observable: Observable[Any], present: Callable[[Any], T] | None = No
         observable: what to iterate.
         present: applied to each item before it is yielded.
 
+    Returns:
+        An iterator that decides when iteration starts, not now, what is iterated
+        (``Iteration``); ``close()`` stops it.
+
     Raises:
         RuntimeError: when called on rxllm's own loop thread (from a callback of a
             subscription), where blocking would deadlock; use ``aiterate`` there. Also
             when a stream begun on the main thread is iterated on another, or from
             inside a callback of another stream of the main thread.
     """
-    source = direct_of(observable)
-    if source is not None and source.make is not None:
-        yield from _direct(source, source.make, present)
-        return
-    own = own_loop()  # where the first item is asked for, not where the stream was made
-    if own is None:
-        yield from _drain(_Blocking().start(observable), present)
-    else:
-        with own.deferring_interrupts():
-            yield from _drain(_Stepping(own).start(observable), present)
+    return Iteration(observable, present)
+
+
+class Iteration(Iterator[T_co]):
+    """What ``iterate`` returns: it picks what is iterated when iteration starts.
+
+    A lone call (``direct_of``) whose blocking iterator needs nothing from the bridge
+    (it keeps its own ``.partial``, and nothing is presented) is handed to the ``for``
+    loop itself by ``__iter__``, so each item comes straight from the call's generator;
+    another lone call is iterated by ``_direct``; anything else is subscribed. Every
+    generator an item passes through costs about 0.1 µs, an async one about 0.2.
+    """
+
+    __slots__ = ("observable", "present", "items")
+
+    def __init__(self, observable: Observable[Any], present: Callable[[Any], T_co] | None) -> None:
+        self.observable = observable
+        self.present = present
+        self.items: Iterator[T_co] | None = None
+
+    def __iter__(self) -> Iterator[T_co]:
+        return self.items if self.items is not None else self._start()
+
+    def __next__(self) -> T_co:
+        items = self.items if self.items is not None else self._start()
+        return next(items)
+
+    def close(self) -> None:
+        """Stop: the call is closed, or the subscription disposed, before this returns."""
+        items = self.items
+        if items is None:
+            self.items = iter(())  # closed before it started: it never will
+            return
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+
+    def _start(self) -> Iterator[T_co]:
+        observable, present = self.observable, self.present
+        source = direct_of(observable)
+        items: Iterator[T_co]
+        if source is not None and source.make is not None:
+            # It would not deadlock, but it would hold up every stream on rxllm's loop:
+            # refused as the other sync bridges refuse it, so a call behaves the same.
+            _refuse_blocking_on_library_thread()
+            if source.text_of is None and present is None:
+                items = source.make()
+            else:
+                items = _direct(source, source.make, present)
+        else:
+            own = own_loop()  # where the first item is asked for, not where it was made
+            if own is None:
+                items = _drain(_Blocking().start(observable), present)
+            else:
+                items = _stepped(own, observable, present)
+        self.items = items
+        return items
+
+
+def _stepped(
+    own: SteppedLoop, observable: Observable[Any], present: Callable[[Any], T] | None
+) -> Iterator[T]:
+    """``observable`` iterated by stepping the main thread's loop, with Ctrl-C deferred
+    while it is stepped."""
+    with own.deferring_interrupts():
+        yield from _drain(_Stepping(own).start(observable), present)
 
 
 def _refuse_blocking_on_library_thread() -> None:
@@ -287,10 +356,8 @@ def _refuse_blocking_on_library_thread() -> None:
 def _direct(
     source: Source[Any], make: Callable[[], Iterator[Any]], present: Callable[[Any], T] | None
 ) -> Iterator[T]:
-    """A call's blocking iterator, iterated on this thread (see ``Source``)."""
-    # It would not deadlock, but it would hold up every stream on rxllm's loop: refused
-    # as the other sync bridges refuse it, so a call behaves the same either way.
-    _refuse_blocking_on_library_thread()
+    """A call's blocking iterator, iterated on this thread (see ``Source``), keeping its
+    text for ``.partial`` and presenting its items."""
     text_of = source.text_of
     texts: list[str] = []
     items: Iterator[Any] | None = None
@@ -350,38 +417,110 @@ class _Awaiting(_Bridge):
                 self.waiter.set_result(None)
 
 
-async def aiterate(
-    observable: Observable[Any], present: Callable[[Any], T] | None = None
-) -> AsyncGenerator[T, None]:
+@overload
+def aiterate(observable: Observable[T], present: None = None) -> AsyncIteration[T]: ...
+@overload
+def aiterate(
+    observable: Observable[Any], present: Callable[[Any], T] | None
+) -> AsyncIteration[T]: ...
+def aiterate(
+    observable: Observable[Any], present: Callable[[Any], Any] | None = None
+) -> AsyncIteration[Any]:
     """Iterate an Observable from async code, on the running loop.
 
     Args:
         observable: what to iterate.
         present: applied to each item before it is yielded.
+
+    Returns:
+        An async iterator that decides when iteration starts, not now, what is iterated
+        (``AsyncIteration``); ``aclose()`` stops it.
     """
-    source = direct_of(observable)
-    if source is not None:
-        # The call's own iterator, on this task (see ``Source``); written out here
-        # rather than delegated to: each async generator an item passes through costs
-        # about 0.2 µs.
-        text_of = source.text_of
-        texts: list[str] = []
-        calls: AsyncIterator[Any] | None = None
-        try:
-            calls = source.amake()
-            async for item in calls:
-                if text_of is not None:
-                    texts.append(text_of(item))
-                yield item if present is None else present(item)
-        except Exception as exc:
-            if texts:
-                attach_partial(exc, "".join(texts))
-            raise
-        finally:
-            aclose = getattr(calls, "aclose", None)
-            if aclose is not None:
-                await aclose()
-        return
+    return AsyncIteration(observable, present)
+
+
+class AsyncIteration(AsyncIterator[T_co]):
+    """What ``aiterate`` returns: ``Iteration``'s twin, on the running loop.
+
+    A lone call (``direct_of``) whose async iterator needs nothing from the bridge (it
+    keeps its own ``.partial``, and nothing is presented) is handed to the ``async for``
+    loop itself by ``__aiter__``: ``astream_events`` of one model call then costs 0.19 µs
+    a chunk less, and ``astream`` of an HTTP chat model 0.27 less, with its text kept by
+    the transport (min of 15 runs of 2,000 chunks in process). Another lone call is
+    iterated by ``_adirect``; anything else is subscribed (``_Awaiting``).
+    """
+
+    __slots__ = ("observable", "present", "items")
+
+    def __init__(self, observable: Observable[Any], present: Callable[[Any], T_co] | None) -> None:
+        self.observable = observable
+        self.present = present
+        self.items: AsyncIterator[T_co] | None = None
+
+    def __aiter__(self) -> AsyncIterator[T_co]:
+        return self.items if self.items is not None else self._start()
+
+    def __anext__(self) -> Awaitable[T_co]:
+        items = self.items if self.items is not None else self._start()
+        return items.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop: the call is closed, or the subscription disposed, before this returns."""
+        items = self.items
+        if items is None:
+            self.items = _nothing()  # closed before it started: it never will
+            return
+        aclose = getattr(items, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    def _start(self) -> AsyncIterator[T_co]:
+        observable, present = self.observable, self.present
+        source = direct_of(observable)
+        items: AsyncIterator[T_co]
+        if source is None:
+            items = _awaited(observable, present)
+        elif source.text_of is None and present is None:
+            items = source.amake()
+        else:
+            items = _adirect(source, present)
+        self.items = items
+        return items
+
+
+async def _nothing() -> AsyncGenerator[Any, None]:
+    return
+    yield
+
+
+async def _adirect(
+    source: Source[Any], present: Callable[[Any], T] | None
+) -> AsyncGenerator[T, None]:
+    """A call's async iterator, iterated on this task (see ``Source``), keeping its text
+    for ``.partial`` and presenting its items."""
+    text_of = source.text_of
+    texts: list[str] = []
+    calls: AsyncIterator[Any] | None = None
+    try:
+        calls = source.amake()
+        async for item in calls:
+            if text_of is not None:
+                texts.append(text_of(item))
+            yield item if present is None else present(item)
+    except Exception as exc:
+        if texts:
+            attach_partial(exc, "".join(texts))
+        raise
+    finally:
+        aclose = getattr(calls, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def _awaited(
+    observable: Observable[Any], present: Callable[[Any], T] | None
+) -> AsyncGenerator[T, None]:
+    """``observable`` subscribed, its items awaited on this task."""
     bridge = _Awaiting().start(observable)
     items, popleft, took_one = bridge.items, bridge.items.popleft, bridge.scope.took_one
     try:

@@ -62,7 +62,10 @@ class Source(Observable[T]):
         amake: creates the call's async iterator; called on subscription, in the task.
         make: creates a blocking iterator of the same items, for a consumer that blocks
             anyway; ``None``: sync consumers subscribe.
-        text_of: the text of an item, kept so that an error can carry ``.partial``.
+        text_of: the text of an item, kept so that an error can carry ``.partial``;
+            ``None`` for a call whose iterator keeps its own (an HTTP provider's
+            transport does) or has no text: then, with nothing to present, a bridge
+            hands that iterator to its consumer as it is.
     """
 
     def __init__(

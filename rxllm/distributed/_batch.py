@@ -439,9 +439,7 @@ async def abatch(
 ) -> list[Any]:
     """Async twin of ``batch``; cancelling it stops the calls on the workers."""
     items = list(inputs)
-    pairs: AsyncGenerator[tuple[int, Any], None] = rxllm.aiterate(
-        _observe(runnable, items, config, client, "outputs", return_exceptions)
-    )
+    pairs = rxllm.aiterate(_observe(runnable, items, config, client, "outputs", return_exceptions))
     async with contextlib.aclosing(pairs):
         return _in_order([pair async for pair in pairs], len(items))
 

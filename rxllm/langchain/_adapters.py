@@ -10,10 +10,8 @@ callbacks see the chunks as LangChain's own models report them.
 from __future__ import annotations
 
 from collections.abc import (
-    AsyncGenerator,
     AsyncIterator,
     Callable,
-    Generator,
     Iterator,
     Mapping,
     Sequence,
@@ -244,7 +242,7 @@ class ChatRxLLM(_Adapter, LCBaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         source = self._observe(messages_from_langchain(messages), stop, kwargs)
-        with closing(_each(source)) as chunks:
+        with closing(iterate(source)) as chunks:
             for chunk in chunks:
                 yield ChatGenerationChunk(message=chunk_to_langchain(chunk))
 
@@ -256,7 +254,7 @@ class ChatRxLLM(_Adapter, LCBaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         source = self._observe(messages_from_langchain(messages), stop, kwargs)
-        async with aclosing(_aeach(source)) as chunks:
+        async with aclosing(aiterate(source)) as chunks:
             async for chunk in chunks:
                 yield ChatGenerationChunk(message=chunk_to_langchain(chunk))
 
@@ -268,7 +266,7 @@ class ChatRxLLM(_Adapter, LCBaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         source = self._observe(messages_from_langchain(messages), stop, kwargs)
-        return _chat_result(list(_each(source)))
+        return _chat_result(list(iterate(source)))
 
     async def _agenerate(
         self,
@@ -278,7 +276,7 @@ class ChatRxLLM(_Adapter, LCBaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         source = self._observe(messages_from_langchain(messages), stop, kwargs)
-        async with aclosing(_aeach(source)) as chunks:
+        async with aclosing(aiterate(source)) as chunks:
             return _chat_result([chunk async for chunk in chunks])
 
     def bind_tools(
@@ -377,16 +375,6 @@ class ChatRxLLM(_Adapter, LCBaseChatModel):
         )
 
 
-def _each(source: Observable[Any]) -> Generator[Any, None, None]:
-    """rxllm's ``iterate``, typed as the generator it is: closing it disposes the call."""
-    return cast(Generator[Any, None, None], iterate(source))
-
-
-def _aeach(source: Observable[Any]) -> AsyncGenerator[Any, None]:
-    """rxllm's ``aiterate``: closing it disposes the call."""
-    return aiterate(source)
-
-
 def _is_pydantic(schema: type) -> bool:
     """A pydantic class, v2 or v1 (LangChain's tests use both)."""
     try:
@@ -446,7 +434,7 @@ class RxLLM(_Adapter, LCBaseLLM):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[LCGenerationChunk]:
-        with closing(_each(self._observe(prompt, stop, kwargs))) as chunks:
+        with closing(iterate(self._observe(prompt, stop, kwargs))) as chunks:
             for chunk in chunks:
                 converted = generation_to_langchain(chunk)
                 if run_manager is not None:
@@ -460,7 +448,7 @@ class RxLLM(_Adapter, LCBaseLLM):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[LCGenerationChunk]:
-        async with aclosing(_aeach(self._observe(prompt, stop, kwargs))) as chunks:
+        async with aclosing(aiterate(self._observe(prompt, stop, kwargs))) as chunks:
             async for chunk in chunks:
                 converted = generation_to_langchain(chunk)
                 if run_manager is not None:
@@ -490,7 +478,7 @@ class RxLLM(_Adapter, LCBaseLLM):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> LLMResult:
-        return _llm_result(dict(_each(self._all(prompts, stop, kwargs))))
+        return _llm_result(dict(iterate(self._all(prompts, stop, kwargs))))
 
     async def _agenerate(
         self,
@@ -499,7 +487,7 @@ class RxLLM(_Adapter, LCBaseLLM):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> LLMResult:
-        async with aclosing(_aeach(self._all(prompts, stop, kwargs))) as pairs:
+        async with aclosing(aiterate(self._all(prompts, stop, kwargs))) as pairs:
             return _llm_result({index: chunks async for index, chunks in pairs})
 
 

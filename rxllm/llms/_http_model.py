@@ -332,6 +332,8 @@ class HTTPModel(BaseModel):
     _api_key_env: ClassVar[str | None] = None
     #: Hosts that need a key; any other base_url (a local server) may go without one.
     _key_required_for: ClassVar[frozenset[str]] = frozenset()
+    #: The chunk attribute holding its text (``BaseLLM``'s or ``BaseChatModel``'s).
+    _text_field: ClassVar[str]
 
     #: The model name the provider knows.
     model: str
@@ -641,7 +643,7 @@ class HTTPModel(BaseModel):
         """
         client = self._sync_client()
         build = self._request_maker(client, prompt, stop, kwargs)
-        return stream_call(client, build, self._parse, self._policy())
+        return stream_call(client, build, self._parse, self._policy(), attrgetter(self._text_field))
 
     def _acall_stream(
         self, prompt: Any, stop: list[str] | None, kwargs: dict[str, Any]
@@ -653,19 +655,20 @@ class HTTPModel(BaseModel):
         """
         client = self._client()
         build = self._request_maker(client, prompt, stop, kwargs)
-        return astream_call(client, build, self._aparse, self._policy())
+        return astream_call(
+            client, build, self._aparse, self._policy(), attrgetter(self._text_field)
+        )
 
     def _observe_call(
-        self,
-        astream: Callable[[], AsyncIterator[C]],
-        stream: Callable[[], Iterator[C]],
-        text_of: Callable[[C], str],
+        self, astream: Callable[[], AsyncIterator[C]], stream: Callable[[], Iterator[C]]
     ) -> Observable[C]:
         """The Observable of one call, under the model's deadlines.
 
         Made here, not by ``BaseLanguageModel._observe_prepared``, which offers every
         hook a class has: a model with only one client injected offers only that
-        client's twin, so that every call goes through it.
+        client's twin, so that every call goes through it. The transport keeps the
+        call's text for ``.partial`` itself, so a bridge may hand the call's own
+        iterator to its consumer (``rxllm._runtime.Iteration``).
         """
         self._check_ready()
         only_sync = self.http_client is not None and self.http_async_client is None
@@ -673,7 +676,6 @@ class HTTPModel(BaseModel):
         chunks = from_callables(
             astream=None if only_sync else astream,
             stream=None if only_async else stream,
-            text_of=text_of,
         )
         return self._within_deadlines(chunks)
 
@@ -687,7 +689,6 @@ class HTTPLLM(HTTPModel, BaseLLM):
         return self._observe_call(
             lambda: self._astream(prepared, stop, **kwargs),
             lambda: self._stream(prepared, stop, **kwargs),
-            attrgetter(self._text_field),
         )
 
     def _stream(
@@ -715,7 +716,6 @@ class HTTPChatModel(HTTPModel, BaseChatModel):
         return self._observe_call(
             lambda: self._astream(prepared, stop, **kwargs),
             lambda: self._stream(prepared, stop, **kwargs),
-            attrgetter(self._text_field),
         )
 
     def _stream(

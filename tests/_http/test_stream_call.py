@@ -126,13 +126,15 @@ def call(
     secrets: tuple[str, ...] = (),
     timeout: float = 5.0,
     limit: int | None = None,
+    text_of: Callable[[str], str] | None = None,
 ) -> Outcome:
     """One call through the twin, with a client made and closed for it."""
     policy = StreamPolicy(retryable, backoff, max_retries, secrets)
     outcome = Outcome()
     if twin == "sync":
         with httpx.Client(timeout=timeout) as client:
-            chunks = stream_call(client, lambda: client.build_request("POST", url), parse, policy)
+            build = lambda: client.build_request("POST", url)  # noqa: E731
+            chunks = stream_call(client, build, parse, policy, text_of)
             try:
                 for item in chunks:
                     outcome.items.append(item)
@@ -149,7 +151,8 @@ def call(
 
     async def run() -> None:
         async with httpx.AsyncClient(timeout=timeout) as client:
-            chunks = astream_call(client, lambda: client.build_request("POST", url), aparse, policy)
+            build = lambda: client.build_request("POST", url)  # noqa: E731
+            chunks = astream_call(client, build, aparse, policy, text_of)
             try:
                 async for item in chunks:
                     outcome.items.append(item)
@@ -339,6 +342,29 @@ def test_a_stream_cut_midway(server: ScriptedServer, twin: str) -> None:
     assert outcome.items == ["one", "two"]
     assert len(server.requests) == 1  # never retried once an item is out
     assert outcome.busy == 0
+    closed(server)
+
+
+@pytest.mark.parametrize("end", ["drop", "no END"])
+def test_with_text_of_an_error_after_a_chunk_carries_the_text_so_far(
+    server: ScriptedServer, twin: str, end: str
+) -> None:
+    # What lets a bridge hand the call's own generator to its consumer (Iteration).
+    server.script(
+        Reply(body=lines("one", "two", end=False), end="drop" if end == "drop" else "complete")
+    )
+    outcome = call(twin, server.url, text_of=str.upper)
+    assert isinstance(outcome.error, StreamInterruptedError)
+    assert outcome.error.partial == "ONETWO"
+    server.script(status(503), Reply(body=lines("one", end=False)))
+    retried = call(twin, server.url, text_of=str.upper)
+    assert getattr(retried.error, "partial", None) == "ONE"  # only the attempt that emitted
+    server.script(Reply(body=lines("one", end=False)))
+    assert getattr(call(twin, server.url).error, "partial", None) is None  # no text_of
+    server.script(status(400))
+    refused = call(twin, server.url, text_of=str.upper)
+    assert isinstance(refused.error, BadRequestError)
+    assert refused.error.partial is None  # nothing was emitted
     closed(server)
 
 

@@ -138,6 +138,25 @@ def test_the_stream_hook_returns_the_transport_generator(server: ScriptedServer)
     chat.close()
 
 
+def test_a_lone_stream_is_iterated_straight_from_the_transport(server: ScriptedServer) -> None:
+    # The transport keeps the text for .partial, so the bridge adds no layer of its own.
+    server.script(Reply(body=openai_chat(["a", "b"])), Reply(body=openai_chat(["c"])))
+    chat = ChatOpenAI(base_url=f"{server.url}/v1")
+    chunks = chat.stream("hi")
+    assert getattr(iter(chunks), "__qualname__", None) == "stream_call"
+    assert "".join(c.content for c in chunks) == "ab"
+
+    async def consume() -> str:
+        chunks = chat.astream("hi")
+        assert getattr(aiter(chunks), "__qualname__", None) == "astream_call"
+        try:
+            return "".join([c.content async for c in chunks])
+        finally:
+            await chat.aclose()  # this loop's client too
+
+    assert asyncio.run(consume()) == "c"
+
+
 def test_sequential_calls_reuse_one_connection(server: ScriptedServer) -> None:
     server.script(*[Reply(body=openai_chat(["ok"])) for _ in range(3)])
     chat = ChatOpenAI(base_url=f"{server.url}/v1")
