@@ -1,25 +1,34 @@
-"""The stream policy every HTTP provider shares: one call and its retries.
+"""One streamed call, as every HTTP provider makes it: send, retry, read, translate.
 
-A provider describes one call with two functions, ``build`` (a fresh ``httpx.Request``
-per attempt) and ``parse`` (an open, successful ``httpx.Response`` in, chunks out), and
-``astream_call`` (an ``httpx.AsyncClient``, async consumers) or its blocking twin
-``stream_call`` (an ``httpx.Client``, sync consumers) does the rest:
+A provider describes a call with two functions, ``build`` (a fresh ``httpx.Request``
+per attempt) and ``wire`` (for an open, successful ``httpx.Response``, the decoder that
+cuts its bytes into frames and the ``WireTranslator`` that turns each frame into at most
+one chunk), and ``astream_call`` (an ``httpx.AsyncClient``, async consumers) or its
+blocking twin ``stream_call`` (an ``httpx.Client``, sync consumers) does the rest:
 
 - sends the request with ``stream=True`` and closes the response on every path: normal
   end, error, and ``close()``/``aclose()``/cancellation by the consumer (the server sees
   the disconnect);
+- reads the body, decodes it, translates each frame and drains what follows the
+  terminal frame (so the connection can go back to the pool); a body that ends before
+  it is ``StreamInterruptedError``;
 - maps every failure to the tree in ``rxllm.errors``: an HTTP status with
   ``error_from_response`` (``rxllm._http._errors``), an ``httpx.ConnectError`` to
   ``APIConnectionError``, an httpx timeout to ``APITimeoutError``, a connection lost
-  while reading the body to ``StreamInterruptedError``; ``parse`` raises the in-band
-  and protocol errors itself, with ``error_from_payload`` and the decoders'
-  ``ProtocolError``; every error's text is scrubbed of the policy's secrets;
+  while reading the body to ``StreamInterruptedError``, a frame whose JSON is not shaped
+  as its API documents to ``ProtocolError``; the translator raises the in-band errors
+  itself, the decoders their ``ProtocolError``; every error's text is scrubbed of the
+  policy's secrets;
 - retries what the policy's ``retryable`` says may pass, after the policy's backoff or
   the server's ``retry-after-ms``/``Retry-After``, but only until the first chunk has
-  been emitted, so a consumer never sees repeated text.
+  been emitted, so a consumer never sees repeated text;
+- keeps the text emitted so far, so that an error carries it on ``.partial``.
 
-The twins are only their I/O (send, read, close, sleep): what a failure means, whether
-and when to retry, and the log line are functions both call.
+The read loop is the twins' own, not a generator they iterate: each async generator a
+chunk passes through costs 0.2-0.3 µs (min of 15 runs of 2,000 chat chunks in 64 KiB
+reads, in process). The twins are only their I/O (send, read, close, sleep): what a
+failure means, whether and when to retry, the log line, a misshapen frame and the end
+of the body are functions both call.
 
 The deadlines are the operators of the same names, which a model applies to the whole
 call (see ``rxllm.llms._http_model``).
@@ -29,32 +38,47 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
+from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import httpx
+from pydantic import ValidationError
 
 from ..errors import (
     APIConnectionError,
+    APIError,
     APITimeoutError,
+    ProtocolError,
     RxLLMError,
     StreamInterruptedError,
     attach_partial,
 )
 from ._errors import (
     aread_error_body,
+    error_from_payload,
     error_from_response,
     query_redacted_in_logs,
     read_error_body,
     scrub,
 )
+from ._quote import SHAPE_ERRORS, misshapen
+from ._sse import ServerSentEvent
 
-__all__ = ["StreamPolicy", "astream_call", "retry_delay", "stream_call"]
+__all__ = [
+    "Decoder",
+    "StreamPolicy",
+    "WireTranslator",
+    "astream_call",
+    "retry_delay",
+    "stream_call",
+]
 
 T = TypeVar("T")
+F = TypeVar("F")
 
 logger = logging.getLogger("rxllm")
 
@@ -117,6 +141,74 @@ class StreamPolicy:
     secrets: tuple[str, ...] = ()
 
 
+class Decoder(Protocol[F]):
+    """Cuts a body's bytes into frames: ``SSEDecoder``, ``NDJSONDecoder``."""
+
+    def feed(self, chunk: bytes) -> list[F]: ...
+    def flush(self) -> list[F]: ...
+
+
+class WireTranslator(Generic[F, T]):
+    """Turns one provider's decoded frames into chunks, one at a time, without HTTP.
+
+    A provider writes ``frame`` (and ``end`` if its stream needs a last word); the
+    transport's read loop drives it, the same loop for every provider.
+
+    Args:
+        secrets: strings to scrub from in-band error text.
+        request_id: the response's request id, for errors.
+    """
+
+    #: What a complete stream ends with, named when a stream ends without it.
+    terminal: ClassVar[str]
+
+    def __init__(self, secrets: tuple[str, ...] = (), request_id: str | None = None) -> None:
+        self.secrets = secrets
+        self.request_id = request_id
+        #: Whether the terminal frame has arrived; frames after it are drained unread.
+        self.finished = False
+
+    def frame(self, frame: F) -> T | None:
+        """The chunk one decoded frame (an SSE event, an NDJSON value) stands for.
+
+        Raises:
+            APIError: for an in-band error.
+            ProtocolError: for a frame that is not what the API documents.
+        """
+        raise NotImplementedError
+
+    def end(self) -> T | None:
+        """A last chunk once the stream has ended with its terminal frame, if any."""
+        return None
+
+    def in_band_error(self, payload: object) -> APIError:
+        """The typed error an in-band error event stands for, secrets scrubbed."""
+        return error_from_payload(payload, request_id=self.request_id, secrets=self.secrets)
+
+
+#: What a wire gives the read loop for one successful response.
+Wire = tuple[Decoder[Any], WireTranslator[Any, T]]
+
+
+def _misshapen(frame: object) -> ProtocolError:
+    """The error for a frame whose JSON parsed but is not shaped as documented (a string
+    where an object goes): caught around the translator rather than checked at every
+    field."""
+    data = frame.data if isinstance(frame, ServerSentEvent) else json.dumps(frame)
+    return misshapen(data)
+
+
+def _last_chunk(translator: WireTranslator[Any, T]) -> T | None:
+    """The translator's last word, once the body has ended.
+
+    Raises:
+        StreamInterruptedError: the body ended before its terminal frame.
+    """
+    if not translator.finished:
+        raise StreamInterruptedError(f"the stream ended without its terminal {translator.terminal}")
+    return translator.end()
+
+
 def _send_failure(exc: httpx.TransportError, request: httpx.Request) -> RxLLMError:
     """The typed error for a request that got no response."""
     url = request.url.copy_with(query=None)
@@ -173,11 +265,11 @@ def _delay_before_retry(
 def stream_call(
     client: httpx.Client,
     build: Callable[[], httpx.Request],
-    parse: Callable[[httpx.Response], Iterator[T]],
+    wire: Callable[[httpx.Response], Wire[T]],
     policy: StreamPolicy,
     text_of: Callable[[T], str] | None = None,
 ) -> Generator[T, None, None]:
-    """Make one streamed call under ``policy``, yielding what ``parse`` yields.
+    """Make one streamed call under ``policy``, yielding its chunks.
 
     The blocking twin of ``astream_call``, for sync consumers: the same policy, errors
     and retries, with ``time.sleep`` between attempts.
@@ -185,9 +277,8 @@ def stream_call(
     Args:
         client: the client to send with (an ``httpx.Client`` may be shared by threads).
         build: a fresh request for each attempt.
-        parse: turns a successful response (status < 400) into chunks; it raises
-            ``StreamInterruptedError`` if the stream ends without its terminal marker,
-            an ``APIError`` for an in-band error, ``ProtocolError`` for bad data.
+        wire: the decoder and the translator for a successful response (status < 400),
+            fresh for each.
         policy: the retry rules and the secrets to scrub.
         text_of: the text of a chunk; given, an error after the first chunk carries the
             text so far on ``.partial``, so the consumer can iterate this generator
@@ -220,11 +311,30 @@ def stream_call(
                         headers = response.headers
                         content = read_error_body(response)
                         raise error_from_response(response, content, secrets=policy.secrets)
-                    for item in parse(response):
-                        emitted = True
-                        if text_of is not None:
-                            texts.append(text_of(item))
-                        yield item
+                    decoder, translator = wire(response)
+                    reads = response.iter_bytes()
+                    more = True
+                    while more:
+                        # The frames of each read, then those the decoder completes at
+                        # the end.
+                        read = next(reads, None)
+                        frames = decoder.flush() if read is None else decoder.feed(read)
+                        more = read is not None
+                        for frame in frames:
+                            if translator.finished:
+                                continue  # drained, so the connection can be reused
+                            try:
+                                chunk = translator.frame(frame)
+                            except (ValidationError, *SHAPE_ERRORS):
+                                raise _misshapen(frame) from None
+                            if chunk is not None:
+                                emitted = True
+                                if text_of is not None:
+                                    texts.append(text_of(chunk))
+                                yield chunk
+                    last = _last_chunk(translator)
+                    if last is not None:
+                        yield last
                     return
                 except (RxLLMError, httpx.TransportError) as exc:
                     failure, cause = _read_failure(exc, policy.secrets), exc
@@ -250,18 +360,17 @@ def stream_call(
 async def astream_call(
     client: httpx.AsyncClient,
     build: Callable[[], httpx.Request],
-    parse: Callable[[httpx.Response], AsyncIterator[T]],
+    wire: Callable[[httpx.Response], Wire[T]],
     policy: StreamPolicy,
     text_of: Callable[[T], str] | None = None,
 ) -> AsyncGenerator[T, None]:
-    """Make one streamed call under ``policy``, yielding what ``parse`` yields.
+    """Make one streamed call under ``policy``, yielding its chunks.
 
     Args:
         client: the client to send with (bound to the running loop).
         build: a fresh request for each attempt.
-        parse: turns a successful response (status < 400) into chunks; it raises
-            ``StreamInterruptedError`` if the stream ends without its terminal marker,
-            an ``APIError`` for an in-band error, ``ProtocolError`` for bad data.
+        wire: the decoder and the translator for a successful response (status < 400),
+            fresh for each.
         policy: the retry rules and the secrets to scrub.
         text_of: as for ``stream_call``.
 
@@ -292,11 +401,28 @@ async def astream_call(
                         headers = response.headers
                         content = await aread_error_body(response)
                         raise error_from_response(response, content, secrets=policy.secrets)
-                    async for item in parse(response):
-                        emitted = True
-                        if text_of is not None:
-                            texts.append(text_of(item))
-                        yield item
+                    decoder, translator = wire(response)
+                    reads = response.aiter_bytes()
+                    more = True
+                    while more:
+                        read = await anext(reads, None)
+                        frames = decoder.flush() if read is None else decoder.feed(read)
+                        more = read is not None
+                        for frame in frames:
+                            if translator.finished:
+                                continue
+                            try:
+                                chunk = translator.frame(frame)
+                            except (ValidationError, *SHAPE_ERRORS):
+                                raise _misshapen(frame) from None
+                            if chunk is not None:
+                                emitted = True
+                                if text_of is not None:
+                                    texts.append(text_of(chunk))
+                                yield chunk
+                    last = _last_chunk(translator)
+                    if last is not None:
+                        yield last
                     return
                 except (RxLLMError, httpx.TransportError) as exc:
                     failure, cause = _read_failure(exc, policy.secrets), exc

@@ -9,7 +9,7 @@ event (``overloaded_error``, typically) may arrive on an HTTP 200 response. Unkn
 event types are ignored, as Anthropic's versioning policy asks.
 
 ``AnthropicTranslator`` turns one event into at most one chunk, without HTTP (the
-providers' one wire loop, ``rxllm.llms._http_model.wire_chunks`` and its async twin, drive it):
+providers' one read loop, ``rxllm._http._transport.stream_call`` and its async twin, drive it):
 
 - text deltas become ``content``; a tool-use block becomes ``tool_call_chunks``
   (its name and id when it starts, then its JSON input piece by piece), which

@@ -24,7 +24,6 @@ which may be keys (``api_key=["sk-..."]``, a ``base_url`` with ``?key=``).
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 import threading
@@ -32,7 +31,7 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from operator import attrgetter
 from types import TracebackType
-from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -52,13 +51,20 @@ from pydantic_core import InitErrorDetails
 from reactivex import Observable
 
 from .._constants import MAX_EVENT_BYTES
-from .._http._errors import error_from_payload, request_id_of
+from .._http._errors import request_id_of
 from .._http._ndjson import NDJSONDecoder
-from .._http._quote import MAX_QUOTE, SHAPE_ERRORS, misshapen
+from .._http._quote import MAX_QUOTE
 from .._http._sse import ServerSentEvent, SSEDecoder
-from .._http._transport import StreamPolicy, astream_call, stream_call
+from .._http._transport import (
+    Decoder,
+    StreamPolicy,
+    Wire,
+    WireTranslator,
+    astream_call,
+    stream_call,
+)
 from .._runtime import PerLoop, from_callables
-from ..errors import APIError, InvalidInputError, ProtocolError, StreamInterruptedError
+from ..errors import InvalidInputError, ProtocolError
 from ..operators._deadlines import deadlines
 from ..operators._retry import backoff, retryable
 from ..schema import AIMessageChunk, BaseMessage, GenerationChunk
@@ -70,13 +76,10 @@ __all__ = [
     "HTTPLLM",
     "HTTPModel",
     "WireTranslator",
-    "awire_chunks",
     "json_object",
-    "wire_chunks",
 ]
 
 C = TypeVar("C")
-F = TypeVar("F")
 
 #: Fields that set up the model's client and policy, not the request: refused per call,
 #: where they would otherwise be sent in the request's body (a key included) and ignored.
@@ -177,141 +180,12 @@ def _check_key(key: str) -> None:
         )
 
 
-class WireTranslator(Generic[F, C]):
-    """Turns one provider's decoded frames into chunks, one at a time, without HTTP.
-
-    A provider writes ``frame`` (and ``end`` if its stream needs a last word);
-    ``wire_chunks``/``awire_chunks`` drive it, the same loop for every provider.
-
-    Args:
-        secrets: strings to scrub from in-band error text.
-        request_id: the response's request id, for errors.
-    """
-
-    #: What a complete stream ends with, named when a stream ends without it.
-    terminal: ClassVar[str]
-
-    def __init__(self, secrets: tuple[str, ...] = (), request_id: str | None = None) -> None:
-        self.secrets = secrets
-        self.request_id = request_id
-        #: Whether the terminal frame has arrived; frames after it are drained unread.
-        self.finished = False
-
-    def frame(self, frame: F) -> C | None:
-        """The chunk one decoded frame (an SSE event, an NDJSON value) stands for.
-
-        Raises:
-            APIError: for an in-band error.
-            ProtocolError: for a frame that is not what the API documents.
-        """
-        raise NotImplementedError
-
-    def end(self) -> C | None:
-        """A last chunk once the stream has ended with its terminal frame, if any."""
-        return None
-
-    def in_band_error(self, payload: object) -> APIError:
-        """The typed error an in-band error event stands for, secrets scrubbed."""
-        return error_from_payload(payload, request_id=self.request_id, secrets=self.secrets)
-
-
-class _Decoder(Protocol[F]):
-    def feed(self, chunk: bytes) -> list[F]: ...
-    def flush(self) -> list[F]: ...
-
-
 def json_object(event: ServerSentEvent) -> dict[str, Any]:
     """An SSE event's data as the JSON object the APIs send in each event."""
     payload = event.json()
     if not isinstance(payload, dict):
         raise ProtocolError("an event's data is not a JSON object", line=event.data[:MAX_QUOTE])
     return payload
-
-
-def _misshapen(frame: object) -> ProtocolError:
-    """The error for a frame whose JSON parsed but is not shaped as documented (a string
-    where an object goes): caught around the translator rather than checked at every
-    field."""
-    data = frame.data if isinstance(frame, ServerSentEvent) else json.dumps(frame)
-    return misshapen(data)
-
-
-def _last_chunk(translator: WireTranslator[Any, C]) -> C | None:
-    """The translator's last word, once the stream has ended.
-
-    Raises:
-        StreamInterruptedError: the stream ended before its terminal frame.
-    """
-    if not translator.finished:
-        raise StreamInterruptedError(f"the stream ended without its terminal {translator.terminal}")
-    return translator.end()
-
-
-async def awire_chunks(
-    response: httpx.Response, decoder: _Decoder[F], translator: WireTranslator[F, C]
-) -> AsyncIterator[C]:
-    """The chunks of a streamed response: its bytes, decoded into frames, translated.
-
-    The one loop every provider's stream goes through. Its frames are whatever the
-    decoder makes, a ``ServerSentEvent`` or an NDJSON value, whatever the event: the
-    cheap case of plain ``data:`` events is the SSE decoder's own (``SSEDecoder._blocks``),
-    so nothing here tells frames apart.
-
-    ``wire_chunks`` is its twin for a response of an ``httpx.Client``. The twins
-    share all but their reads and their loop: the decoder, the translator, and the
-    functions for a misshapen frame and for the end. A helper called per read (a list of
-    a read's chunks) would cost 0.25-0.4 µs a chunk when a read holds hundreds of events
-    (best of 40 runs of 2,000 chat chunks in 64 KiB reads; 0.05-0.1 with one event a
-    read), mostly the garbage collector's, for finding a read's chunks alive at once.
-
-    Raises:
-        StreamInterruptedError: the stream ended before its terminal frame.
-        ProtocolError: bad data, or a frame not shaped as the API documents.
-        APIError: an in-band error.
-    """
-    reads = response.aiter_bytes()
-    more = True
-    while more:
-        # The frames of each read, then those the decoder completes at the end.
-        read = await anext(reads, None)
-        frames = decoder.flush() if read is None else decoder.feed(read)
-        more = read is not None
-        for frame in frames:
-            if translator.finished:
-                continue  # drained, so the connection can go back to the pool
-            try:
-                chunk = translator.frame(frame)
-            except (ValidationError, *SHAPE_ERRORS):
-                raise _misshapen(frame) from None
-            if chunk is not None:
-                yield chunk
-    last = _last_chunk(translator)
-    if last is not None:
-        yield last
-
-
-def wire_chunks(
-    response: httpx.Response, decoder: _Decoder[F], translator: WireTranslator[F, C]
-) -> Iterator[C]:
-    """``awire_chunks`` of a response from an ``httpx.Client``: the same loop."""
-    reads = response.iter_bytes()
-    more = True
-    while more:
-        read = next(reads, None)
-        frames = decoder.flush() if read is None else decoder.feed(read)
-        more = read is not None
-        for frame in frames:
-            if translator.finished:
-                continue
-            try:
-                chunk = translator.frame(frame)
-            except (ValidationError, *SHAPE_ERRORS):
-                raise _misshapen(frame) from None
-            if chunk is not None:
-                yield chunk
-    last = _last_chunk(translator)
-    if last is not None:
-        yield last
 
 
 class HTTPModel(BaseModel):
@@ -584,15 +458,10 @@ class HTTPModel(BaseModel):
         """A new translator for one response."""
         raise NotImplementedError
 
-    def _parse(self, response: httpx.Response) -> Iterator[Any]:
-        """The chunks of a successful streamed response from an ``httpx.Client``."""
-        decoder: _Decoder[Any] = self._decoder(self.max_event_bytes)
-        return wire_chunks(response, decoder, self._translator(request_id_of(response)))
-
-    def _aparse(self, response: httpx.Response) -> AsyncIterator[Any]:
-        """The chunks of a successful streamed response from an ``httpx.AsyncClient``."""
-        decoder: _Decoder[Any] = self._decoder(self.max_event_bytes)
-        return awire_chunks(response, decoder, self._translator(request_id_of(response)))
+    def _wire(self, response: httpx.Response) -> Wire[Any]:
+        """The decoder and the translator for a successful streamed response."""
+        decoder: Decoder[Any] = self._decoder(self.max_event_bytes)
+        return decoder, self._translator(request_id_of(response))
 
     def _headers(self) -> dict[str, str]:
         """The provider's headers for one request, built from the secret each time."""
@@ -643,7 +512,7 @@ class HTTPModel(BaseModel):
         """
         client = self._sync_client()
         build = self._request_maker(client, prompt, stop, kwargs)
-        return stream_call(client, build, self._parse, self._policy(), attrgetter(self._text_field))
+        return stream_call(client, build, self._wire, self._policy(), attrgetter(self._text_field))
 
     def _acall_stream(
         self, prompt: Any, stop: list[str] | None, kwargs: dict[str, Any]
@@ -655,9 +524,7 @@ class HTTPModel(BaseModel):
         """
         client = self._client()
         build = self._request_maker(client, prompt, stop, kwargs)
-        return astream_call(
-            client, build, self._aparse, self._policy(), attrgetter(self._text_field)
-        )
+        return astream_call(client, build, self._wire, self._policy(), attrgetter(self._text_field))
 
     def _observe_call(
         self, astream: Callable[[], AsyncIterator[C]], stream: Callable[[], Iterator[C]]

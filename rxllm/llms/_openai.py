@@ -7,7 +7,7 @@ one no ``Authorization`` header is sent.
 
 Wire format: one ``data:`` line of JSON per event, ending with ``data: [DONE]``; an
 ``{"error": {...}}`` object in a data line is an in-band error. The translators below
-turn one decoded event into at most one chunk (``rxllm.llms._http_model.wire_chunks`` and
+turn one decoded event into at most one chunk (``rxllm._http._transport.stream_call`` and
 its async twin drive them); they know nothing of HTTP, so they are tested on their own.
 
 What each delta becomes, as LangChain and the official SDK assemble it: ``content`` is

@@ -1,8 +1,8 @@
 """The transport's twins, ``stream_call`` (``httpx.Client``) and ``astream_call``
 (``httpx.AsyncClient``), against a real server: every behaviour is checked for both.
 
-The calls parse a toy wire format (one item per line, ``END`` last), so what is tested is
-the transport itself: sending, retrying, mapping failures, scrubbing and closing.
+The calls read a toy wire format (one item per line, ``END`` last), so what is tested is
+the transport itself: sending, retrying, reading, mapping failures, scrubbing and closing.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ import pytest
 
 from rxllm._constants import MAX_ERROR_BODY_BYTES
 from rxllm._http import _transport
-from rxllm._http._transport import StreamPolicy, astream_call, stream_call
+from rxllm._http._transport import StreamPolicy, WireTranslator, astream_call, stream_call
 from rxllm.errors import (
     APIConnectionError,
     APIError,
@@ -51,48 +51,39 @@ def twin(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-class Lines:
-    """The toy format: an item per line; a stream without its ``END`` line was cut."""
+class LineDecoder:
+    """The toy format's decoder: a frame a line."""
 
     def __init__(self) -> None:
         self.buffer = b""
-        self.ended = False
 
     def feed(self, read: bytes) -> list[str]:
         *lines, self.buffer = (self.buffer + read).split(b"\n")
-        items = []
-        for line in lines:
-            text = line.decode()
-            if text == "END":
-                self.ended = True
-            elif text.startswith("BAD "):  # a malformed line, quoted by the error
-                raise ProtocolError("a bad line", line=text)
-            else:
-                items.append(text)
-        return items
+        return [line.decode() for line in lines]
 
-    def check_end(self) -> None:
-        if not self.ended:
-            raise StreamInterruptedError("the stream ended without END")
+    def flush(self) -> list[str]:
+        return []
 
 
-def parse(response: httpx.Response) -> Iterator[str]:
-    lines = Lines()
-    # Held in a local, as the providers' parsers hold theirs: a failed call's traceback
-    # keeps it, so only the transport's explicit close ends the response.
-    reads = response.iter_bytes()
-    for read in reads:
-        yield from lines.feed(read)
-    lines.check_end()
+class LineTranslator(WireTranslator[str, str]):
+    """The toy format: an item a line, ``END`` last; ``BAD ...`` is refused by the
+    translator itself, ``ODD ...`` is a frame it cannot read (a shape error)."""
+
+    terminal = "END"
+
+    def frame(self, frame: str) -> str | None:
+        if frame == "END":
+            self.finished = True
+            return None
+        if frame.startswith("BAD "):  # a malformed line, quoted by the error
+            raise ProtocolError("a bad line", line=frame)
+        if frame.startswith("ODD "):
+            raise TypeError("not a line this translator knows")
+        return frame
 
 
-async def aparse(response: httpx.Response) -> AsyncIterator[str]:
-    lines = Lines()
-    reads = response.aiter_bytes()
-    async for read in reads:
-        for item in lines.feed(read):
-            yield item
-    lines.check_end()
+def wire(response: httpx.Response) -> tuple[LineDecoder, LineTranslator]:
+    return LineDecoder(), LineTranslator()
 
 
 def lines(*items: str, end: bool = True) -> list[bytes | Pause | Until]:
@@ -134,7 +125,7 @@ def call(
     if twin == "sync":
         with httpx.Client(timeout=timeout) as client:
             build = lambda: client.build_request("POST", url)  # noqa: E731
-            chunks = stream_call(client, build, parse, policy, text_of)
+            chunks = stream_call(client, build, wire, policy, text_of)
             try:
                 for item in chunks:
                     outcome.items.append(item)
@@ -152,7 +143,7 @@ def call(
     async def run() -> None:
         async with httpx.AsyncClient(timeout=timeout) as client:
             build = lambda: client.build_request("POST", url)  # noqa: E731
-            chunks = astream_call(client, build, aparse, policy, text_of)
+            chunks = astream_call(client, build, wire, policy, text_of)
             try:
                 async for item in chunks:
                     outcome.items.append(item)
@@ -196,9 +187,7 @@ def test_a_stream(server: ScriptedServer, twin: str) -> None:
 def test_nothing_is_sent_before_iteration(server: ScriptedServer) -> None:
     policy = StreamPolicy(retryable, backoff)
     with httpx.Client() as client:
-        chunks = stream_call(
-            client, lambda: client.build_request("POST", server.url), parse, policy
-        )
+        chunks = stream_call(client, lambda: client.build_request("POST", server.url), wire, policy)
         chunks.close()
     assert server.requests == []
 
@@ -372,7 +361,7 @@ def test_a_stream_without_its_end(server: ScriptedServer, twin: str) -> None:
     server.script(Reply(body=lines("one", end=False)))
     outcome = call(twin, server.url)
     assert type(outcome.error) is StreamInterruptedError
-    assert str(outcome.error) == "the stream ended without END"
+    assert str(outcome.error) == "the stream ended without its terminal END"
     assert outcome.error.__cause__ is None
     assert len(server.requests) == 1
     closed(server)
@@ -412,7 +401,7 @@ def test_breaking_out_of_a_sync_for_closes_the_response_at_once(server: Scripted
     policy = StreamPolicy(retryable, backoff)
     with httpx.Client() as client:
         for item in stream_call(
-            client, lambda: client.build_request("POST", server.url), parse, policy
+            client, lambda: client.build_request("POST", server.url), wire, policy
         ):
             assert item == "tick 0"
             break
@@ -444,6 +433,33 @@ def test_an_error_in_the_data_closes_the_response(server: ScriptedServer, twin: 
     closed(server)
 
 
+def test_a_frame_the_translator_cannot_read_is_a_protocol_error_quoting_it(
+    server: ScriptedServer, twin: str
+) -> None:
+    # The translator's TypeError (or KeyError...) on a frame it cannot read is caught
+    # around it by the read loop, never reaching the consumer as itself.
+    server.script(Reply(body=[*lines("a", end=False), b"ODD frame\n", b"b\n"]))
+    outcome = call(twin, server.url, text_of=str)
+    assert type(outcome.error) is ProtocolError
+    assert "not shaped as" in str(outcome.error)
+    assert outcome.error.line == '"ODD frame"'
+    assert outcome.error.partial == "a"
+    assert outcome.items == ["a"]
+    assert len(server.requests) == 1
+    closed(server)
+
+
+def test_frames_after_the_terminal_one_are_drained_unread(
+    server: ScriptedServer, twin: str
+) -> None:
+    server.script(Reply(body=[*lines("a"), b"BAD after the end\n", b"b\n"]))
+    outcome = call(twin, server.url)
+    assert outcome.error is None
+    assert outcome.items == ["a"]
+    assert outcome.busy == 0
+    closed(server)
+
+
 def test_an_exception_in_the_consumer_closes_the_response(server: ScriptedServer) -> None:
     server.script(slow_reply())
     policy = StreamPolicy(retryable, backoff)
@@ -451,7 +467,7 @@ def test_an_exception_in_the_consumer_closes_the_response(server: ScriptedServer
 
         def consume() -> None:
             for _ in stream_call(
-                client, lambda: client.build_request("POST", server.url), parse, policy
+                client, lambda: client.build_request("POST", server.url), wire, policy
             ):
                 raise KeyError("consumer")
 

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from rxllm._http._transport import Decoder, StreamPolicy, stream_call
 from rxllm.llms._http_model import HTTPModel
 from rxllm.operators import _retry
 from tests.conftest import wait_until
@@ -110,3 +111,16 @@ def assert_all_closed(model: HTTPModel, server: ScriptedServer) -> None:
     """After ``close()``, the server sees every connection the model opened closed."""
     model.close()
     wait_until(lambda: server.open_connections == 0)
+
+
+def translated(reads: list[bytes], decoder: Decoder[Any], translator: Any) -> list[Any]:
+    """The chunks the transport's read loop makes of a 200 response arriving in
+    ``reads``, without a server: a unit test of a decoder and translator."""
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=iter(reads))
+
+    policy = StreamPolicy(retryable=lambda _: False, backoff=lambda _: 0.0, max_retries=0)
+    with httpx.Client(transport=httpx.MockTransport(respond)) as client:
+        build = lambda: client.build_request("POST", "http://wire.test/")  # noqa: E731
+        return list(stream_call(client, build, lambda _: (decoder, translator), policy))

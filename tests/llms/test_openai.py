@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-import httpx
 import pytest
 from reactivex import operators as ops
 
@@ -13,13 +11,12 @@ from rxllm import AIMessage, AIMessageChunk, InvalidInputError
 from rxllm._http._sse import SSEDecoder
 from rxllm.errors import InternalServerError, ProtocolError
 from rxllm.llms import ChatOpenAI, OpenAI
-from rxllm.llms._http_model import awire_chunks
 from rxllm.llms._openai import ChatCompletionTranslator, CompletionTranslator
 from rxllm.schema import ToolCall, ToolMessage
 from tests.servers.scripted import Reply, ScriptedServer
 from tests.servers.wire import openai_chat, openai_completion, sse
 
-from .conftest import MODES, assert_all_closed, consume
+from .conftest import MODES, assert_all_closed, consume, translated
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
 
@@ -371,11 +368,6 @@ def test_a_delta_of_the_wrong_type_is_a_protocol_error_quoting_the_event() -> No
     # parsed but does not fit the chunk model into ProtocolError, never pydantic's error.
     body = b'data: {"choices": [{"index": 0, "delta": {"content": 5}}]}\n\n'
 
-    async def run() -> list[AIMessageChunk]:
-        response = httpx.Response(200, content=body)
-        chunks = awire_chunks(response, SSEDecoder(), ChatCompletionTranslator())
-        return [chunk async for chunk in chunks]
-
     with pytest.raises(ProtocolError, match="not shaped as") as caught:
-        asyncio.run(run())
+        translated([body], SSEDecoder(), ChatCompletionTranslator())
     assert caught.value.line == body[6:-2].decode()

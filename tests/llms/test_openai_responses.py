@@ -6,14 +6,11 @@ The recordings and where they come from are in ``recorded/openai_responses/SOURC
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 from hypothesis import given, settings
@@ -32,12 +29,11 @@ from rxllm.errors import (
     StreamInterruptedError,
 )
 from rxllm.llms import ChatOpenAI
-from rxllm.llms._http_model import awire_chunks
 from rxllm.llms._responses import ResponsesTranslator
 from rxllm.schema import BaseMessage, ToolCall, ToolMessage
 from tests.servers.scripted import Reply, ScriptedServer
 
-from .conftest import MODES, assert_all_closed, consume
+from .conftest import MODES, assert_all_closed, consume, translated
 
 RECORDED = Path(__file__).parent / "recorded" / "openai_responses"
 
@@ -612,24 +608,11 @@ def test_unknown_and_bookkeeping_events_make_no_chunk() -> None:
 
 
 def parse_in_reads(body: bytes, cuts: list[int]) -> list[AIMessageChunk]:
-    """The chunks of ``body`` as the parse loop makes them when it arrives in reads
-    split at ``cuts`` (no HTTP: an ``httpx.Response`` over those reads)."""
-
-    async def reads() -> AsyncIterator[bytes]:
-        bounds = [0, *sorted(set(cuts)), len(body)]
-        for start, end in zip(bounds, bounds[1:], strict=False):
-            yield body[start:end]
-
-    async def run() -> list[AIMessageChunk]:
-        response = httpx.Response(200, content=reads())
-        return [
-            chunk
-            async for chunk in awire_chunks(
-                response, SSEDecoder(MAX_EVENT_BYTES), ResponsesTranslator()
-            )
-        ]
-
-    return asyncio.run(run())
+    """The chunks of ``body`` as the read loop makes them when it arrives in reads
+    split at ``cuts`` (no server: see ``translated``)."""
+    bounds = [0, *sorted(set(cuts)), len(body)]
+    reads = [body[start:end] for start, end in zip(bounds, bounds[1:], strict=False)]
+    return translated(reads, SSEDecoder(MAX_EVENT_BYTES), ResponsesTranslator())
 
 
 @settings(database=None, max_examples=50, deadline=None)
